@@ -1,0 +1,54 @@
+"""linestream: typed streaming HTTP APIs. A path operation that ``yield``s items streams them as JSON Lines.
+
+::
+
+    from collections.abc import AsyncIterable
+    from linestream import LineStream
+    from pydantic import BaseModel
+
+    class Item(BaseModel):
+        name: str
+
+    app = LineStream()
+
+    @app.get("/items/stream")
+    async def stream_items() -> AsyncIterable[Item]:
+        yield Item(name="Plumbus")
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from linestream._app import LineStream
+from linestream._routing import APIRouter
+from linestream.exceptions import (
+    EndpointDefinitionError,
+    HTTPException,
+    LineStreamError,
+    RequestValidationError,
+    ResponseValidationError,
+)
+from linestream.params import Body, Cookie, Depends, Header, Path, Query
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIRouter",
+    "Body",
+    "Cookie",
+    "Depends",
+    "EndpointDefinitionError",
+    "HTTPException",
+    "Header",
+    "LineStream",
+    "LineStreamError",
+    "Path",
+    "Query",
+    "Request",
+    "RequestValidationError",
+    "Response",
+    "ResponseValidationError",
+    "__version__",
+]

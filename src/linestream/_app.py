@@ -1,0 +1,156 @@
+"""``LineStream``: the ASGI application. A Starlette app whose router is an ``APIRouter``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Lifespan
+
+from linestream._problem import default_exception_handlers
+from linestream._routing import APIRouter, StreamSettings
+
+__all__ = ["LineStream"]
+
+CallableT = TypeVar("CallableT", bound=Callable[..., Any])
+
+_OPENAPI_VERSIONS = ("3.1.0", "3.2.0")
+
+
+class LineStream(Starlette):
+    """A web application whose path operations may ``yield`` items to stream them.
+
+    ::
+
+        app = LineStream()
+
+        @app.get("/items/stream")
+        async def stream_items() -> AsyncIterable[Item]:
+            for item in items:
+                yield item
+
+    ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page.
+    ``chunk_size`` bounds the bytes coalesced into one ASGI message; ``max_sync_streams`` bounds the plain
+    ``def`` generator streams running at once (each holds one worker thread while it runs).
+    """
+
+    def __init__(
+        self,
+        *,
+        debug: bool = False,
+        routes: Sequence[BaseRoute] | None = None,
+        title: str = "LineStream",
+        version: str = "0.1.0",
+        description: str | None = None,
+        summary: str | None = None,
+        openapi_url: str | None = "/openapi.json",
+        openapi_version: str = "3.1.0",
+        openapi_tags: list[dict[str, Any]] | None = None,
+        servers: list[dict[str, Any]] | None = None,
+        docs_url: str | None = "/docs",
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
+        lifespan: Lifespan[Any] | None = None,
+        dependencies: Sequence[Any] | None = None,
+        chunk_size: int = 64 * 1024,
+        max_sync_streams: int = 64,
+    ) -> None:
+        if openapi_version not in _OPENAPI_VERSIONS:
+            raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be a positive number of bytes")
+        if max_sync_streams < 1:
+            raise ValueError("max_sync_streams must be at least 1")
+        handlers = default_exception_handlers()
+        handlers.update(exception_handlers or {})
+        super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+        self.router: APIRouter = APIRouter(routes=routes, lifespan=lifespan, dependencies=dependencies)
+        self.title = title
+        self.version = version
+        self.description = description
+        self.summary = summary
+        self.openapi_url = openapi_url
+        self.openapi_version = openapi_version
+        self.openapi_tags = openapi_tags
+        self.servers = servers
+        self.docs_url = docs_url
+        self.stream_settings = StreamSettings(chunk_size=chunk_size, max_sync_streams=max_sync_streams)
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self._openapi_schema: dict[str, Any] | None = None
+        self._add_documentation_routes()
+
+    # -- path operations -----------------------------------------------------------------------------------
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self.router.add_api_route(path, endpoint, **options)
+        self._openapi_schema = None
+
+    def api_route(
+        self, path: str, *, methods: Sequence[str] | None = None, **options: Any
+    ) -> Callable[[CallableT], CallableT]:
+        """Decorator registering a path operation for ``methods``; see ``APIRouter.api_route``."""
+
+        def decorator(endpoint: CallableT) -> CallableT:
+            self.add_api_route(path, endpoint, methods=methods, **options)
+            return endpoint
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``GET`` path operation; a generator function streams its items as JSON Lines."""
+        return self.api_route(path, methods=["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``POST`` path operation."""
+        return self.api_route(path, methods=["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``PUT`` path operation."""
+        return self.api_route(path, methods=["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``PATCH`` path operation."""
+        return self.api_route(path, methods=["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``DELETE`` path operation."""
+        return self.api_route(path, methods=["DELETE"], **options)
+
+    def include_router(self, router: APIRouter, **options: Any) -> None:
+        """Add a router's path operations; ``prefix=``, ``tags=``, ``dependencies=`` as on ``APIRouter``."""
+        self.router.include_router(router, **options)
+        self._openapi_schema = None
+
+    # -- documentation -------------------------------------------------------------------------------------
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document of this app (built once, on first use)."""
+        if self._openapi_schema is None:
+            from linestream.openapi import build_openapi
+
+            self._openapi_schema = build_openapi(self)
+        return self._openapi_schema
+
+    def _add_documentation_routes(self) -> None:
+        if self.openapi_url is not None:
+
+            async def openapi_document(request: Request) -> Response:
+                return JSONResponse(self.openapi())
+
+            self.router.routes.append(Route(self.openapi_url, openapi_document, include_in_schema=False))
+        if self.docs_url is not None and self.openapi_url is not None:
+            from linestream.openapi import docs_static_path, swagger_ui_html
+
+            static_url = self.docs_url.rstrip("/") + "/static"
+            openapi_url = self.openapi_url
+
+            async def docs_page(request: Request) -> Response:
+                root = request.scope.get("root_path", "")
+                return HTMLResponse(swagger_ui_html(self.title, root + openapi_url, root + static_url))
+
+            self.router.routes.append(Route(self.docs_url, docs_page, include_in_schema=False))
+            self.mount(static_url, StaticFiles(directory=docs_static_path()), name="linestream-docs-static")

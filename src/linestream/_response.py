@@ -1,0 +1,470 @@
+"""The streaming ASGI response: prefetch, coalescing, backpressure, disconnect and abort. Knows no routing.
+
+An item stream is driven in three steps:
+
+1. ``prepare()``: the first item is produced *before* the response starts, so an exception raised before the
+   first ``yield`` (``HTTPException``, a failed lookup, an invalid first item) propagates to the exception
+   handlers and becomes a real error status.
+2. ``send_start()`` then ``run()``: items are encoded and framed into one buffer. Items that are ready back to
+   back are coalesced into ASGI messages of up to ``chunk_size`` bytes, but nothing ready is held back: the
+   moment the generator starts waiting for something, what is buffered is handed to the writer.
+3. On the end, on an error, or on the client's disconnect, the generator is closed before ``run()`` returns,
+   so the route can tear down ``yield`` dependencies after it.
+
+An exception after the first item aborts the response: ``run()`` re-raises it (with a note naming the route
+and the item index) instead of sending the final empty body message, so the server drops the connection
+without the terminating chunk and every HTTP client sees a truncated stream, never a clean end.
+
+Async generators are pulled in the event loop's thread without an ``await`` per item: the generator's
+``__anext__`` awaitable is stepped by hand, and only when it really suspends is the suspension handed to the
+event loop (after waking the writer). Plain ``def`` generators run in one worker thread per stream, which
+encodes items into a bounded buffer that the event loop drains in batches: no thread hop per item, and the
+loop stays free while the generator blocks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+from starlette.types import Message, Receive, Send
+
+from linestream.streams import Framing
+
+__all__ = ["AsyncItemSource", "ItemStream", "ReceiveChannel", "SyncItemSource", "logger", "stream_headers"]
+
+logger = logging.getLogger("linestream")
+
+DEFAULT_CHUNK_SIZE = 64 * 1024
+
+
+class _Resume:
+    """Await the rest of a coroutine that already ran up to its first suspension.
+
+    ``coro.send(None)`` returned ``pending`` (what the coroutine wants the event loop to wait for); this
+    awaitable hands ``pending`` to the event loop and relays results and exceptions, as ``yield from`` would.
+    """
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        value = self.pending
+        self.pending = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine, as `yield from` does
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class _Outbox:
+    """The bytes produced but not yet sent, shared by the producer and the writer task.
+
+    Producer and writer run in one thread and only switch at ``await``, so the buffer needs no lock: the writer
+    takes it only while the producer is suspended.
+    """
+
+    __slots__ = ("_space", "_wakeup", "buffer", "done", "error", "finished")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.finished = False
+        self.error: Exception | None = None
+        self.done = anyio.Event()
+        self._wakeup = anyio.Event()
+        self._space = anyio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def wait_for_space(self) -> None:
+        """Backpressure: hand the full buffer to the writer and wait until it took it."""
+        self._space = anyio.Event()
+        self._wakeup.set()
+        await self._space.wait()
+
+    async def finish(self) -> None:
+        """Let the writer send what is left, and wait until it has."""
+        self.finished = True
+        self._wakeup.set()
+        await self.done.wait()
+
+    async def write_all(self, send: Send, on_error: Callable[[], None]) -> None:
+        """The writer task: send whatever is buffered each time the producer wakes it."""
+        buffer = self.buffer
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+                while buffer:
+                    chunk = bytes(buffer)
+                    buffer.clear()
+                    self._space.set()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if self.finished:
+                    return
+        except Exception as exc:  # noqa: BLE001 - any failure of send() ends the stream; serve() reports it
+            self.error = exc
+            on_error()
+        finally:
+            self.done.set()
+
+
+class AsyncItemSource:
+    """Pulls items from an async generator and frames them into an ``_Outbox``."""
+
+    def __init__(
+        self,
+        generator: AsyncGenerator[Any, None],
+        encode: Callable[[Any], bytes],
+        framing: Framing,
+        chunk_size: int,
+    ) -> None:
+        self.generator = generator
+        self.encode = encode
+        self.framing = framing
+        self.chunk_size = chunk_size
+        self.count = 0
+        self.exhausted = False
+        self.outbox = _Outbox()
+
+    def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Nothing runs before ``prefetch()`` for an async generator."""
+
+    async def prefetch(self) -> bytes:
+        """The head and first frame, or head and tail of an empty stream; errors propagate unchanged."""
+        framing = self.framing
+        try:
+            item = await self.generator.__anext__()
+        except StopAsyncIteration:
+            self.exhausted = True
+            return framing.head + framing.tail
+        data = self.encode(item)
+        self.count = 1
+        return framing.head + framing.prefix + data + framing.suffix
+
+    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+        """Send every remaining item; return once all were handed to ``send``."""
+        if self.exhausted:
+            return
+        outbox = self.outbox
+        task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel)
+        try:
+            await self._pump(outbox)
+        finally:
+            # What was produced before an error or the end is still delivered.
+            with anyio.CancelScope(shield=True):
+                await outbox.finish()
+        if outbox.error is not None:
+            raise outbox.error
+
+    async def _pump(self, outbox: _Outbox) -> None:
+        framing = self.framing
+        prefix = framing.separator + framing.prefix
+        suffix = framing.suffix
+        encode = self.encode
+        limit = self.chunk_size
+        buffer = outbox.buffer
+        step_next = self.generator.__anext__
+        while True:
+            step = step_next()
+            try:
+                pending = step.send(None)
+            except StopIteration as ready:
+                item = ready.value
+            except StopAsyncIteration:
+                break
+            else:
+                # The generator waits for something: send what is ready now, never hold it back.
+                if buffer:
+                    outbox.wake()
+                try:
+                    item = await _Resume(step, pending)
+                except StopAsyncIteration:
+                    break
+            data = encode(item)
+            self.count += 1
+            if prefix:
+                buffer += prefix
+            buffer += data
+            buffer += suffix
+            if len(buffer) >= limit:
+                await outbox.wait_for_space()
+        buffer += framing.tail
+
+    def cancel(self) -> None:
+        """Nothing to signal: cancelling the task group interrupts the generator where it awaits."""
+
+    async def aclose(self) -> None:
+        await self.generator.aclose()
+
+
+class SyncItemSource:
+    """Runs a plain generator in one worker thread that encodes items into a bounded, locked buffer.
+
+    The event loop drains the buffer in batches; the thread only wakes the loop when the loop is waiting for
+    data, so a fast generator costs no thread hop per item. The thread checks for cancellation after every
+    item, so a disconnected client's generator is closed (in its own thread) at its next ``yield``.
+    """
+
+    def __init__(
+        self,
+        generator: Iterator[Any],
+        encode: Callable[[Any], bytes],
+        framing: Framing,
+        chunk_size: int,
+        limiter: anyio.CapacityLimiter | None,
+    ) -> None:
+        self.generator = generator
+        self.encode = encode
+        self.framing = framing
+        self.chunk_size = chunk_size
+        self.limiter = limiter
+        self.count = 0
+        self._condition = threading.Condition()
+        self._buffer = bytearray()
+        self._done = False
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._waiter: anyio.Event | None = None
+        self._exhausted = False
+
+    # -- worker thread -------------------------------------------------------------------------------------
+    def _produce(self) -> None:
+        framing = self.framing
+        encode = self.encode
+        limit = self.chunk_size
+        condition = self._condition
+        generator = self.generator
+        buffer = self._buffer
+        separator = b""
+        try:
+            for item in generator:
+                data = encode(item)
+                with condition:
+                    buffer += separator + framing.prefix + data + framing.suffix
+                    self.count += 1
+                    waiter, self._waiter = self._waiter, None
+                separator = framing.separator
+                if waiter is not None:
+                    anyio.from_thread.run_sync(waiter.set)
+                with condition:
+                    while len(buffer) >= limit and not self._cancelled:
+                        condition.wait()
+                    if self._cancelled:
+                        break
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which re-raises it
+            self._error = exc
+        finally:
+            try:
+                close = getattr(generator, "close", None)
+                if close is not None:
+                    close()
+            except BaseException as exc:  # noqa: BLE001
+                self._error = self._error or exc
+            with condition:
+                self._done = True
+                waiter, self._waiter = self._waiter, None
+            if waiter is not None:
+                anyio.from_thread.run_sync(waiter.set)
+
+    # -- event loop ----------------------------------------------------------------------------------------
+    def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        task_group.start_soon(self._run_thread)
+
+    async def _run_thread(self) -> None:
+        await anyio.to_thread.run_sync(self._produce, limiter=self.limiter)
+
+    def cancel(self) -> None:
+        """Ask the thread to close the generator at its next ``yield``."""
+        with self._condition:
+            self._cancelled = True
+            self._condition.notify_all()
+
+    async def _take(self) -> bytes | None:
+        """Wait for buffered bytes; ``None`` once the generator finished (its error, if any, is raised)."""
+        while True:
+            with self._condition:
+                if self._buffer:
+                    chunk = bytes(self._buffer)
+                    self._buffer.clear()
+                    self._condition.notify_all()
+                    return chunk
+                if self._done:
+                    if self._error is not None:
+                        raise self._error
+                    return None
+                waiter = self._waiter = anyio.Event()
+            await waiter.wait()
+
+    async def prefetch(self) -> bytes:
+        """The head and first items (or the whole empty stream); errors before them propagate unchanged."""
+        framing = self.framing
+        chunk = await self._take()
+        if chunk is None:
+            self._exhausted = True
+            return framing.head + framing.tail
+        return framing.head + chunk
+
+    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+        if self._exhausted:
+            return
+        while (chunk := await self._take()) is not None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if self.framing.tail:
+            await send({"type": "http.response.body", "body": self.framing.tail, "more_body": True})
+
+    async def aclose(self) -> None:
+        """The thread closes the generator itself; the task group waits for the thread."""
+        self.cancel()
+
+
+class _ClientGone(Exception):
+    """``send()`` failed because the client disconnected; the stream just ends."""
+
+
+class ReceiveChannel:
+    """The request's ``receive``, shared by the endpoint and a task watching for the client's disconnect.
+
+    While a stream runs, one task reads ``receive()`` to notice ``http.disconnect`` at once; request body
+    messages it reads on the way are kept (one at a time, so memory stays bounded) for the endpoint, which
+    reads them through this object.
+    """
+
+    __slots__ = ("_arrived", "_consumed", "_pending", "_receive", "_watching", "disconnected")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._pending: Message | None = None
+        self._watching = False
+        self._arrived = anyio.Event()
+        self._consumed = anyio.Event()
+        self.disconnected = False
+
+    async def __call__(self) -> Message:
+        if not self._watching:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+            return message
+        while self._pending is None:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+        message, self._pending = self._pending, None
+        self._consumed.set()
+        return message
+
+    async def watch(self, on_disconnect: Callable[[], None]) -> None:
+        """Read ``receive()`` until the client disconnects, then call ``on_disconnect``."""
+        self._watching = True
+        if self.disconnected:
+            on_disconnect()
+            return
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                self._arrived.set()
+                on_disconnect()
+                return
+            self._consumed = anyio.Event()
+            self._pending = message
+            self._arrived.set()
+            await self._consumed.wait()
+
+
+class ItemStream:
+    """Serves one item stream over ASGI (see the module docstring for the lifecycle)."""
+
+    def __init__(self, source: AsyncItemSource | SyncItemSource, *, route: str, channel: ReceiveChannel) -> None:
+        self.source = source
+        self.route = route
+        self.channel = channel
+        self.disconnected = False
+
+    async def serve(self, send: Send, make_start: Callable[[], Message], head_only: bool = False) -> None:
+        """Prefetch, start and stream. Before the start, errors propagate unchanged (to become error
+        responses); after it, they abort the response."""
+        source = self.source
+        error: Exception | None = None
+        started = False
+
+        async def send_or_disconnect(message: Message) -> None:
+            try:
+                await send(message)
+            except OSError as exc:
+                # ASGI 2.4 servers raise OSError from send() once the client is gone.
+                self.disconnected = True
+                raise _ClientGone from exc
+
+        async with anyio.create_task_group() as task_group:
+
+            def on_disconnect() -> None:
+                self.disconnected = True
+                source.cancel()
+                task_group.cancel_scope.cancel()
+
+            task_group.start_soon(self.channel.watch, on_disconnect)
+            source.start(task_group)
+            try:
+                first = await source.prefetch()
+                await send_or_disconnect(make_start())
+                started = True
+                if not head_only:
+                    await send_or_disconnect({"type": "http.response.body", "body": first, "more_body": True})
+                    await source.stream(send_or_disconnect, task_group)
+                await send_or_disconnect({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception as exc:  # noqa: BLE001 - re-raised below, once the generator is closed
+                error = exc
+            finally:
+                task_group.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await source.aclose()
+        if isinstance(source, AsyncItemSource) and error is None:
+            error = source.outbox.error
+        if error is None or self.disconnected:
+            return
+        if not started:
+            raise error
+        if sys.version_info >= (3, 11):
+            error.add_note(
+                f"linestream: {self.route} failed after {source.count} item(s) were produced; the response "
+                "was aborted without its final chunk so that the client sees a truncated stream."
+            )
+        logger.error("Stream %s aborted after %d item(s): %r", self.route, source.count, error)
+        raise error
+
+
+def stream_headers(media_type: str, extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Response headers of a stream: its content type, anti-buffering hints for proxies, then ``extra``."""
+    headers = [
+        (b"content-type", media_type.encode("latin-1")),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    ]
+    names = {name for name, _ in extra}
+    return [header for header in headers if header[0] not in names] + extra

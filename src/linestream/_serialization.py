@@ -1,0 +1,70 @@
+"""Item -> JSON bytes: the hot path of every stream. Knows nothing of HTTP.
+
+Typed items are validated and serialized by pydantic-core (validation of an instance of the declared model is
+an ``isinstance`` check; serialization keeps only the declared fields, so a subclass's extra fields are never
+leaked). Untyped items go through pydantic-core's generic serializer, which understands models, dataclasses,
+datetimes, UUIDs, enums, Decimals, sets and bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import pydantic_core
+from pydantic import TypeAdapter
+
+__all__ = ["ItemEncoder", "SerializationOptions"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SerializationOptions:
+    """The ``response_model_*`` options of a route, applied to every item or response value."""
+
+    include: Any = None
+    exclude: Any = None
+    by_alias: bool = True
+    exclude_unset: bool = False
+    exclude_defaults: bool = False
+    exclude_none: bool = False
+
+    def keywords(self) -> dict[str, Any]:
+        """The options that differ from pydantic-core's defaults, as ``to_json`` keyword arguments."""
+        defaults = SerializationOptions()
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) != getattr(defaults, field.name)
+        }
+
+
+class ItemEncoder:
+    """Turns one item into compact UTF-8 JSON bytes.
+
+    ``encode`` raises ``pydantic.ValidationError`` for a typed item that does not match its type and
+    ``pydantic_core.PydanticSerializationError`` for an untyped item that cannot be serialized; callers add the
+    context (endpoint, item index).
+    """
+
+    __slots__ = ("adapter", "encode")
+
+    def __init__(self, adapter: TypeAdapter[Any] | None, options: SerializationOptions | None = None) -> None:
+        self.adapter = adapter
+        self.encode: Callable[[Any], bytes] = self._build(adapter, options or SerializationOptions())
+
+    @staticmethod
+    def _build(adapter: TypeAdapter[Any] | None, options: SerializationOptions) -> Callable[[Any], bytes]:
+        keywords = options.keywords()
+        # Always explicit: pydantic-core's own default for by_alias follows the model config, FastAPI's is True.
+        keywords["by_alias"] = options.by_alias
+        if adapter is None:
+            return functools.partial(pydantic_core.to_json, **keywords)
+        validate = functools.partial(adapter.validator.validate_python, from_attributes=True)
+        serialize: Callable[[Any], bytes] = functools.partial(adapter.serializer.to_json, **keywords)
+
+        def encode_typed(item: Any) -> bytes:
+            return serialize(validate(item))
+
+        return encode_typed

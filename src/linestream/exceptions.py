@@ -1,0 +1,134 @@
+"""Every exception linestream raises, as one tree.
+
+```
+LineStreamError
+├── EndpointDefinitionError       a path operation or dependency is mis-declared (raised at app build time)
+├── HTTPException                 raise it in a path operation to answer with an HTTP error status
+│   └── RequestValidationError    the request's parameters or body failed validation (422)
+├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
+└── StreamDecodeError             bytes on the wire are not a valid frame of the stream format
+    ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
+    └── StreamTruncated           the stream ended in the middle of a frame
+```
+
+``HTTPException`` subclasses Starlette's ``HTTPException`` so that Starlette exception handlers and middleware
+recognise it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.exceptions import HTTPException as _StarletteHTTPException
+
+__all__ = [
+    "EndpointDefinitionError",
+    "FrameTooLarge",
+    "HTTPException",
+    "LineStreamError",
+    "RequestValidationError",
+    "ResponseValidationError",
+    "StreamDecodeError",
+    "StreamTruncated",
+]
+
+
+class LineStreamError(Exception):
+    """Base class of every exception linestream raises."""
+
+
+class EndpointDefinitionError(LineStreamError, TypeError):
+    """A path operation or dependency is declared in a way linestream cannot serve.
+
+    Raised when the route is registered (at import time of the module declaring the app), never while serving
+    a request. The message names the function and says how to fix the declaration.
+    """
+
+
+class HTTPException(_StarletteHTTPException, LineStreamError):
+    """Answer the request with an HTTP error.
+
+    Raised before the first item of a stream, it becomes a real error response with a problem-JSON body::
+
+        raise HTTPException(status_code=404, detail="Item not found")
+
+    ``detail`` is usually a string; any JSON-serialisable value is accepted and sent as is.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        # Starlette replaces a missing detail by the reason phrase; keep what the user passed.
+        self.detail = detail
+
+
+class RequestValidationError(HTTPException):
+    """The request's parameters or body do not match the path operation's declaration.
+
+    ``errors`` is a list of dicts, each with ``loc`` (e.g. ``["query", "n"]``), ``msg``, ``type`` and, when
+    known, ``input``. It is answered with status 422 and a problem-JSON body listing the errors.
+    """
+
+    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.errors = [dict(error) for error in errors]
+        super().__init__(status_code=422, detail=_summarise(self.errors))
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
+class ResponseValidationError(LineStreamError):
+    """A value returned or yielded by a path operation does not match its declared type.
+
+    This is a bug in the server, so it is answered with status 500 (before a stream starts) or ends the stream
+    as truncated (after its first item). ``errors`` are Pydantic's errors; ``index`` is the item's position in
+    the stream, or ``None`` for an ordinary response.
+    """
+
+    def __init__(self, endpoint: str, errors: Sequence[Mapping[str, Any]], index: int | None = None) -> None:
+        self.endpoint = endpoint
+        self.errors = [dict(error) for error in errors]
+        self.index = index
+        where = f"item {index} yielded by {endpoint}" if index is not None else f"value returned by {endpoint}"
+        super().__init__(f"The {where} does not match its declared type: {_summarise(self.errors)}")
+
+
+class StreamDecodeError(LineStreamError, ValueError):
+    """The bytes received are not a valid frame of the stream format.
+
+    ``frame_index`` is the 0-based position of the offending frame (for JSON Lines: its line number - 1).
+    """
+
+    def __init__(self, message: str, *, frame_index: int) -> None:
+        super().__init__(message)
+        self.frame_index = frame_index
+
+
+class FrameTooLarge(StreamDecodeError):
+    """A frame grew beyond the decoder's ``max_frame_size`` before its delimiter arrived."""
+
+
+class StreamTruncated(StreamDecodeError):
+    """The stream ended in the middle of a frame, so its last item is incomplete.
+
+    ``items_received`` counts the complete items decoded before the truncation.
+    """
+
+    def __init__(self, message: str, *, frame_index: int, items_received: int) -> None:
+        super().__init__(message, frame_index=frame_index)
+        self.items_received = items_received
+
+
+def _summarise(errors: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for error in errors:
+        loc = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{loc}: {error.get('msg', 'invalid')}" if loc else str(error.get("msg", "invalid")))
+    count = len(errors)
+    head = f"{count} validation error" + ("s" if count != 1 else "")
+    return f"{head}: " + "; ".join(parts)

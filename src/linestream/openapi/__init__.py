@@ -1,0 +1,15 @@
+"""The OpenAPI document of an app, and the offline interactive docs page.
+
+The default document is OpenAPI 3.1.0. A stream's response is documented under its media type
+(``application/jsonl``) the way 3.1 allows and the OpenAPI media-type registry recommends for sequential JSON:
+``schema`` models the whole stream as an array of items, and the registered extension ``x-oai-itemSchema``
+gives the item schema. ``LineStream(openapi_version="3.2.0")`` emits a 3.2 document that uses the
+specification's own ``itemSchema`` instead.
+"""
+
+from __future__ import annotations
+
+from linestream.openapi._docs import docs_static_path, swagger_ui_html
+from linestream.openapi._generate import build_openapi
+
+__all__ = ["build_openapi", "docs_static_path", "swagger_ui_html"]
