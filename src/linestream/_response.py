@@ -394,7 +394,10 @@ class ReceiveChannel:
             self._consumed = anyio.Event()
             self._pending = message
             self._arrived.set()
-            await self._consumed.wait()
+            if message.get("more_body", False):
+                # Bounded memory: wait until the endpoint took this part of the body before reading more.
+                # (The last part is kept without waiting, so a request nobody reads still sees the disconnect.)
+                await self._consumed.wait()
 
 
 class ItemStream:

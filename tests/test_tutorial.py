@@ -1,0 +1,47 @@
+"""The tutorial app (examples/items.py) gives the exact expected bytes and headers over a real server."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+
+from examples.items import app
+from tests.conftest import serve
+
+EXPECTED = (
+    b'{"name":"Plumbus","description":"A multi-purpose household device."}\n'
+    b'{"name":"Portal Gun","description":"A portal opening device."}\n'
+    b'{"name":"Meeseeks Box","description":"A box that summons a Meeseeks."}\n'
+)
+PATHS = [
+    "/items/stream",
+    "/items/stream-no-async",
+    "/items/stream-no-annotation",
+    "/items/stream-no-async-no-annotation",
+]
+
+
+@pytest.fixture(scope="module")
+def base_url() -> object:
+    with serve(app) as url:
+        yield url
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_tutorial_endpoint_sends_exact_json_lines_over_uvicorn(base_url: str, path: str) -> None:
+    response = httpx.get(base_url + path)
+    assert response.status_code == 200
+    assert response.content == EXPECTED
+    assert response.headers["content-type"] == "application/jsonl"
+    assert response.headers["transfer-encoding"] == "chunked"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert "content-length" not in response.headers
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_curl_receives_the_same_bytes(base_url: str, path: str) -> None:
+    result = subprocess.run(["curl", "-sN", base_url + path], capture_output=True, timeout=10, check=True)
+    assert result.stdout == EXPECTED
