@@ -387,7 +387,7 @@ def _param_field(
     annotation: Any = base
     if extra_metadata:
         annotation = Annotated.__class_getitem__((base, *extra_metadata))  # type: ignore[attr-defined]
-    field_info = FieldInfo(annotation=annotation, default=default, alias=alias, **options)
+    field_info: FieldInfo = pydantic.Field(default=default, alias=alias, **options)
     is_sequence = source in (ParamSource.QUERY, ParamSource.HEADER) and _is_sequence(base)
     if source is not ParamSource.BODY and not _is_scalar(base) and not is_sequence:
         raise EndpointDefinitionError(

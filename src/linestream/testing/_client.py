@@ -45,6 +45,11 @@ class _Lifespan:
             await self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
         finally:
             self.app_outbox.close()
+            self.app_inbox.close()
+
+    def close(self) -> None:
+        self.to_app.close()
+        self.from_app.close()
 
     async def _exchange(self, event: str) -> None:
         await self.to_app.send({"type": f"lifespan.{event}"})
@@ -100,6 +105,7 @@ class AsyncTestClient(httpx.AsyncClient):
         try:
             self._task_group = await stack.enter_async_context(anyio.create_task_group())
             lifespan = _Lifespan(self._app)
+            stack.callback(lifespan.close)
             self._task_group.start_soon(lifespan.run)
             await lifespan.startup()
             stack.push_async_callback(lifespan.shutdown)

@@ -145,6 +145,7 @@ class ASGIStreamTransport(httpx.AsyncBaseTransport):
         try:
             start = await exchange.receive_stream.receive()
         except anyio.EndOfStream:
+            exchange.receive_stream.close()
             await exchange.app_done.wait()
             if exchange.app_error is not None:
                 raise exchange.app_error from None
