@@ -50,3 +50,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(0.005)
     return time.monotonic() - start
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -24,6 +24,7 @@ loop stays free while the generator blocks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -32,6 +33,8 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from starlette.types import Message, Receive, Send
 
@@ -269,7 +272,8 @@ class SyncItemSource:
                     waiter, self._waiter = self._waiter, None
                 separator = framing.separator
                 if waiter is not None:
-                    anyio.from_thread.run_sync(waiter.set)
+                    # Wake the loop without waiting for it: items produced meanwhile join the same batch.
+                    self._wake(waiter.set)
                 with condition:
                     while len(buffer) >= limit and not self._cancelled:
                         condition.wait()
@@ -288,10 +292,11 @@ class SyncItemSource:
                 self._done = True
                 waiter, self._waiter = self._waiter, None
             if waiter is not None:
-                anyio.from_thread.run_sync(waiter.set)
+                self._wake(waiter.set)
 
     # -- event loop ----------------------------------------------------------------------------------------
     def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        self._wake = _thread_safe_scheduler()
         task_group.start_soon(self._run_thread)
 
     async def _run_thread(self) -> None:
@@ -339,6 +344,24 @@ class SyncItemSource:
     async def aclose(self) -> None:
         """The thread closes the generator itself; the task group waits for the thread."""
         self.cancel()
+
+
+def _thread_safe_scheduler() -> Callable[[Callable[[], object]], None]:
+    """A function that schedules a callback on the current event loop from another thread, without waiting."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio (trio): anyio's portal call, which waits for the loop
+        token = anyio.lowlevel.current_token()
+
+        def blocking(callback: Callable[[], object]) -> None:
+            anyio.from_thread.run_sync(callback, token=token)
+
+        return blocking
+
+    def schedule(callback: Callable[[], object]) -> None:
+        loop.call_soon_threadsafe(callback)
+
+    return schedule
 
 
 class _ClientGone(Exception):

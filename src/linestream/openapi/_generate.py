@@ -72,12 +72,17 @@ class _SchemaRegistry:
     def add(self, key: Any, adapter: TypeAdapter[Any], mode: str) -> None:
         self._inputs.append((key, mode, adapter))
 
-    def generate(self) -> None:
+    def generate(self, private: set[Any]) -> None:
+        """Generate every schema; those of ``private`` keys (request-location models) are inlined, not published."""
         if not self._inputs:
             return
         schemas, definitions = TypeAdapter.json_schemas(self._inputs, ref_template=REF_TEMPLATE, by_alias=True)
-        self.results = {key: schema for (key, _mode), schema in schemas.items()}
-        self.definitions = definitions.get("$defs", {})
+        self.definitions = dict(definitions.get("$defs", {}))
+        prefix = REF_TEMPLATE.split("{", 1)[0]
+        for (key, _mode), schema in schemas.items():
+            if key in private and "$ref" in schema:
+                schema = self.definitions.pop(schema["$ref"][len(prefix) :])
+            self.results[key] = schema
 
 
 def _walk(route: APIRoute) -> list[Dependant]:
@@ -99,16 +104,18 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
     """The app's OpenAPI document as a dict (3.1.0 by default, 3.2.0 when the app asks for it)."""
     version = app.openapi_version
     registry = _SchemaRegistry()
+    private: set[Any] = set()
     routes = [route for route in app.router.routes if isinstance(route, APIRoute) and route.include_in_schema]
     for route in routes:
         spec = route.spec
         for dependant in _walk(route):
             for source, model in dependant.models.items():
+                private.add((id(dependant), source))
                 registry.add((id(dependant), source), TypeAdapter(model.model), "validation")
         adapter = spec.item_adapter if spec.is_stream else spec.response_adapter
         if adapter is not None:
             registry.add((id(route), "output"), adapter, "serialization")
-    registry.generate()
+    registry.generate(private)
 
     paths: dict[str, dict[str, Any]] = {}
     used_ids: set[str] = set()

@@ -141,7 +141,12 @@ class ASGIStreamTransport(httpx.AsyncBaseTransport):
                 exchange.send_stream.close()
                 exchange.app_done.set()
 
-        self.spawn(run_app)
+        try:
+            self.spawn(run_app)
+        except BaseException:
+            exchange.send_stream.close()
+            exchange.receive_stream.close()
+            raise
         try:
             start = await exchange.receive_stream.receive()
         except anyio.EndOfStream:

@@ -1,0 +1,134 @@
+"""The OpenAPI documents (3.1 default, 3.2 opt-in) validate and describe streams, parameters and errors."""
+
+from collections.abc import AsyncIterable, Iterable
+from typing import Annotated
+
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
+
+from linestream import APIRouter, Header, LineStream, Query
+from linestream.testing import TestClient
+
+
+class Item(BaseModel):
+    name: str
+    description: str | None = None
+
+
+def build(**options: object) -> LineStream:
+    app = LineStream(title="Shop", version="1.2.3", **options)  # type: ignore[arg-type]
+    router = APIRouter(prefix="/items", tags=["items"])
+
+    @router.get("/stream")
+    async def stream_items(limit: Annotated[int, Query(ge=1, description="How many")] = 10) -> AsyncIterable[Item]:
+        """Stream the catalogue."""
+        yield Item(name="a")
+
+    @router.get("/untyped")
+    def untyped(x_request_id: str | None = Header(None)):  # type: ignore[no-untyped-def]
+        yield {"any": "thing"}
+
+    @router.post("/", status_code=201)
+    async def create(item: Item) -> Item:
+        return item
+
+    @router.get("/sync")
+    def sync_stream() -> Iterable[Item]:
+        yield Item(name="b")
+
+    app.include_router(router)
+    return app
+
+
+def test_default_document_is_valid_openapi_3_1() -> None:
+    document = build().openapi()
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_stream_is_documented_as_an_array_with_an_item_schema_in_3_1() -> None:
+    operation = build().openapi()["paths"]["/items/stream"]["get"]
+    media = operation["responses"]["200"]["content"]["application/jsonl"]
+    item_ref = {"$ref": "#/components/schemas/Item"}
+    assert media["schema"] == {"type": "array", "items": item_ref}
+    assert media["x-oai-itemSchema"] == item_ref
+    assert operation["description"] == "Stream the catalogue."
+    assert operation["tags"] == ["items"]
+    assert operation["parameters"] == [
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "default": 10, "title": "Limit", "description": "How many"},
+            "description": "How many",
+        }
+    ]
+    assert operation["responses"]["422"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/ValidationProblem"
+    }
+
+
+def test_untyped_stream_has_an_open_item_schema() -> None:
+    operation = build().openapi()["paths"]["/items/untyped"]["get"]
+    assert operation["responses"]["200"]["content"]["application/jsonl"]["x-oai-itemSchema"] == {}
+    assert operation["parameters"][0]["name"] == "x-request-id"
+    assert operation["parameters"][0]["in"] == "header"
+
+
+def test_ordinary_endpoints_document_body_and_response() -> None:
+    operation = build().openapi()["paths"]["/items/"]["post"]
+    assert operation["requestBody"] == {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}},
+        "required": True,
+    }
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Item"
+    }
+
+
+def test_openapi_3_2_document_uses_item_schema_and_validates() -> None:
+    document = build(openapi_version="3.2.0").openapi()
+    assert document["openapi"] == "3.2.0"
+    validate(document)
+    media = document["paths"]["/items/sync"]["get"]["responses"]["200"]["content"]["application/jsonl"]
+    assert media == {"itemSchema": {"$ref": "#/components/schemas/Item"}}
+
+
+def test_unknown_openapi_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="openapi_version"):
+        LineStream(openapi_version="3.0.3")
+
+
+def test_document_and_docs_page_are_served_offline() -> None:
+    app = build()
+    with TestClient(app) as client:
+        assert client.get("/openapi.json").json() == app.openapi()
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "/docs/static/swagger-ui-bundle.js" in page.text
+        assert "http" not in page.text.split("<body>")[1].replace('"url": "/openapi.json"', "")
+        asset = client.get("/docs/static/swagger-ui-bundle.js")
+        assert asset.status_code == 200
+        assert len(asset.content) > 100_000
+        assert client.get("/docs/static/swagger-ui.css").status_code == 200
+
+
+def test_document_and_docs_can_be_disabled() -> None:
+    app = LineStream(openapi_url=None, docs_url=None)
+    with TestClient(app) as client:
+        assert client.get("/openapi.json").status_code == 404
+        assert client.get("/docs").status_code == 404
+
+
+def test_tutorial_app_document_is_valid() -> None:
+    from examples.items import app
+
+    document = app.openapi()
+    validate(document)
+    assert set(document["paths"]) == {
+        "/items/stream",
+        "/items/stream-no-async",
+        "/items/stream-no-annotation",
+        "/items/stream-no-async-no-annotation",
+    }
