@@ -7,7 +7,7 @@ import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 
-from linestream import APIRouter, Header, LineStream, Query
+from linestream import APIRouter, Body, Header, LineStream, Query
 from linestream.testing import TestClient
 
 
@@ -132,3 +132,47 @@ def test_tutorial_app_document_is_valid() -> None:
         "/items/stream-no-annotation",
         "/items/stream-no-async-no-annotation",
     }
+
+
+def test_operation_options_and_app_metadata_appear_in_the_document() -> None:
+    app = LineStream(
+        title="Meta",
+        version="2",
+        summary="Short",
+        description="Long",
+        servers=[{"url": "https://api.example.test"}],
+        openapi_tags=[{"name": "things", "description": "Things"}],
+    )
+
+    @app.put(
+        "/things/{thing_id}",
+        tags=["things"],
+        summary="Replace a thing",
+        operation_id="replaceThing",
+        deprecated=True,
+        responses={404: {"description": "No such thing"}, 409: {}},
+        openapi_extra={"x-audit": True},
+    )
+    async def replace(
+        thing_id: int, item: Item, note: str = Body(), hidden: str = Query("", include_in_schema=False)
+    ) -> None:
+        return None
+
+    document = app.openapi()
+    validate(document)
+    assert document["info"] == {"title": "Meta", "version": "2", "summary": "Short", "description": "Long"}
+    assert document["servers"] == [{"url": "https://api.example.test"}]
+    assert document["tags"] == [{"name": "things", "description": "Things"}]
+    operation = document["paths"]["/things/{thing_id}"]["put"]
+    assert operation["summary"] == "Replace a thing"
+    assert operation["operationId"] == "replaceThing"
+    assert operation["deprecated"] is True
+    assert operation["x-audit"] is True
+    assert [p["name"] for p in operation["parameters"]] == ["thing_id"]
+    assert operation["parameters"][0]["required"] is True
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["item", "note"]
+    assert body["properties"]["item"] == {"$ref": "#/components/schemas/Item"}
+    assert operation["responses"]["404"] == {"description": "No such thing"}
+    assert operation["responses"]["409"] == {"description": "Conflict"}
+    assert "content" in operation["responses"]["200"]

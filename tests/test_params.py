@@ -1,6 +1,5 @@
 """Parameters, bodies, dependencies, injection, errors and app wiring, through the public API."""
 
-
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -399,3 +398,24 @@ def test_every_method_decorator_registers_its_method(method: str) -> None:
     app.include_router(router)
     with TestClient(app) as client:
         assert client.request(method.upper(), "/x").json() == {"method": method}
+
+
+def test_http_exception_headers_and_non_string_detail() -> None:
+    app = LineStream()
+
+    @app.get("/limited")
+    async def limited() -> None:
+        raise HTTPException(status_code=429, detail={"retry": 5}, headers={"Retry-After": "5"})
+
+    @app.get("/unchanged")
+    async def unchanged() -> None:
+        raise HTTPException(status_code=304)
+
+    with TestClient(app) as client:
+        response = client.get("/limited")
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["detail"] == {"retry": 5}
+        unchanged_response = client.get("/unchanged")
+        assert unchanged_response.status_code == 304
+        assert unchanged_response.content == b""

@@ -130,6 +130,11 @@ def make_app(recorder: Recorder, release: threading.Event) -> LineStream:
     return app
 
 
+def read_into(buffer: bytearray, chunks: Iterator[bytes]) -> None:
+    for chunk in chunks:
+        buffer += chunk
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -179,8 +184,7 @@ def test_failure_after_first_item_truncates_the_stream(
     with httpx.Client() as client, client.stream("GET", base_url + path) as response:
         assert response.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError, match="incomplete chunked read"):
-            for chunk in response.iter_raw():
-                received += chunk
+            read_into(received, response.iter_raw())
     lines = bytes(received).split(b"\n")
     assert lines[-1] == b""
     assert len(lines) - 1 == complete_lines
@@ -263,6 +267,46 @@ def test_curl_shows_each_line_as_it_is_produced(base_url: str, release: threadin
 
 def test_head_request_sends_headers_only(base_url: str) -> None:
     response = httpx.head(base_url + "/forever")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/jsonl"
+    assert response.content == b""
+
+
+def test_disconnect_before_the_first_item_closes_the_generator() -> None:
+    events: list[str] = []
+    app = LineStream()
+
+    @app.get("/quiet")
+    async def quiet() -> AsyncIterable[Item]:
+        events.append("started")
+        try:
+            await anyio.sleep(3600)
+            yield Item(name="never")  # pragma: no cover
+        finally:
+            events.append("closed")
+
+    with serve(app) as url:
+        with httpx.Client(timeout=0.3) as client, pytest.raises(httpx.ReadTimeout):
+            client.get(url + "/quiet")
+        wait_for(lambda: events == ["started", "closed"], timeout=2)
+
+
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_empty_stream_is_a_successful_empty_body(kind: str) -> None:
+    app = LineStream()
+
+    @app.get("/empty-async")
+    async def empty_async() -> AsyncIterable[Item]:
+        return
+        yield  # pragma: no cover
+
+    @app.get("/empty-sync")
+    def empty_sync() -> Iterable[Item]:
+        return iter(())  # type: ignore[return-value]
+        yield  # pragma: no cover
+
+    with serve(app) as url:
+        response = httpx.get(f"{url}/empty-{kind}")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/jsonl"
     assert response.content == b""

@@ -86,9 +86,12 @@ def test_truncated_stream_raises_a_protocol_error_with_the_cause() -> None:
 
 
 def test_items_failing_validation_are_reported_with_their_line() -> None:
-    with TestClient(make_app(threading.Event())) as client, client.stream("GET", "/garbage") as response:
-        with pytest.raises(StreamDecodeError, match="Line 1 is not a valid item"):
-            list(iter_json_lines(response, Tick))
+    with (
+        TestClient(make_app(threading.Event())) as client,
+        client.stream("GET", "/garbage") as response,
+        pytest.raises(StreamDecodeError, match="Line 1 is not a valid item"),
+    ):
+        list(iter_json_lines(response, Tick))
 
 
 def test_untyped_iteration_yields_plain_json() -> None:

@@ -69,7 +69,7 @@ def test_incomplete_final_line_raises_truncated() -> None:
 
 def test_final_line_without_newline_can_be_accepted() -> None:
     decoder = JsonLinesDecoder(require_final_newline=False)
-    assert decoder.feed(b'1\n2') == [b"1"]
+    assert decoder.feed(b"1\n2") == [b"1"]
     assert decoder.close() == [b"2"]
 
 
