@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,16 +14,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
 from linestream._problem import default_exception_handlers
-from linestream._routing import APIRouter, StreamSettings
+from linestream._routing import APIRouter, PathOperationDecorators, StreamSettings
 
 __all__ = ["LineStream"]
-
-CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
 _OPENAPI_VERSIONS = ("3.1.0", "3.2.0")
 
 
-class LineStream(Starlette):
+class LineStream(PathOperationDecorators, Starlette):
     """A web application whose path operations may ``yield`` items to stream them.
 
     ::
@@ -89,37 +87,6 @@ class LineStream(Starlette):
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         self.router.add_api_route(path, endpoint, **options)
         self._openapi_schema = None
-
-    def api_route(
-        self, path: str, *, methods: Sequence[str] | None = None, **options: Any
-    ) -> Callable[[CallableT], CallableT]:
-        """Decorator registering a path operation for ``methods``; see ``APIRouter.api_route``."""
-
-        def decorator(endpoint: CallableT) -> CallableT:
-            self.add_api_route(path, endpoint, methods=methods, **options)
-            return endpoint
-
-        return decorator
-
-    def get(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``GET`` path operation; a generator function streams its items as JSON Lines."""
-        return self.api_route(path, methods=["GET"], **options)
-
-    def post(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``POST`` path operation."""
-        return self.api_route(path, methods=["POST"], **options)
-
-    def put(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``PUT`` path operation."""
-        return self.api_route(path, methods=["PUT"], **options)
-
-    def patch(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``PATCH`` path operation."""
-        return self.api_route(path, methods=["PATCH"], **options)
-
-    def delete(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``DELETE`` path operation."""
-        return self.api_route(path, methods=["DELETE"], **options)
 
     def include_router(self, router: APIRouter, **options: Any) -> None:
         """Add a router's path operations; ``prefix=``, ``tags=``, ``dependencies=`` as on ``APIRouter``."""

@@ -31,7 +31,7 @@ from linestream.exceptions import EndpointDefinitionError, ResponseValidationErr
 from linestream.params import DependsInfo
 from linestream.streams import jsonlines
 
-__all__ = ["APIRoute", "APIRouter", "StreamSettings"]
+__all__ = ["APIRoute", "APIRouter", "PathOperationDecorators", "StreamSettings"]
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
@@ -243,7 +243,49 @@ def _sync_stream_limiter(app: Any, settings: StreamSettings) -> anyio.CapacityLi
     return limiter
 
 
-class APIRouter(Router):
+class PathOperationDecorators:
+    """``api_route`` and the per-method decorators, shared by ``APIRouter`` and ``LineStream``."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> Any:
+        raise NotImplementedError
+
+    def api_route(
+        self,
+        path: str,
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Callable[[CallableT], CallableT]:
+        """Decorator registering a path operation for ``methods`` (default ``["GET"]``)."""
+
+        def decorator(endpoint: CallableT) -> CallableT:
+            self.add_api_route(path, endpoint, methods=methods, **options)
+            return endpoint
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``GET`` path operation (``HEAD`` is answered too)."""
+        return self.api_route(path, methods=["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``POST`` path operation."""
+        return self.api_route(path, methods=["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``PUT`` path operation."""
+        return self.api_route(path, methods=["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``PATCH`` path operation."""
+        return self.api_route(path, methods=["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+        """Decorator for a ``DELETE`` path operation."""
+        return self.api_route(path, methods=["DELETE"], **options)
+
+
+class APIRouter(PathOperationDecorators, Router):
     """A group of path operations, with a common prefix, tags and dependencies, to include in an app.
 
     ::
@@ -295,41 +337,6 @@ class APIRouter(Router):
         route = APIRoute(self.prefix + path, endpoint, **options)
         self.routes.append(route)
         return route
-
-    def api_route(
-        self,
-        path: str,
-        *,
-        methods: Sequence[str] | None = None,
-        **options: Any,
-    ) -> Callable[[CallableT], CallableT]:
-        """Decorator registering a path operation for ``methods`` (default ``["GET"]``)."""
-
-        def decorator(endpoint: CallableT) -> CallableT:
-            self.add_api_route(path, endpoint, methods=methods, **options)
-            return endpoint
-
-        return decorator
-
-    def get(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``GET`` path operation (``HEAD`` is answered too)."""
-        return self.api_route(path, methods=["GET"], **options)
-
-    def post(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``POST`` path operation."""
-        return self.api_route(path, methods=["POST"], **options)
-
-    def put(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``PUT`` path operation."""
-        return self.api_route(path, methods=["PUT"], **options)
-
-    def patch(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``PATCH`` path operation."""
-        return self.api_route(path, methods=["PATCH"], **options)
-
-    def delete(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
-        """Decorator for a ``DELETE`` path operation."""
-        return self.api_route(path, methods=["DELETE"], **options)
 
     def include_router(
         self,

@@ -242,13 +242,29 @@ class TestClient(httpx.Client):
         super().close()
 
 
-def _decode(frame: bytes, adapter: TypeAdapter[Any] | None, index: int) -> Any:
-    try:
-        if adapter is None:
-            return pydantic_core.from_json(frame)
-        return adapter.validate_json(frame)
-    except ValueError as exc:
-        raise StreamDecodeError(f"Line {index + 1} is not a valid item: {exc}", frame_index=index) from exc
+class _JsonLinesReader:
+    """Decodes a JSON Lines body chunk by chunk into JSON values or validated items (shared by the twins)."""
+
+    def __init__(self, item: Any) -> None:
+        self.adapter = TypeAdapter(item) if item is not None else None
+        self.decoder = JsonLinesDecoder()
+        self.index = 0
+
+    def feed(self, chunk: bytes) -> list[Any]:
+        return [self._decode(frame) for frame in self.decoder.feed(chunk)]
+
+    def close(self) -> list[Any]:
+        return [self._decode(frame) for frame in self.decoder.close()]
+
+    def _decode(self, frame: bytes) -> Any:
+        index = self.index
+        self.index += 1
+        try:
+            if self.adapter is None:
+                return pydantic_core.from_json(frame)
+            return self.adapter.validate_json(frame)
+        except ValueError as exc:
+            raise StreamDecodeError(f"Line {index + 1} is not a valid item: {exc}", frame_index=index) from exc
 
 
 @overload
@@ -261,15 +277,10 @@ def iter_json_lines(response: httpx.Response, item: Any = None) -> Iterator[Any]
     Raises ``StreamTruncated`` if the body ends inside a line, and ``StreamDecodeError`` (with the line
     number) for a line that is not valid JSON or not a valid ``item``.
     """
-    adapter = TypeAdapter(item) if item is not None else None
-    decoder = JsonLinesDecoder()
-    index = 0
+    reader = _JsonLinesReader(item)
     for chunk in response.iter_bytes():
-        for frame in decoder.feed(chunk):
-            yield _decode(frame, adapter, index)
-            index += 1
-    for frame in decoder.close():  # pragma: no cover - the strict decoder raises instead
-        yield _decode(frame, adapter, index)
+        yield from reader.feed(chunk)
+    yield from reader.close()
 
 
 @overload
@@ -278,12 +289,9 @@ def aiter_json_lines(response: httpx.Response) -> AsyncIterator[Any]: ...
 def aiter_json_lines(response: httpx.Response, item: type[T]) -> AsyncIterator[T]: ...
 async def aiter_json_lines(response: httpx.Response, item: Any = None) -> AsyncIterator[Any]:
     """The async twin of ``iter_json_lines``."""
-    adapter = TypeAdapter(item) if item is not None else None
-    decoder = JsonLinesDecoder()
-    index = 0
+    reader = _JsonLinesReader(item)
     async for chunk in response.aiter_bytes():
-        for frame in decoder.feed(chunk):
-            yield _decode(frame, adapter, index)
-            index += 1
-    for frame in decoder.close():  # pragma: no cover - the strict decoder raises instead
-        yield _decode(frame, adapter, index)
+        for value in reader.feed(chunk):
+            yield value
+    for value in reader.close():
+        yield value
