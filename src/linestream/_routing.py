@@ -100,7 +100,7 @@ class APIRoute(Route):
             endpoint,
             path_param_names=frozenset(self.param_convertors),
             response_model=response_model,
-            response_is_raw=raw and not inspect.isasyncgenfunction(endpoint),
+            response_is_raw=raw,
         )
         if self.spec.is_stream and response_class is not None:
             raise EndpointDefinitionError(
