@@ -14,7 +14,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
 from linestream._problem import default_exception_handlers
-from linestream._routing import APIRouter, PathOperationDecorators, StreamSettings
+from linestream._routing import APIRouter, PathOperationDecorators, StreamSettings, resolve_formats
+from linestream.streams import FORMATS
 
 __all__ = ["LineStream"]
 
@@ -36,6 +37,12 @@ class LineStream(PathOperationDecorators, Starlette):
     ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page.
     ``chunk_size`` bounds the bytes coalesced into one ASGI message; ``max_sync_streams`` bounds the plain
     ``def`` generator streams running at once (each holds one worker thread while it runs).
+
+    Streams are served in the format the client's ``Accept`` asks for, among ``stream_formats`` (default: all
+    of ``"jsonl"``, ``"ndjson"``, ``"json-seq"``, ``"sse"``, ``"json"``; JSON Lines for ``*/*``). SSE streams
+    send a keep-alive comment after ``sse_keepalive`` seconds of silence (``None``: never); JSON Lines and
+    NDJSON send an empty line after ``jsonl_keepalive`` seconds (off by default: not every JSON Lines reader
+    skips blank lines). Routes can override all three.
     """
 
     def __init__(
@@ -58,6 +65,9 @@ class LineStream(PathOperationDecorators, Starlette):
         dependencies: Sequence[Any] | None = None,
         chunk_size: int = 64 * 1024,
         max_sync_streams: int = 64,
+        stream_formats: Sequence[str] | None = None,
+        sse_keepalive: float | None = 15.0,
+        jsonl_keepalive: float | None = None,
     ) -> None:
         if openapi_version not in _OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
@@ -78,7 +88,13 @@ class LineStream(PathOperationDecorators, Starlette):
         self.openapi_tags = openapi_tags
         self.servers = servers
         self.docs_url = docs_url
-        self.stream_settings = StreamSettings(chunk_size=chunk_size, max_sync_streams=max_sync_streams)
+        self.stream_settings = StreamSettings(
+            chunk_size=chunk_size,
+            max_sync_streams=max_sync_streams,
+            stream_formats=resolve_formats(stream_formats, "LineStream") or FORMATS,
+            sse_keepalive=sse_keepalive,
+            jsonl_keepalive=jsonl_keepalive,
+        )
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._openapi_schema: dict[str, Any] | None = None
         self._add_documentation_routes()

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocket
 
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource
+from linestream.streams.sse import ServerSentEvent
 
 __all__ = ["CallKind", "Dependant", "EndpointSpec", "LocationModel", "ParamField", "analyse_endpoint"]
 
@@ -482,7 +483,8 @@ def analyse_endpoint(
             if return_annotation is not inspect.Parameter.empty:
                 _stream_item_type(owner, dependant.kind, return_annotation)
             item_type = Any if response_model is None else response_model
-        if not response_is_raw:
+        # Yielded events carry untyped data when the declared item type is the event itself.
+        if not response_is_raw and item_type is not ServerSentEvent:
             item_ad = item_adapter(owner, item_type, "item")
     else:
         if response_model is DEFAULT:

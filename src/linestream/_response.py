@@ -39,8 +39,23 @@ import anyio.to_thread
 from starlette.types import Message, Receive, Send
 
 from linestream.streams import Framing
+from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["AsyncItemSource", "ItemStream", "ReceiveChannel", "SyncItemSource", "logger", "stream_headers"]
+__all__ = [
+    "AsyncItemSource",
+    "EventFramer",
+    "ItemStream",
+    "KeepAlive",
+    "ReceiveChannel",
+    "SyncItemSource",
+    "logger",
+    "stream_headers",
+]
+
+#: Frames a yielded ``ServerSentEvent`` for the negotiated format (``first``: no separator); ``None`` skips it.
+EventFramer = Callable[[ServerSentEvent, bool], "bytes | None"]
+#: Keep-alive: the seconds of silence after which ``bytes`` are sent.
+KeepAlive = tuple[float, bytes]
 
 logger = logging.getLogger("linestream")
 
@@ -114,12 +129,20 @@ class _Outbox:
         self._wakeup.set()
         await self.done.wait()
 
-    async def write_all(self, send: Send, on_error: Callable[[], None]) -> None:
-        """The writer task: send whatever is buffered each time the producer wakes it."""
+    async def write_all(self, send: Send, on_error: Callable[[], None], keepalive: KeepAlive | None) -> None:
+        """The writer task: send whatever is buffered each time the producer wakes it (or a keep-alive after
+        ``keepalive[0]`` seconds of silence)."""
         buffer = self.buffer
         try:
             while True:
-                await self._wakeup.wait()
+                if keepalive is None:
+                    await self._wakeup.wait()
+                else:
+                    with anyio.move_on_after(keepalive[0]):
+                        await self._wakeup.wait()
+                    if not self._wakeup.is_set():
+                        await send({"type": "http.response.body", "body": keepalive[1], "more_body": True})
+                        continue
                 self._wakeup = anyio.Event()
                 while buffer:
                     chunk = bytes(buffer)
@@ -144,14 +167,17 @@ class AsyncItemSource:
         encode: Callable[[Any], bytes],
         framing: Framing,
         chunk_size: int,
+        frame_event: EventFramer,
     ) -> None:
         self.generator = generator
         self.encode = encode
         self.framing = framing
         self.chunk_size = chunk_size
+        self.frame_event = frame_event
         self.count = 0
         self.exhausted = False
         self.outbox = _Outbox()
+        self.keepalive: KeepAlive | None = None
 
     def start(self, task_group: anyio.abc.TaskGroup) -> None:
         """Nothing runs before ``prefetch()`` for an async generator."""
@@ -159,21 +185,27 @@ class AsyncItemSource:
     async def prefetch(self) -> bytes:
         """The head and first frame, or head and tail of an empty stream; errors propagate unchanged."""
         framing = self.framing
-        try:
-            item = await self.generator.__anext__()
-        except StopAsyncIteration:
-            self.exhausted = True
-            return framing.head + framing.tail
-        data = self.encode(item)
-        self.count = 1
-        return framing.head + framing.prefix + data + framing.suffix
+        while True:
+            try:
+                item = await self.generator.__anext__()
+            except StopAsyncIteration:
+                self.exhausted = True
+                return framing.head + framing.tail
+            if item.__class__ is ServerSentEvent:
+                frame = self.frame_event(item, True)
+                if frame is None:
+                    continue
+            else:
+                frame = framing.prefix + self.encode(item) + framing.suffix
+            self.count = 1
+            return framing.head + frame
 
     async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
         """Send every remaining item; return once all were handed to ``send``."""
         if self.exhausted:
             return
         outbox = self.outbox
-        task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel)
+        task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, self.keepalive)
         try:
             await self._pump(outbox)
         finally:
@@ -191,6 +223,7 @@ class AsyncItemSource:
         limit = self.chunk_size
         buffer = outbox.buffer
         step_next = self.generator.__anext__
+        frame_event = self.frame_event
         while True:
             step = step_next()
             try:
@@ -207,12 +240,18 @@ class AsyncItemSource:
                     item = await _Resume(step, pending)
                 except StopAsyncIteration:
                     break
-            data = encode(item)
+            if item.__class__ is ServerSentEvent:
+                frame = frame_event(item, False)
+                if frame is None:
+                    continue
+                buffer += frame
+            else:
+                data = encode(item)
+                if prefix:
+                    buffer += prefix
+                buffer += data
+                buffer += suffix
             self.count += 1
-            if prefix:
-                buffer += prefix
-            buffer += data
-            buffer += suffix
             if len(buffer) >= limit:
                 await outbox.wait_for_space()
         buffer += framing.tail
@@ -238,13 +277,16 @@ class SyncItemSource:
         encode: Callable[[Any], bytes],
         framing: Framing,
         chunk_size: int,
+        frame_event: EventFramer,
         limiter: anyio.CapacityLimiter | None,
     ) -> None:
         self.generator = generator
         self.encode = encode
         self.framing = framing
         self.chunk_size = chunk_size
+        self.frame_event = frame_event
         self.limiter = limiter
+        self.keepalive: KeepAlive | None = None
         self.count = 0
         self._condition = threading.Condition()
         self._buffer = bytearray()
@@ -262,12 +304,18 @@ class SyncItemSource:
         condition = self._condition
         generator = self.generator
         buffer = self._buffer
+        frame_event = self.frame_event
         separator = b""
         try:
             for item in generator:
-                data = encode(item)
+                if item.__class__ is ServerSentEvent:
+                    frame = frame_event(item, not separator)
+                    if frame is None:
+                        continue
+                else:
+                    frame = separator + framing.prefix + encode(item) + framing.suffix
                 with condition:
-                    buffer += separator + framing.prefix + data + framing.suffix
+                    buffer += frame
                     self.count += 1
                     waiter, self._waiter = self._waiter, None
                 separator = framing.separator
@@ -308,8 +356,9 @@ class SyncItemSource:
             self._cancelled = True
             self._condition.notify_all()
 
-    async def _take(self) -> bytes | None:
-        """Wait for buffered bytes; ``None`` once the generator finished (its error, if any, is raised)."""
+    async def _take(self, keepalive: KeepAlive | None = None) -> bytes | None:
+        """Wait for buffered bytes; ``None`` once the generator finished (its error, if any, is raised).
+        With ``keepalive``, its bytes are returned after that many seconds without data."""
         while True:
             with self._condition:
                 if self._buffer:
@@ -322,7 +371,13 @@ class SyncItemSource:
                         raise self._error
                     return None
                 waiter = self._waiter = anyio.Event()
-            await waiter.wait()
+            if keepalive is None:
+                await waiter.wait()
+                continue
+            with anyio.move_on_after(keepalive[0]):
+                await waiter.wait()
+            if not waiter.is_set():
+                return keepalive[1]
 
     async def prefetch(self) -> bytes:
         """The head and first items (or the whole empty stream); errors before them propagate unchanged."""
@@ -336,7 +391,7 @@ class SyncItemSource:
     async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
         if self._exhausted:
             return
-        while (chunk := await self._take()) is not None:
+        while (chunk := await self._take(self.keepalive)) is not None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if self.framing.tail:
             await send({"type": "http.response.body", "body": self.framing.tail, "more_body": True})
@@ -431,13 +486,25 @@ class ItemStream:
         self.route = route
         self.channel = channel
         self.disconnected = False
+        self.started = False
 
-    async def serve(self, send: Send, make_start: Callable[[], Message], head_only: bool = False) -> None:
+    async def serve(
+        self,
+        send: Send,
+        make_start: Callable[[], Message],
+        head_only: bool = False,
+        keepalive: KeepAlive | None = None,
+    ) -> None:
         """Prefetch, start and stream. Before the start, errors propagate unchanged (to become error
-        responses); after it, they abort the response."""
+        responses); after it, they abort the response.
+
+        With ``keepalive``, a generator that has not produced its first item after ``keepalive[0]`` seconds gets
+        its response started anyway (headers and a keep-alive), so that clients and proxies see a live
+        stream; errors after that point abort the stream like any error after the start."""
         source = self.source
+        source.keepalive = keepalive
         error: Exception | None = None
-        started = False
+        start_lock = anyio.Lock()
 
         async def send_or_disconnect(message: Message) -> None:
             try:
@@ -447,6 +514,12 @@ class ItemStream:
                 self.disconnected = True
                 raise _ClientGone from exc
 
+        async def start_response() -> None:
+            async with start_lock:
+                if not self.started:
+                    self.started = True
+                    await send_or_disconnect(make_start())
+
         async with anyio.create_task_group() as task_group:
 
             def on_disconnect() -> None:
@@ -454,12 +527,30 @@ class ItemStream:
                 source.cancel()
                 task_group.cancel_scope.cancel()
 
+            waiting_for_first = anyio.CancelScope()
+
+            async def start_early(interval: float, ping: bytes) -> None:
+                with waiting_for_first:
+                    await anyio.sleep(interval)
+                if waiting_for_first.cancel_called:
+                    return
+                try:
+                    async with start_lock:
+                        if not self.started:
+                            self.started = True
+                            await send_or_disconnect(make_start())
+                            await send_or_disconnect({"type": "http.response.body", "body": ping, "more_body": True})
+                except _ClientGone:
+                    on_disconnect()
+
             task_group.start_soon(self.channel.watch, on_disconnect)
+            if keepalive is not None and not head_only:
+                task_group.start_soon(start_early, *keepalive)
             source.start(task_group)
             try:
                 first = await source.prefetch()
-                await send_or_disconnect(make_start())
-                started = True
+                waiting_for_first.cancel()
+                await start_response()
                 if not head_only:
                     await send_or_disconnect({"type": "http.response.body", "body": first, "more_body": True})
                     await source.stream(send_or_disconnect, task_group)
@@ -474,7 +565,7 @@ class ItemStream:
             error = source.outbox.error
         if error is None or self.disconnected:
             return
-        if not started:
+        if not self.started:
             raise error
         if sys.version_info >= (3, 11):
             error.add_note(

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import pydantic_core
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 from starlette.requests import Request
@@ -25,11 +26,22 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from linestream._binding import RequestContext, TemporalResponse, solve_arguments
 from linestream._endpoint import DEFAULT, CallKind, Dependant, EndpointSpec, analyse_endpoint, build_dependant
-from linestream._response import AsyncItemSource, ItemStream, ReceiveChannel, SyncItemSource, stream_headers
+from linestream._negotiation import negotiate
+from linestream._response import (
+    AsyncItemSource,
+    EventFramer,
+    ItemStream,
+    KeepAlive,
+    ReceiveChannel,
+    SyncItemSource,
+    stream_headers,
+)
 from linestream._serialization import ItemEncoder, SerializationOptions
-from linestream.exceptions import EndpointDefinitionError, ResponseValidationError
+from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
 from linestream.params import DependsInfo
-from linestream.streams import jsonlines
+from linestream.sse import EventSourceResponse
+from linestream.streams import FORMATS, SSE, StreamFormat, format_named
+from linestream.streams.sse import ServerSentEvent, encode_event
 
 __all__ = ["APIRoute", "APIRouter", "PathOperationDecorators", "StreamSettings"]
 
@@ -42,6 +54,59 @@ class StreamSettings:
 
     chunk_size: int = 64 * 1024
     max_sync_streams: int = 64
+    stream_formats: tuple[StreamFormat, ...] = FORMATS
+    sse_keepalive: float | None = 15.0
+    jsonl_keepalive: float | None = None
+
+    def keepalive(self, stream_format: StreamFormat, sse: Any, jsonl: Any) -> KeepAlive | None:
+        """The keep-alive of ``stream_format``, with the route's ``sse``/``jsonl`` overrides (``DEFAULT``: none)."""
+        if stream_format.keepalive is None:
+            return None
+        if stream_format.name == "sse":
+            interval = self.sse_keepalive if sse is DEFAULT else sse
+        else:
+            interval = self.jsonl_keepalive if jsonl is DEFAULT else jsonl
+        return None if interval is None else (float(interval), stream_format.keepalive)
+
+
+def resolve_formats(formats: Sequence[str] | None, owner: str) -> tuple[StreamFormat, ...] | None:
+    """The formats named by a ``stream_formats=`` option, in the server's order of preference."""
+    if formats is None:
+        return None
+    try:
+        chosen = {format_named(name) for name in formats}
+    except ValueError as exc:
+        raise EndpointDefinitionError(f"{owner}: {exc}") from exc
+    if not chosen:
+        raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
+    return tuple(f for f in FORMATS if f in chosen)
+
+
+def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes]) -> EventFramer:
+    """How a yielded ``ServerSentEvent`` is framed in ``stream_format``.
+
+    In SSE it is a full event (``data`` serialized like any item). In the other formats its ``data`` is the
+    item (``raw_data`` becomes a JSON string) and the SSE-only fields are dropped; an event without data
+    (a comment, a bare ``retry``) is skipped.
+    """
+    if stream_format is SSE:
+
+        def frame_sse(event: ServerSentEvent, first: bool) -> bytes | None:
+            return encode_event(event, None if event.data is None else encode(event.data))
+
+        return frame_sse
+    framing = stream_format.framing
+
+    def frame_item(event: ServerSentEvent, first: bool) -> bytes | None:
+        if event.data is not None:
+            payload = encode(event.data)
+        elif event.raw_data is not None:
+            payload = pydantic_core.to_json(event.raw_data)
+        else:
+            return None
+        return framing.encode(payload, first=first)
+
+    return frame_item
 
 
 _DEFAULT_SETTINGS = StreamSettings()
@@ -76,6 +141,9 @@ class APIRoute(Route):
         response_model_exclude_unset: bool = False,
         response_model_exclude_defaults: bool = False,
         response_model_exclude_none: bool = False,
+        stream_formats: Sequence[str] | None = None,
+        sse_keepalive: float | None = DEFAULT,
+        jsonl_keepalive: float | None = DEFAULT,
     ) -> None:
         super().__init__(
             path,
@@ -95,18 +163,30 @@ class APIRoute(Route):
         self.operation_id = operation_id
         self.openapi_extra = openapi_extra
         self.dependencies = list(dependencies or [])
-        raw = response_class is not None and not issubclass(response_class, JSONResponse)
+        is_event_source = response_class is not None and issubclass(response_class, EventSourceResponse)
+        raw = response_class is not None and not issubclass(response_class, JSONResponse) and not is_event_source
         self.spec: EndpointSpec = analyse_endpoint(
             endpoint,
             path_param_names=frozenset(self.param_convertors),
             response_model=response_model,
             response_is_raw=raw,
         )
-        if self.spec.is_stream and response_class is not None:
+        if self.spec.is_stream and raw:
+            assert response_class is not None
             raise EndpointDefinitionError(
                 f"{self.spec.name}: response_class={response_class.__name__} is not supported on a streaming "
-                "path operation yet; item streams are sent as JSON Lines."
+                "path operation yet; item streams are sent in the format the client asks for, or as SSE with "
+                "response_class=EventSourceResponse."
             )
+        if is_event_source and stream_formats is not None:
+            raise EndpointDefinitionError(
+                f"{self.spec.name}: response_class=EventSourceResponse already restricts the route to SSE; "
+                "drop stream_formats=."
+            )
+        #: The formats this route serves; ``None``: the app's (all formats by default).
+        self.stream_formats = (SSE,) if is_event_source else resolve_formats(stream_formats, self.spec.name)
+        self.sse_keepalive = sse_keepalive
+        self.jsonl_keepalive = jsonl_keepalive
         self.extra_dependants: list[Dependant] = []
         for marker in self.dependencies:
             if not isinstance(marker, DependsInfo) or marker.dependency is None:
@@ -126,7 +206,9 @@ class APIRoute(Route):
         )
         adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
         self.encoder = ItemEncoder(adapter, options)
-        self.framing = jsonlines.FRAMING
+        self._framers: dict[StreamFormat, EventFramer] = {
+            stream_format: event_framer(stream_format, self.encoder.encode) for stream_format in FORMATS
+        }
         self.app = self._handle
         self.label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
 
@@ -142,11 +224,23 @@ class APIRoute(Route):
             sent = True
             await send(message)
 
+        settings: StreamSettings = getattr(app, "stream_settings", _DEFAULT_SETTINGS)
+        stream_format: StreamFormat | None = None
+        if self.spec.is_stream:
+            offered = self.offered_formats(settings)
+            stream_format = negotiate(request.headers.get("accept"), offered)
+            if stream_format is None:
+                raise HTTPException(
+                    406,
+                    "None of the media types in the Accept header can be served; this stream is available as "
+                    + ", ".join(f.media_type for f in offered)
+                    + ".",
+                )
         async with contextlib.AsyncExitStack() as stack:
             ctx = RequestContext(request, stack, overrides)
             arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
-            if self.spec.is_stream:
-                await self._stream(scope, tracking_send, channel, ctx, arguments)
+            if stream_format is not None:
+                await self._stream(scope, tracking_send, channel, ctx, arguments, settings, stream_format)
             else:
                 response = await self._respond(ctx, arguments)
                 await response(scope, channel, tracking_send)
@@ -163,17 +257,21 @@ class APIRoute(Route):
         channel: ReceiveChannel,
         ctx: RequestContext,
         arguments: dict[str, Any],
+        settings: StreamSettings,
+        stream_format: StreamFormat,
     ) -> None:
-        settings: StreamSettings = getattr(scope.get("app"), "stream_settings", _DEFAULT_SETTINGS)
         generator = self.endpoint(**arguments)
         encode = self.encoder.encode
+        framing = stream_format.framing
+        framer = self._framers[stream_format]
         source: AsyncItemSource | SyncItemSource
         if self.spec.dependant.kind is CallKind.ASYNC_GEN:
-            source = AsyncItemSource(generator, encode, self.framing, settings.chunk_size)
+            source = AsyncItemSource(generator, encode, framing, settings.chunk_size, framer)
         else:
             limiter = _sync_stream_limiter(scope.get("app"), settings)
-            source = SyncItemSource(generator, encode, self.framing, settings.chunk_size, limiter)
+            source = SyncItemSource(generator, encode, framing, settings.chunk_size, framer, limiter)
         stream = ItemStream(source, route=self.label, channel=channel)
+        vary = len(self.offered_formats(settings)) > 1
 
         def start() -> Message:
             status = self.status_code or 200
@@ -181,17 +279,24 @@ class APIRoute(Route):
             if ctx.response is not None:
                 status = ctx.response.status_code or status
                 extra = [(k, v) for k, v in ctx.response.raw_headers if k != b"content-length"]
-            headers = stream_headers(self.framing.media_type, extra)
+            headers = stream_headers(framing.media_type, extra)
+            if vary:
+                headers.append((b"vary", b"Accept"))
             return {"type": "http.response.start", "status": status, "headers": headers}
 
+        keepalive = settings.keepalive(stream_format, self.sse_keepalive, self.jsonl_keepalive)
         try:
-            await stream.serve(send, start, head_only=scope["method"] == "HEAD")
+            await stream.serve(send, start, head_only=scope["method"] == "HEAD", keepalive=keepalive)
         except ValidationError as exc:
             raise ResponseValidationError(self.spec.name, exc.errors(include_url=False), source.count) from exc
         except PydanticSerializationError as exc:
             raise ResponseValidationError(
                 self.spec.name, [{"loc": (), "msg": str(exc), "type": "serialization"}], source.count
             ) from exc
+
+    def offered_formats(self, settings: StreamSettings) -> tuple[StreamFormat, ...]:
+        """The formats this route serves under an app with ``settings``."""
+        return self.stream_formats if self.stream_formats is not None else settings.stream_formats
 
     async def _respond(self, ctx: RequestContext, arguments: dict[str, Any]) -> Response:
         kind = self.spec.dependant.kind

@@ -10,8 +10,9 @@ from pydantic import TypeAdapter
 
 from linestream._endpoint import Dependant, EndpointSpec
 from linestream._problem import PROBLEM_MEDIA_TYPE
-from linestream._routing import APIRoute
+from linestream._routing import APIRoute, StreamSettings
 from linestream.params import ParamSource
+from linestream.streams import JSON_ARRAY, SSE, StreamFormat
 
 if TYPE_CHECKING:
     from linestream._app import LineStream
@@ -123,7 +124,7 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
         for method in sorted(route.methods or ()):
             if method == "HEAD":
                 continue
-            operation = _operation(route, method, registry, version)
+            operation = _operation(route, method, registry, version, app.stream_settings)
             if operation["operationId"] in used_ids:
                 operation["operationId"] = f"{operation['operationId']}_{len(used_ids)}"
             used_ids.add(operation["operationId"])
@@ -147,7 +148,9 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
     return document
 
 
-def _operation(route: APIRoute, method: str, registry: _SchemaRegistry, version: str) -> dict[str, Any]:
+def _operation(
+    route: APIRoute, method: str, registry: _SchemaRegistry, version: str, settings: StreamSettings
+) -> dict[str, Any]:
     spec = route.spec
     operation: dict[str, Any] = {}
     if route.tags:
@@ -163,7 +166,7 @@ def _operation(route: APIRoute, method: str, registry: _SchemaRegistry, version:
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = body
-    operation["responses"] = _responses(route, spec, registry, version, has_input=bool(parameters or body))
+    operation["responses"] = _responses(route, spec, registry, version, settings, has_input=bool(parameters or body))
     if route.openapi_extra:
         operation.update(route.openapi_extra)
     return operation
@@ -223,11 +226,36 @@ def _request_body(
     }
 
 
+def _stream_media(stream_format: StreamFormat, item: dict[str, Any], version: str) -> dict[str, Any]:
+    """The media type object of one stream format: an array schema (3.1) or ``itemSchema`` (3.2)."""
+    if stream_format is SSE:
+        # Each SSE event: its data field carries the item as JSON (the structure OpenAPI 3.2 describes).
+        event: dict[str, Any] = {
+            "type": "object",
+            "properties": {
+                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": item},
+                "event": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer", "minimum": 0},
+            },
+            "required": ["data"],
+        }
+        if version.startswith("3.2"):
+            return {"itemSchema": event}
+        return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
+    if stream_format is JSON_ARRAY:
+        return {"schema": {"type": "array", "items": item}}
+    if version.startswith("3.2"):
+        return {"itemSchema": item}
+    return {"schema": {"type": "array", "items": item}, "x-oai-itemSchema": item}
+
+
 def _responses(
     route: APIRoute,
     spec: EndpointSpec,
     registry: _SchemaRegistry,
     version: str,
+    settings: StreamSettings,
     *,
     has_input: bool,
 ) -> dict[str, Any]:
@@ -235,14 +263,13 @@ def _responses(
     output = registry.results.get((id(route), "output"), {})
     responses: dict[str, Any] = {}
     if spec.is_stream:
-        media: dict[str, Any]
-        if version.startswith("3.2"):
-            media = {"itemSchema": output}
-        else:
-            media = {"schema": {"type": "array", "items": output}, "x-oai-itemSchema": output}
+        formats = route.offered_formats(settings)
         responses[status] = {
-            "description": route.response_description + " (a stream of JSON Lines, one item per line)",
-            "content": {route.framing.media_type: media},
+            "description": route.response_description
+            + " (a stream of items, in the format chosen by the Accept header: "
+            + ", ".join(f.media_type for f in formats)
+            + ")",
+            "content": {f.media_type: _stream_media(f, output, version) for f in formats},
         }
     else:
         success: dict[str, Any] = {"description": route.response_description}

@@ -1,0 +1,208 @@
+"""Server-Sent Events (``text/event-stream``), per the WHATWG HTML standard's event stream format.
+
+Pure codec, no I/O. Each plain item is one event whose ``data`` is the item's JSON::
+
+    >>> FRAMING.encode(b'{"a":1}', first=True)
+    b'data: {"a":1}\\n\\n'
+    >>> encode_event(ServerSentEvent(raw_data="two\\nlines", event="note", id="7"))
+    b'event: note\\nid: 7\\ndata: two\\ndata: lines\\n\\n'
+    >>> decoder = SseDecoder()
+    >>> [event.raw_data for event in decoder.feed(b'data: {"a":1}\\n\\nid: 8\\ndata: x\\r\\n\\r\\n')]
+    ['{"a":1}', 'x']
+    >>> decoder.last_event_id
+    '8'
+
+Encoding rules: ``data``/``raw_data``/``comment`` spanning several lines become several ``data:``/``:``
+lines; ``event`` and ``id`` may not contain CR or LF (nor NUL for ``id``), and ``retry`` is a non-negative
+integer of milliseconds; anything else raises ``ValueError`` when the event is created. Decoding follows the
+standard's parsing algorithm: lines end at CRLF, LF or CR; a leading BOM is dropped; one space after the colon
+is removed; ``id`` with NUL and non-digit ``retry`` are ignored; an event is dispatched at a blank line and only
+if it carried data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from linestream.exceptions import FrameTooLarge, StreamTruncated
+from linestream.streams._framing import Framing
+from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+
+__all__ = ["FRAMING", "KEEPALIVE", "MEDIA_TYPE", "ServerSentEvent", "SseDecoder", "encode_event"]
+
+MEDIA_TYPE = "text/event-stream"
+FRAMING = Framing(media_type=MEDIA_TYPE, prefix=b"data: ", suffix=b"\n\n")
+KEEPALIVE = b": ping\n\n"
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    """One server-sent event, with the fields of FastAPI's ``fastapi.sse.ServerSentEvent``.
+
+    ``data`` is serialized as JSON (validated as the route's item type, if it has one); ``raw_data`` is sent
+    as is. Set at most one of them. ``comment`` lines are ignored by clients (useful as a heartbeat).
+    Yielded to a client that asked for another format (JSON Lines...), the event's ``data`` is the item and
+    its other fields are dropped.
+    """
+
+    data: Any = None
+    raw_data: str | None = None
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    comment: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.data is not None and self.raw_data is not None:
+            raise ValueError("ServerSentEvent takes data or raw_data, not both.")
+        for name in ("event", "id"):
+            value = getattr(self, name)
+            if value is not None and ("\r" in value or "\n" in value):
+                raise ValueError(f"ServerSentEvent {name} may not contain a line break (CR or LF): {value!r}.")
+        if self.id is not None and "\0" in self.id:
+            raise ValueError("ServerSentEvent id may not contain NUL: clients would ignore it.")
+        if self.retry is not None and (
+            isinstance(self.retry, bool) or not isinstance(self.retry, int) or self.retry < 0
+        ):
+            raise ValueError(f"ServerSentEvent retry must be a non-negative integer of milliseconds: {self.retry!r}.")
+
+
+def encode_event(event: ServerSentEvent, data: bytes | None = None) -> bytes:
+    """The frame of ``event``; ``data`` is its serialized ``data`` (``raw_data`` is used when it is ``None``)."""
+    parts: list[bytes] = []
+    if event.comment is not None:
+        parts.extend(b": " + line.encode() + b"\n" for line in _LINE_BREAK.split(event.comment))
+    if event.event is not None:
+        parts.append(b"event: " + event.event.encode() + b"\n")
+    if event.id is not None:
+        parts.append(b"id: " + event.id.encode() + b"\n")
+    if event.retry is not None:
+        parts.append(b"retry: %d\n" % event.retry)
+    if data is None and event.raw_data is not None:
+        data = event.raw_data.encode()
+    if data is not None:
+        parts.extend(b"data: " + line + b"\n" for line in _LINE_BREAK_BYTES.split(data))
+    parts.append(b"\n")
+    return b"".join(parts)
+
+
+class SseDecoder:
+    """Incremental event-stream parser: ``feed(bytes)`` returns the events dispatched so far.
+
+    Each event is a ``ServerSentEvent`` whose ``raw_data`` is the event's data string; ``id`` is the last
+    event ID in force when it was dispatched (as a browser's ``MessageEvent.lastEventId``), ``event`` its type
+    (``None`` for the default ``message``) and ``retry`` the reconnection time it set, if any. ``close()``
+    raises ``StreamTruncated`` if the stream ended inside an event.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_data",
+        "_event_type",
+        "_events",
+        "_pending",
+        "_retry",
+        "_started",
+        "last_event_id",
+        "max_frame_size",
+        "retry",
+    )
+
+    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size < 1:
+            raise ValueError("max_frame_size must be a positive number of bytes")
+        self.max_frame_size = max_frame_size
+        self.last_event_id = ""
+        self.retry: int | None = None
+        self._buffer = bytearray()
+        self._data: list[str] = []
+        self._event_type = ""
+        self._retry: int | None = None
+        self._pending = 0
+        self._events = 0
+        self._started = False
+
+    @property
+    def frames_decoded(self) -> int:
+        return self._events
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        """Add received bytes; return the events they completed."""
+        buffer = self._buffer
+        buffer += data
+        if not self._started and buffer:
+            if len(buffer) < 3 and b"\xef\xbb\xbf".startswith(bytes(buffer)):
+                return []
+            if buffer.startswith(b"\xef\xbb\xbf"):
+                del buffer[:3]
+            self._started = True
+        events: list[ServerSentEvent] = []
+        text, hold = buffer, b""
+        if text.endswith(b"\r"):
+            # A CR at the very end may be the first half of a CRLF: keep it until the next byte arrives.
+            text, hold = text[:-1], b"\r"
+        lines = _LINE_BREAK_BYTES.split(text)
+        rest = lines.pop() + hold
+        for line in lines:
+            self._line(line.decode("utf-8", "replace"), events)
+        self._buffer = bytearray(rest)
+        if len(rest) + self._pending > self.max_frame_size:
+            raise FrameTooLarge(
+                f"Event {self._events + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
+                frame_index=self._events,
+            )
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """Signal the end of the stream; raise ``StreamTruncated`` if it ended inside an event."""
+        rest = bytes(self._buffer).rstrip(b"\r")
+        if rest or self._data:
+            raise StreamTruncated(
+                f"The stream ended inside event {self._events + 1} (no blank line closed it): the connection was "
+                "cut or the server aborted the stream.",
+                frame_index=self._events,
+                items_received=self._events,
+            )
+        return []
+
+    def _line(self, line: str, events: list[ServerSentEvent]) -> None:
+        if not line:
+            self._dispatch(events)
+            return
+        if line.startswith(":"):
+            return
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+            self._pending += len(value)
+        elif field == "event":
+            self._event_type = value
+        elif field == "id":
+            if "\0" not in value:
+                self.last_event_id = value
+        elif field == "retry" and value.isascii() and value.isdigit():
+            self.retry = self._retry = int(value)
+
+    def _dispatch(self, events: list[ServerSentEvent]) -> None:
+        self._pending = 0
+        data, self._data = self._data, []
+        event_type, self._event_type = self._event_type, ""
+        retry, self._retry = self._retry, None
+        if not data:
+            return
+        self._events += 1
+        events.append(
+            ServerSentEvent(
+                raw_data="\n".join(data),
+                event=event_type or None,
+                id=self.last_event_id or None,
+                retry=retry,
+            )
+        )
