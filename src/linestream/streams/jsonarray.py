@@ -35,6 +35,8 @@ _STRUCTURE = re.compile(rb'["\[\]{},]')
 _STRING_END = re.compile(rb'["\\]')
 
 _BEFORE, _FIRST, _VALUE, _IN_VALUE, _AFTER, _DONE = range(6)
+_SPACE = re.compile(rb"[ \t\r\n]")
+_STRUCTURED = frozenset(b'"[{')
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 
@@ -42,7 +44,7 @@ _CLOSE = frozenset(b"]}")
 class JsonArrayDecoder:
     """Incremental decoder of one top-level JSON array into the bytes of each element."""
 
-    __slots__ = ("_buffer", "_depth", "_frames", "_in_string", "_position", "_start", "_state", "max_frame_size")
+    __slots__ = ("_buffer", "_closers", "_frames", "_in_string", "_position", "_start", "_state", "max_frame_size")
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if max_frame_size < 1:
@@ -51,7 +53,7 @@ class JsonArrayDecoder:
         self._buffer = bytearray()
         self._position = 0
         self._start = 0
-        self._depth = 0
+        self._closers = bytearray()  # the closing bracket each open container of the element expects
         self._in_string = False
         self._state = _BEFORE
         self._frames = 0
@@ -90,7 +92,7 @@ class JsonArrayDecoder:
                 else:
                     self._state = _IN_VALUE
                     self._start = at
-                    self._depth = 0
+                    self._closers.clear()
                     position = at
                     continue
             elif state == _AFTER:
@@ -127,7 +129,7 @@ class JsonArrayDecoder:
             if buffer[at] == ord("\\"):
                 return at + 2  # skip the escaped byte, even if it has not arrived yet
             self._in_string = False
-            if self._depth == 0:
+            if not self._closers:
                 self._emit(buffer, at + 1, frames)
             return at + 1
         match = _STRUCTURE.search(buffer, position)
@@ -138,26 +140,34 @@ class JsonArrayDecoder:
         if char == ord('"'):
             self._in_string = True
         elif char in _OPEN:
-            self._depth += 1
+            self._closers.append(ord("]") if char == ord("[") else ord("}"))
         elif char in _CLOSE:
-            if self._depth == 0:
+            if not self._closers:
                 if char != ord("]"):
-                    self._error("unbalanced '}'")
+                    self._error(f"unbalanced '}}' in element {self._frames + 1}")
                 self._emit(buffer, at, frames)
                 self._state = _DONE
                 return at + 1
-            self._depth -= 1
-            if self._depth == 0:
+            if self._closers.pop() != char:
+                self._error(f"mismatched {chr(char)!r} in element {self._frames + 1}")
+            if not self._closers:
                 self._emit(buffer, at + 1, frames)
-        elif self._depth == 0:  # a ',' ending a scalar element
+        elif not self._closers:  # a ',' ending a scalar element
             self._emit(buffer, at, frames)
             self._state = _VALUE
         return at + 1
 
     def _emit(self, buffer: bytearray, end: int, frames: list[bytes]) -> None:
+        if end - self._start > self.max_frame_size:
+            raise FrameTooLarge(
+                f"Element {self._frames + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
+                frame_index=self._frames,
+            )
         element = bytes(buffer[self._start : end]).strip()
         if not element:
             self._error(f"element {self._frames + 1} is empty")
+        if element[0] not in _STRUCTURED and _SPACE.search(element):
+            self._error(f"expected ',' or ']' after element {self._frames + 1}")
         frames.append(element)
         self._frames += 1
         self._state = _AFTER

@@ -39,7 +39,7 @@ class JsonSeqDecoder:
     holds one whole JSON text: a live stream's last record is delivered without waiting for the next one.
     """
 
-    __slots__ = ("_buffer", "_frames", "_started", "max_frame_size")
+    __slots__ = ("_buffer", "_frames", "_open", "_started", "max_frame_size")
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if max_frame_size < 1:
@@ -48,6 +48,7 @@ class JsonSeqDecoder:
         self._buffer = bytearray()
         self._frames = 0
         self._started = False
+        self._open = False
 
     @property
     def frames_decoded(self) -> int:
@@ -67,6 +68,7 @@ class JsonSeqDecoder:
         for record in records:
             self._finish(frames)
             self._buffer = bytearray(record)
+            self._open = True
         buffer = self._buffer
         if len(buffer) > self.max_frame_size:
             self._too_large(len(buffer))
@@ -76,7 +78,7 @@ class JsonSeqDecoder:
 
     def close(self) -> list[bytes]:
         """Signal the end of the stream; return the last record or raise ``StreamTruncated``."""
-        if self._buffer.strip() and not self._buffer.endswith(b"\n"):
+        if self._open and not self._buffer.endswith(b"\n"):
             raise StreamTruncated(
                 f"The stream ended inside record {self._frames + 1}, which lacks its final line feed: the "
                 "connection was cut or the server aborted the stream.",
@@ -90,6 +92,9 @@ class JsonSeqDecoder:
     def _finish(self, frames: list[bytes]) -> None:
         record = self._buffer
         self._buffer = bytearray()
+        self._open = False
+        if len(record) > self.max_frame_size:
+            self._too_large(len(record))
         text = bytes(record).strip()
         if not text:
             return

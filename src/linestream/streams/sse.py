@@ -181,7 +181,12 @@ class SseDecoder:
             value = value[1:]
         if field == "data":
             self._data.append(value)
-            self._pending += len(value)
+            self._pending += len(value) + 1
+            if self._pending > self.max_frame_size:
+                raise FrameTooLarge(
+                    f"Event {self._events + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
+                    frame_index=self._events,
+                )
         elif field == "event":
             self._event_type = value
         elif field == "id":
