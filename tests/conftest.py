@@ -42,6 +42,12 @@ def server() -> Callable[..., contextlib.AbstractContextManager[str]]:
     return serve
 
 
+def read_into(buffer: bytearray, chunks: Iterator[bytes]) -> None:
+    """Append ``chunks`` to ``buffer`` until they end or raise (so the bytes before an error are kept)."""
+    for chunk in chunks:
+        buffer += chunk
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
     """Poll ``condition`` until true; return the seconds it took; fail after ``timeout``."""
     start = time.monotonic()

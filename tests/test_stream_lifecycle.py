@@ -15,7 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from linestream import Depends, HTTPException, LineStream
-from tests.conftest import serve, wait_for
+from tests.conftest import read_into, serve, wait_for
 
 
 class Item(BaseModel):
@@ -128,11 +128,6 @@ def make_app(recorder: Recorder, release: threading.Event) -> LineStream:
         yield Item(name="second")
 
     return app
-
-
-def read_into(buffer: bytearray, chunks: Iterator[bytes]) -> None:
-    for chunk in chunks:
-        buffer += chunk
 
 
 @pytest.fixture

@@ -35,6 +35,11 @@ def decode(stream_format: StreamFormat, chunks: list[bytes]) -> list[Any]:
     return [json.loads(frame) for frame in frames]
 
 
+def feed_and_close(decoder: Any, data: bytes) -> list[Any]:
+    frames: list[Any] = decoder.feed(data)
+    return frames + decoder.close()
+
+
 def split(data: bytes, sizes: list[int]) -> list[bytes]:
     chunks, position, index = [], 0, 0
     while position < len(data):
@@ -64,8 +69,7 @@ def test_a_stream_cut_inside_a_frame_is_reported_truncated(
     cut = data.draw(st.integers(len(encoded) - len(last) + 1, len(encoded) - 1))
     decoder = stream_format.decoder()
     with pytest.raises(StreamTruncated) as caught:
-        decoder.feed(encoded[:cut])
-        decoder.close()
+        feed_and_close(decoder, encoded[:cut])
     assert caught.value.items_received <= len(values)
 
 
@@ -113,8 +117,7 @@ def test_formats_by_name_and_media_type() -> None:
 def test_json_array_decoder_rejects_malformed_arrays(body: bytes, message: str) -> None:
     decoder = format_named("json").decoder()
     with pytest.raises(StreamDecodeError, match=message):
-        decoder.feed(body)
-        decoder.close()
+        feed_and_close(decoder, body)
 
 
 def test_json_array_element_is_delivered_before_the_next_arrives() -> None:
