@@ -45,3 +45,16 @@ def test_tutorial_endpoint_sends_exact_json_lines_over_uvicorn(base_url: str, pa
 def test_curl_receives_the_same_bytes(base_url: str, path: str) -> None:
     result = subprocess.run(["curl", "-sN", base_url + path], capture_output=True, timeout=10, check=True)
     assert result.stdout == EXPECTED
+
+
+def test_demo_app_serves_the_tutorial_and_data_streams() -> None:
+    from examples.demo import app as demo
+    from examples.stream_data import STORY
+    from linestream.testing import TestClient
+
+    with TestClient(demo) as client:
+        for path in PATHS:
+            assert client.get(path).content == EXPECTED
+        assert client.get("/story?delay=0").text == STORY
+        assert client.get("/docs").status_code == 200
+        assert set(client.get("/openapi.json").json()["paths"]) == {*PATHS, "/story", "/image", "/download"}

@@ -124,7 +124,9 @@ class LineStream(PathOperationDecorators, Starlette):
             async def openapi_document(request: Request) -> Response:
                 return JSONResponse(self.openapi())
 
-            self.router.routes.append(Route(self.openapi_url, openapi_document, include_in_schema=False))
+            self.router.routes.append(
+                Route(self.openapi_url, openapi_document, include_in_schema=False, name="linestream-openapi")
+            )
         if self.docs_url is not None and self.openapi_url is not None:
             from linestream.openapi import docs_static_path, swagger_ui_html
 
@@ -135,5 +137,5 @@ class LineStream(PathOperationDecorators, Starlette):
                 root = request.scope.get("root_path", "")
                 return HTMLResponse(swagger_ui_html(self.title, root + openapi_url, root + static_url))
 
-            self.router.routes.append(Route(self.docs_url, docs_page, include_in_schema=False))
+            self.router.routes.append(Route(self.docs_url, docs_page, include_in_schema=False, name="linestream-docs"))
             self.mount(static_url, StaticFiles(directory=docs_static_path()), name="linestream-docs-static")

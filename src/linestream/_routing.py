@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,7 +22,7 @@ import pydantic_core
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
@@ -40,7 +42,7 @@ from linestream._serialization import ItemEncoder, SerializationOptions
 from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
 from linestream.params import DependsInfo
 from linestream.sse import EventSourceResponse
-from linestream.streams import FORMATS, SSE, StreamFormat, format_named
+from linestream.streams import FORMATS, SSE, Framing, StreamFormat, format_named
 from linestream.streams.sse import ServerSentEvent, encode_event
 
 __all__ = ["APIRoute", "APIRouter", "PathOperationDecorators", "StreamSettings"]
@@ -171,13 +173,15 @@ class APIRoute(Route):
             response_model=response_model,
             response_is_raw=raw,
         )
+        #: For a raw byte/text stream (``response_class=StreamingResponse``): its one format.
+        self.raw_format: StreamFormat | None = None
         if self.spec.is_stream and raw:
             assert response_class is not None
-            raise EndpointDefinitionError(
-                f"{self.spec.name}: response_class={response_class.__name__} is not supported on a streaming "
-                "path operation yet; item streams are sent in the format the client asks for, or as SSE with "
-                "response_class=EventSourceResponse."
-            )
+            self.raw_format = _raw_stream_format(self.spec, response_class)
+            if stream_formats is not None:
+                raise EndpointDefinitionError(
+                    f"{self.spec.name}: a {response_class.__name__} stream has one media type; drop stream_formats=."
+                )
         if is_event_source and stream_formats is not None:
             raise EndpointDefinitionError(
                 f"{self.spec.name}: response_class=EventSourceResponse already restricts the route to SSE; "
@@ -185,6 +189,8 @@ class APIRoute(Route):
             )
         #: The formats this route serves; ``None``: the app's (all formats by default).
         self.stream_formats = (SSE,) if is_event_source else resolve_formats(stream_formats, self.spec.name)
+        if self.raw_format is not None:
+            self.stream_formats = (self.raw_format,)
         self.sse_keepalive = sse_keepalive
         self.jsonl_keepalive = jsonl_keepalive
         self.extra_dependants: list[Dependant] = []
@@ -206,9 +212,13 @@ class APIRoute(Route):
         )
         adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
         self.encoder = ItemEncoder(adapter, options)
+        self.encode: Callable[[Any], bytes] = self.encoder.encode
         self._framers: dict[StreamFormat, EventFramer] = {
             stream_format: event_framer(stream_format, self.encoder.encode) for stream_format in FORMATS
         }
+        if self.raw_format is not None:
+            self.encode = _raw_chunk_encoder(self.spec.name)
+            self._framers[self.raw_format] = _refuse_events(self.spec.name)
         self.app = self._handle
         self.label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
 
@@ -226,7 +236,10 @@ class APIRoute(Route):
 
         settings: StreamSettings = getattr(app, "stream_settings", _DEFAULT_SETTINGS)
         stream_format: StreamFormat | None = None
-        if self.spec.is_stream:
+        if self.raw_format is not None:
+            # A raw stream has one media type: like Starlette's StreamingResponse, it ignores Accept.
+            stream_format = self.raw_format
+        elif self.spec.is_stream:
             offered = self.offered_formats(settings)
             stream_format = negotiate(request.headers.get("accept"), offered)
             if stream_format is None:
@@ -261,7 +274,7 @@ class APIRoute(Route):
         stream_format: StreamFormat,
     ) -> None:
         generator = self.endpoint(**arguments)
-        encode = self.encoder.encode
+        encode = self.encode
         framing = stream_format.framing
         framer = self._framers[stream_format]
         source: AsyncItemSource | SyncItemSource
@@ -330,6 +343,66 @@ class APIRoute(Route):
         if temporal is not None:
             _merge_headers(response, temporal)
         return response
+
+
+_TEXT_TYPES = (str,)
+_BINARY_TYPES = (bytes, bytearray, memoryview)
+
+
+def _raw_stream_format(spec: EndpointSpec, response_class: type[Response]) -> StreamFormat:
+    """The single format of a generator declared with ``response_class=StreamingResponse`` (or a subclass)."""
+    if not issubclass(response_class, StreamingResponse):
+        raise EndpointDefinitionError(
+            f"{spec.name}: a generator path operation cannot use response_class={response_class.__name__}. "
+            "Use StreamingResponse (or a subclass with its media_type) to stream raw chunks, EventSourceResponse "
+            "for SSE, or no response_class to stream items in the format the client asks for."
+        )
+    item_type = spec.item_type
+    chunk_types = (
+        typing.get_args(item_type) if typing.get_origin(item_type) in (typing.Union, types.UnionType) else (item_type,)
+    )
+    if item_type is not Any and not all(t in (*_TEXT_TYPES, *_BINARY_TYPES) for t in chunk_types):
+        raise EndpointDefinitionError(
+            f"{spec.name}: a {response_class.__name__} stream yields str or bytes chunks, but its items are declared "
+            f"as {item_type!r}. Declare AsyncIterable[bytes] / Iterable[str] (or drop response_class to stream "
+            "JSON items)."
+        )
+    media_type = response_class.media_type
+    if media_type is None:
+        media_type = "text/plain" if chunk_types == (str,) else "application/octet-stream"
+    if media_type.startswith("text/") and "charset" not in media_type:
+        media_type += "; charset=utf-8"
+    return StreamFormat("raw", Framing(media_type=media_type), _no_decoder, None)
+
+
+def _no_decoder(**options: Any) -> Any:
+    raise TypeError("a raw byte stream has no frames to decode")
+
+
+def _raw_chunk_encoder(endpoint: str) -> Callable[[Any], bytes]:
+    def encode_chunk(chunk: Any) -> bytes:
+        if chunk.__class__ is bytes:
+            return chunk
+        if isinstance(chunk, str):
+            return chunk.encode()
+        if isinstance(chunk, _BINARY_TYPES):
+            return bytes(chunk)
+        raise TypeError(
+            f"{endpoint} yielded a {type(chunk).__name__}; a StreamingResponse path operation yields str or bytes "
+            "chunks (drop response_class to stream JSON items)."
+        )
+
+    return encode_chunk
+
+
+def _refuse_events(endpoint: str) -> EventFramer:
+    def refuse(event: ServerSentEvent, first: bool) -> bytes | None:
+        raise TypeError(
+            f"{endpoint} yielded a ServerSentEvent in a StreamingResponse stream; use "
+            "response_class=EventSourceResponse to send events."
+        )
+
+    return refuse
 
 
 def _merge_headers(response: Response, temporal: TemporalResponse) -> None:
@@ -467,5 +540,6 @@ class APIRouter(PathOperationDecorators, Router):
                 merged["deprecated"] = router.deprecated
             self.add_api_route(prefix + router.prefix + path, endpoint, **merged)
         for route in router.routes:
-            if not isinstance(route, APIRoute):
+            # Other routes (plain Starlette ones) come along; an app's own documentation routes do not.
+            if not isinstance(route, APIRoute) and not str(getattr(route, "name", "")).startswith("linestream-"):
                 self.routes.append(route)

@@ -262,7 +262,15 @@ def _responses(
     status = str(route.status_code or 200)
     output = registry.results.get((id(route), "output"), {})
     responses: dict[str, Any] = {}
-    if spec.is_stream:
+    if route.raw_format is not None:
+        media_type = route.raw_format.media_type
+        text = spec.item_type is str or media_type.startswith("text/")
+        schema: dict[str, Any] = {"type": "string"} if text else {"type": "string", "format": "binary"}
+        responses[status] = {
+            "description": route.response_description + " (streamed in chunks)",
+            "content": {media_type.split(";", 1)[0]: {"schema": schema}},
+        }
+    elif spec.is_stream:
         formats = route.offered_formats(settings)
         responses[status] = {
             "description": route.response_description
