@@ -6,8 +6,8 @@ import subprocess
 
 import httpx
 import pytest
-from examples.items import app
 
+from examples.items import app
 from tests.conftest import serve
 
 EXPECTED = (
