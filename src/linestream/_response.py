@@ -36,6 +36,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
+from anyio.lowlevel import checkpoint
 from starlette.types import Message, Receive, Send
 
 from linestream.streams import Framing
@@ -62,39 +63,41 @@ logger = logging.getLogger("linestream")
 DEFAULT_CHUNK_SIZE = 64 * 1024
 
 
-class _Resume:
-    """Await the rest of a coroutine that already ran up to its first suspension.
+class _WakeBeforeSuspending:
+    """Await a coroutine, calling ``before_suspend()`` each time it is about to wait for the event loop.
 
-    ``coro.send(None)`` returned ``pending`` (what the coroutine wants the event loop to wait for); this
-    awaitable hands ``pending`` to the event loop and relays results and exceptions, as ``yield from`` would.
+    This is how the producer learns, without an ``await`` per item, that its generator stopped having items
+    ready: the producer coroutine runs ``async for`` over the generator, and whenever the generator (or the
+    producer) really suspends, the suspension passes through here, where the writer is woken so that what is
+    buffered goes out while the generator waits. Values and exceptions are relayed as ``yield from`` would.
     """
 
-    __slots__ = ("coro", "pending")
+    __slots__ = ("before_suspend", "coro")
 
-    def __init__(self, coro: Any, pending: Any) -> None:
+    def __init__(self, coro: Any, before_suspend: Callable[[], None]) -> None:
         self.coro = coro
-        self.pending = pending
+        self.before_suspend = before_suspend
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self.coro
-        value = self.pending
-        self.pending = None
+        before_suspend = self.before_suspend
+        send, throw = coro.send, coro.throw
+        value: Any = None
+        error: BaseException | None = None
         while True:
             try:
-                sent = yield value
+                pending = send(value) if error is None else throw(error)
+            except StopIteration as stop:
+                return stop.value
+            before_suspend()
+            try:
+                value = yield pending
+                error = None
             except GeneratorExit:
                 coro.close()
                 raise
             except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine, as `yield from` does
-                try:
-                    value = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+                value, error = None, exc
 
 
 class _Outbox:
@@ -104,10 +107,15 @@ class _Outbox:
     takes it only while the producer is suspended.
     """
 
-    __slots__ = ("_space", "_wakeup", "buffer", "done", "error", "finished")
+    __slots__ = ("_space", "_wakeup", "buffer", "done", "error", "finished", "large", "send", "sending")
 
     def __init__(self) -> None:
+        self.send: Send | None = None
+        #: True while a send is in progress (by the writer or the producer): sends never overlap.
+        self.sending = False
         self.buffer = bytearray()
+        #: A chunk too large to be worth copying into the buffer; sent as is, right after the buffer.
+        self.large: bytes | None = None
         self.finished = False
         self.error: Exception | None = None
         self.done = anyio.Event()
@@ -117,11 +125,44 @@ class _Outbox:
     def wake(self) -> None:
         self._wakeup.set()
 
+    def wake_if_pending(self) -> None:
+        if self.buffer:
+            self._wakeup.set()
+
     async def wait_for_space(self) -> None:
         """Backpressure: hand the full buffer to the writer and wait until it took it."""
         self._space = anyio.Event()
         self._wakeup.set()
         await self._space.wait()
+
+    async def flush(self, large: bytes | None = None) -> None:
+        """Send the buffer, then ``large`` (sent as is, never copied), from the producer at an item boundary.
+
+        The producer sends itself when the writer is idle (no task switch on the hot path), else hands over to
+        the writer and waits until it took the data (backpressure). Either way it then lets other tasks run, so
+        that a generator that never awaits cannot starve the event loop.
+        """
+        self.large = large
+        if self.sending or self.send is None:
+            await self.wait_for_space()
+            return
+        self.sending = True
+        try:
+            for chunk in self._take():
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            self.sending = False
+        await checkpoint()
+
+    def _take(self) -> list[bytes]:
+        buffer = self.buffer
+        chunks = [bytes(buffer)] if buffer else []
+        buffer.clear()
+        if self.large is not None:
+            chunks.append(self.large)
+            self.large = None
+        self._space.set()
+        return chunks
 
     async def finish(self) -> None:
         """Let the writer send what is left, and wait until it has."""
@@ -144,11 +185,15 @@ class _Outbox:
                         await send({"type": "http.response.body", "body": keepalive[1], "more_body": True})
                         continue
                 self._wakeup = anyio.Event()
-                while buffer:
-                    chunk = bytes(buffer)
-                    buffer.clear()
-                    self._space.set()
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                while buffer or self.large is not None:
+                    # Take the buffer and the large chunk after it together, so that the producer, free again
+                    # once `_space` is set, can only add what comes after both.
+                    self.sending = True
+                    try:
+                        for chunk in self._take():
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    finally:
+                        self.sending = False
                 if self.finished:
                     return
         except Exception as exc:  # noqa: BLE001 - any failure of send() ends the stream; serve() reports it
@@ -205,6 +250,7 @@ class AsyncItemSource:
         if self.exhausted:
             return
         outbox = self.outbox
+        outbox.send = send
         task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, self.keepalive)
         try:
             await self._pump(outbox)
@@ -216,44 +262,44 @@ class AsyncItemSource:
             raise outbox.error
 
     async def _pump(self, outbox: _Outbox) -> None:
+        await _WakeBeforeSuspending(self._produce(outbox), outbox.wake_if_pending)
+
+    async def _produce(self, outbox: _Outbox) -> None:
+        """Frame the remaining items into the outbox: the hot loop, with no ``await`` per item."""
         framing = self.framing
         prefix = framing.separator + framing.prefix
         suffix = framing.suffix
         encode = self.encode
         limit = self.chunk_size
         buffer = outbox.buffer
-        step_next = self.generator.__anext__
         frame_event = self.frame_event
-        while True:
-            step = step_next()
-            try:
-                pending = step.send(None)
-            except StopIteration as ready:
-                item = ready.value
-            except StopAsyncIteration:
-                break
-            else:
-                # The generator waits for something: send what is ready now, never hold it back.
-                if buffer:
-                    outbox.wake()
-                try:
-                    item = await _Resume(step, pending)
-                except StopAsyncIteration:
-                    break
-            if item.__class__ is ServerSentEvent:
-                frame = frame_event(item, False)
-                if frame is None:
-                    continue
-                buffer += frame
-            else:
-                data = encode(item)
-                if prefix:
-                    buffer += prefix
-                buffer += data
-                buffer += suffix
-            self.count += 1
-            if len(buffer) >= limit:
-                await outbox.wait_for_space()
+        count = self.count
+        # Raw byte streams: a chunk at least as large as a message goes out as it is, never copied.
+        passthrough = not prefix and not suffix
+        try:
+            async for item in self.generator:
+                if item.__class__ is ServerSentEvent:
+                    frame = frame_event(item, False)
+                    if frame is None:
+                        continue
+                    buffer += frame
+                else:
+                    data = encode(item)
+                    if passthrough and len(data) >= limit:
+                        count += 1
+                        self.count = count
+                        await outbox.flush(data)
+                        continue
+                    if prefix:
+                        buffer += prefix
+                    buffer += data
+                    buffer += suffix
+                count += 1
+                if len(buffer) >= limit:
+                    self.count = count
+                    await outbox.flush()
+        finally:
+            self.count = count
         buffer += framing.tail
 
     def cancel(self) -> None:
@@ -302,36 +348,48 @@ class SyncItemSource:
         encode = self.encode
         limit = self.chunk_size
         condition = self._condition
-        generator = self.generator
         buffer = self._buffer
         frame_event = self.frame_event
-        separator = b""
+        prefix = framing.prefix
+        later_prefix = framing.separator + prefix
+        suffix = framing.suffix
+        count = 0
         try:
-            for item in generator:
+            for item in self.generator:
                 if item.__class__ is ServerSentEvent:
-                    frame = frame_event(item, not separator)
+                    frame = frame_event(item, count == 0)
                     if frame is None:
                         continue
+                    head, data, tail = b"", frame, b""
                 else:
-                    frame = separator + framing.prefix + encode(item) + framing.suffix
+                    head = prefix if count == 0 else later_prefix
+                    data = encode(item)
+                    tail = suffix
                 with condition:
-                    buffer += frame
-                    self.count += 1
-                    waiter, self._waiter = self._waiter, None
-                separator = framing.separator
+                    if head:
+                        buffer += head
+                    buffer += data
+                    if tail:
+                        buffer += tail
+                    count += 1
+                    self.count = count
+                    waiter = self._waiter
+                    self._waiter = None
                 if waiter is not None:
                     # Wake the loop without waiting for it: items produced meanwhile join the same batch.
                     self._wake(waiter.set)
-                with condition:
-                    while len(buffer) >= limit and not self._cancelled:
-                        condition.wait()
-                    if self._cancelled:
-                        break
+                # Only this thread grows the buffer, so reading its length without the lock is safe.
+                if len(buffer) >= limit:
+                    with condition:
+                        while len(buffer) >= limit and not self._cancelled:
+                            condition.wait()
+                if self._cancelled:
+                    break
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which re-raises it
             self._error = exc
         finally:
             try:
-                close = getattr(generator, "close", None)
+                close = getattr(self.generator, "close", None)
                 if close is not None:
                     close()
             except BaseException as exc:  # noqa: BLE001

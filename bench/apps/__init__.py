@@ -1,0 +1,1 @@
+"""The same workloads written the idiomatic fastest documented way in each framework."""

@@ -1,0 +1,47 @@
+from collections.abc import AsyncIterable, Iterable
+
+import anyio
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse
+
+from bench.apps.common import BLOCK, POOL, Item
+
+app = FastAPI(openapi_url=None)
+
+
+@app.get("/typed")
+async def typed(n: int = 10) -> AsyncIterable[Item]:
+    for index in range(n):
+        yield POOL[index & 63]
+
+
+@app.get("/sync")
+def sync(n: int = 10) -> Iterable[Item]:
+    for index in range(n):
+        yield POOL[index & 63]
+
+
+@app.get("/untyped")
+async def untyped(n: int = 10):  # type: ignore[no-untyped-def]
+    for index in range(n):
+        yield POOL[index & 63]
+
+
+@app.get("/sse", response_class=EventSourceResponse)
+async def sse(n: int = 10) -> AsyncIterable[Item]:
+    for index in range(n):
+        yield POOL[index & 63]
+
+
+@app.get("/slow")
+async def slow(n: int = 10) -> AsyncIterable[Item]:
+    for index in range(n):
+        yield POOL[index & 63]
+        await anyio.sleep(1)
+
+
+@app.get("/bytes", response_class=StreamingResponse)
+async def raw_bytes(size: int = 65536) -> AsyncIterable[bytes]:
+    for _ in range(size // len(BLOCK)):
+        yield BLOCK

@@ -1,0 +1,467 @@
+"""Benchmark linestream against FastAPI, Litestar and Starlette (+orjson), interleaved, in one run.
+
+Run with ``bench/run`` (installs the peers into bench/.venv). ``--smoke`` runs everything tiny and once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import importlib
+import json
+import logging
+import os
+import platform
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import httpx
+from pydantic import TypeAdapter
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.apps.common import POOL, Item  # noqa: E402
+
+FRAMEWORKS = ["linestream", "fastapi", "litestar", "starlette"]
+ENDPOINTS = ["typed", "sync", "untyped", "sse"]
+RESULTS = ROOT / "bench" / "results"
+
+
+def load_app(framework: str) -> Any:
+    return importlib.import_module(f"bench.apps.{framework}_app").app
+
+
+# -- checking --------------------------------------------------------------------------------------------------
+def parse_items(endpoint: str, body: bytes) -> list[Item]:
+    if endpoint == "sse":
+        lines = [line[5:].strip() for line in body.split(b"\n") if line.startswith(b"data:")]
+    else:
+        lines = [line for line in body.split(b"\n") if line.strip()]
+    return [Item.model_validate_json(line) for line in lines]
+
+
+def check(endpoint: str, body: bytes, n: int, framework: str) -> None:
+    items = parse_items(endpoint, body)
+    expected = [POOL[index & 63] for index in range(n)]
+    if items != expected:
+        raise AssertionError(f"{framework} /{endpoint}: wrong body ({len(items)} items, expected {n})")
+
+
+# -- in-process ------------------------------------------------------------------------------------------------
+def scope_for(path: str, query: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench")],
+        "server": ("bench", 80),
+        "client": ("127.0.0.1", 1),
+        "state": {},
+    }
+
+
+async def drive(app: Any, path: str, query: str, keep: bool) -> tuple[float, int, int, bytes]:
+    messages = 0
+    size = 0
+    chunks: list[bytes] = []
+    received = False
+
+    complete = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        # Like uvicorn: the request body, then http.disconnect once the response is complete.
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await complete.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal messages, size
+        if message["type"] == "http.response.body":
+            if not message.get("more_body", False):
+                complete.set()
+            body = message.get("body", b"")
+            if body:
+                messages += 1
+                size += len(body)
+                if keep:
+                    chunks.append(body)
+
+    started = time.perf_counter()
+    await app(scope_for(path, query), receive, send)
+    return time.perf_counter() - started, messages, size, b"".join(chunks)
+
+
+def in_process(apps: dict[str, Any], n: int, reps: int) -> dict[str, dict[str, dict[str, Any]]]:
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+
+    async def run() -> None:
+        for endpoint in ENDPOINTS:
+            for framework, app in apps.items():
+                _, _, _, body = await drive(app, f"/{endpoint}", "n=1000", keep=True)
+                check(endpoint, body, 1000, framework)
+        for _ in range(reps):
+            for endpoint in ENDPOINTS:
+                order = list(apps)
+                random.shuffle(order)
+                for framework in order:
+                    seconds, messages, size, _ = await drive(apps[framework], f"/{endpoint}", f"n={n}", keep=False)
+                    entry = results.setdefault(endpoint, {}).setdefault(framework, {"rates": []})
+                    entry["rates"].append(n / seconds)
+                    entry["messages_per_item"] = messages / n
+                    entry["bytes"] = size
+        for _ in range(reps):
+            order = list(apps)
+            random.shuffle(order)
+            for framework in order:
+                size = 64 * 1024 * 1024 // (4 if n < 10_000 else 1)
+                seconds, _, received, _ = await drive(apps[framework], "/bytes", f"size={size}", keep=False)
+                assert received == size, (framework, received)
+                entry = results.setdefault("bytes", {}).setdefault(framework, {"rates": []})
+                entry["rates"].append(size / seconds / 2**20)
+
+    anyio.run(run)
+    return results
+
+
+# -- network ---------------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server(framework: str) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"bench.apps.{framework}_app:app",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/typed?n=1", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"{framework} server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
+    """Open ``count`` slow streams, read their items for ``hold`` seconds; return (open streams, worst gap)."""
+    worst_gap = 0.0
+    opened = 0
+    ready = anyio.Event()
+
+    async def one(done: Callable[[], None]) -> None:
+        nonlocal worst_gap, opened
+        with anyio.move_on_after(hold + 30):
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+            async with stream:
+                await stream.send(b"GET /slow?n=1000 HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n")
+                buffer = b""
+                while b"}\n" not in buffer:
+                    buffer += await stream.receive()
+                opened += 1
+                done()
+                await ready.wait()
+                last = time.monotonic()
+                end = last + hold
+                while time.monotonic() < end:
+                    with anyio.move_on_after(end - time.monotonic()):
+                        await stream.receive()
+                        now = time.monotonic()
+                        worst_gap = max(worst_gap, now - last)
+                        last = now
+                worst_gap = max(worst_gap, time.monotonic() - last if hold > 3 else 0.0)
+
+    count_done = 0
+
+    def done() -> None:
+        nonlocal count_done
+        count_done += 1
+        if count_done == count:
+            ready.set()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(one, done)
+            await anyio.sleep(0.002)
+        with anyio.move_on_after(60):
+            await ready.wait()
+        ready.set()
+    return opened, worst_gap
+
+
+def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) -> dict[str, Any]:
+    results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "concurrency": {}}
+    for _ in range(reps):
+        order = list(FRAMEWORKS)
+        random.shuffle(order)
+        for framework in order:
+            with server(framework) as (url, _pid), httpx.Client(timeout=120) as client:
+                body = client.get(url + "/typed?n=1000").content
+                check("typed", body, 1000, framework)
+                started = time.perf_counter()
+                newlines = 0
+                with client.stream("GET", url + f"/typed?n={n}") as response:
+                    for chunk in response.iter_raw(1 << 20):
+                        newlines += chunk.count(b"\n")
+                seconds = time.perf_counter() - started
+                assert newlines == n, (framework, newlines)
+                results["throughput"].setdefault(framework, []).append(n / seconds)
+                timings = []
+                for _ in range(ttfb_requests):
+                    started = time.perf_counter()
+                    with client.stream("GET", url + "/typed?n=1") as response:
+                        chunks = response.iter_raw()
+                        next(chunks)
+                        timings.append(time.perf_counter() - started)
+                        for _ in chunks:
+                            pass
+                results["ttfb_ms"].setdefault(framework, []).append(statistics.median(timings) * 1000)
+    for framework in FRAMEWORKS:
+        with server(framework) as (url, pid):
+            port = int(url.rsplit(":", 1)[1])
+            time.sleep(0.5)
+            before = rss(pid)
+            opened, gap = anyio.run(slow_streams, port, streams, hold)
+            after = rss(pid)
+            results["concurrency"][framework] = {
+                "streams": opened,
+                "rss_per_stream_kib": (after - before) / max(opened, 1) / 1024,
+                "worst_gap_s": gap,
+            }
+    return results
+
+
+# -- floor -----------------------------------------------------------------------------------------------------
+def floor(n: int) -> dict[str, float]:
+    adapter = TypeAdapter(Item)
+    validate, serialize = adapter.validator.validate_python, adapter.serializer.to_json
+    started = time.perf_counter()
+    for index in range(n):
+        serialize(validate(POOL[index & 63]))
+    per_item = (time.perf_counter() - started) / n
+    lists = TypeAdapter(list[Item])
+    started = time.perf_counter()
+    for _ in range(n // 64):
+        lists.serializer.to_json(lists.validator.validate_python(POOL))
+    per_list_item = (time.perf_counter() - started) / (n // 64 * 64)
+
+    async def loop_costs() -> tuple[float, float]:
+        count = 20_000
+        started = time.perf_counter()
+        for _ in range(count):
+            await anyio.sleep(0)
+        sleep0 = (time.perf_counter() - started) / count
+        started = time.perf_counter()
+        for _ in range(2_000):
+            await anyio.to_thread.run_sync(int)
+        hop = (time.perf_counter() - started) / 2_000
+        return sleep0, hop
+
+    sleep0, hop = anyio.run(loop_costs)
+    return {
+        "validate_serialize_item_us": per_item * 1e6,
+        "validate_serialize_in_list_us": per_list_item * 1e6,
+        "anyio_sleep0_us": sleep0 * 1e6,
+        "thread_hop_us": hop * 1e6,
+        "floor_items_per_s": 1 / per_item,
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------------------
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def report(data: dict[str, Any]) -> str:
+    lines = [
+        f"# linestream benchmark — {data['date']}",
+        "",
+        f"Machine: {data['machine']}. Python {data['python']}. Versions: "
+        + ", ".join(f"{name} {value}" for name, value in data["versions"].items())
+        + ".",
+        f"Mode: {data['mode']} (n={data['n']} items per request, {data['reps']} interleaved repetitions; "
+        "median, with [min–max]).",
+        "",
+        "## In-process (ASGI app driven directly), items/s and ratio to FastAPI",
+        "",
+        "| endpoint | " + " | ".join(FRAMEWORKS) + " | linestream ASGI messages/item |",
+        "|---|" + "---|" * (len(FRAMEWORKS) + 1),
+    ]
+    inproc = data["in_process"]
+    for endpoint in [*ENDPOINTS, "bytes"]:
+        row = inproc[endpoint]
+        base = row["fastapi"]["median"]
+        unit = " MB/s" if endpoint == "bytes" else ""
+        cells = []
+        for framework in FRAMEWORKS:
+            cell = row[framework]
+            cells.append(
+                f"{cell['median']:,.0f}{unit} [{cell['min']:,.0f}–{cell['max']:,.0f}] ×{cell['median'] / base:.2f}"
+            )
+        per_item = row["linestream"].get("messages_per_item")
+        tail = f" {per_item:.4f} |" if per_item is not None else " (64 KiB chunks) |"
+        lines.append(f"| {endpoint} | " + " | ".join(cells) + " |" + tail)
+    fl = data["floor"]
+    typed = inproc["typed"]["linestream"]["median"]
+    lines += [
+        "",
+        f"Floor: pydantic-core validate+serialize {fl['validate_serialize_item_us']:.2f} µs/item "
+        f"({fl['floor_items_per_s']:,.0f} items/s), inside a list {fl['validate_serialize_in_list_us']:.2f} µs/item; "
+        f"`anyio.sleep(0)` {fl['anyio_sleep0_us']:.1f} µs; one thread hop {fl['thread_hop_us']:.1f} µs. "
+        f"linestream typed async runs at {fl['floor_items_per_s'] / typed:.2f}× the floor's time per item.",
+    ]
+    net = data["network"]
+    if net:
+        lines += [
+            "",
+            "## Network (uvicorn, 1 worker, loopback)",
+            "",
+            "| measure | " + " | ".join(FRAMEWORKS) + " |",
+            "|---|" + "---|" * len(FRAMEWORKS),
+        ]
+        base = net["throughput"]["fastapi"]["median"]
+        lines.append(
+            "| typed async, items/s (full read) | "
+            + " | ".join(
+                f"{net['throughput'][f]['median']:,.0f} ×{net['throughput'][f]['median'] / base:.2f}"
+                for f in FRAMEWORKS
+            )
+            + " |"
+        )
+        lines.append(
+            "| time to first item, ms (median) | "
+            + " | ".join(f"{net['ttfb_ms'][f]['median']:.3f}" for f in FRAMEWORKS)
+            + " |"
+        )
+        lines.append(
+            "| open slow streams held | " + " | ".join(str(net["concurrency"][f]["streams"]) for f in FRAMEWORKS) + " |"
+        )
+        lines.append(
+            "| server RSS per open stream, KiB | "
+            + " | ".join(f"{net['concurrency'][f]['rss_per_stream_kib']:.1f}" for f in FRAMEWORKS)
+            + " |"
+        )
+        lines.append(
+            "| worst gap between items of a 1 item/s stream, s | "
+            + " | ".join(f"{net['concurrency'][f]['worst_gap_s']:.2f}" for f in FRAMEWORKS)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition (CI)")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("-n", type=int, default=100_000)
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--no-network", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.smoke:
+        args.reps, args.n, args.streams = 1, 2_000, 20
+    apps = {framework: load_app(framework) for framework in FRAMEWORKS}
+    data: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": {
+            name: version(name) for name in ["linestream", "fastapi", "litestar", "starlette", "pydantic", "uvicorn"]
+        },
+        "mode": "smoke" if args.smoke else "full",
+        "n": args.n,
+        "reps": args.reps,
+    }
+    print("floor...", flush=True)
+    data["floor"] = floor(20_000 if args.smoke else 200_000)
+    print("in-process...", flush=True)
+    raw = in_process(apps, args.n, args.reps)
+    data["in_process"] = {
+        endpoint: {
+            framework: {**summary(entry["rates"]), **{k: v for k, v in entry.items() if k != "rates"}}
+            for framework, entry in row.items()
+        }
+        for endpoint, row in raw.items()
+    }
+    data["network"] = {}
+    if not args.no_network:
+        print("network...", flush=True)
+        hold = 3.0 if args.smoke else 8.0
+        net = network(args.n, args.reps, 20 if args.smoke else 200, args.streams, hold)
+        data["network"] = {
+            "throughput": {f: summary(v) for f, v in net["throughput"].items()},
+            "ttfb_ms": {f: summary(v) for f, v in net["ttfb_ms"].items()},
+            "concurrency": net["concurrency"],
+        }
+    text = report(data)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    name = "smoke" if args.smoke else "latest"
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
