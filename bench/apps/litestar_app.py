@@ -1,11 +1,10 @@
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
+import msgspec
 from litestar import Litestar, get
 from litestar.response import ServerSentEvent, Stream
 from litestar.serialization import encode_json
-
-import msgspec
 
 from bench.apps.common import BLOCK, POOL_DICTS
 
