@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from linestream import LineStream
-from linestream.exceptions import StreamDecodeError
+from linestream.exceptions import StreamAborted, StreamDecodeError
 from linestream.testing import AsyncTestClient, TestClient, aiter_json_lines, iter_json_lines
 
 
@@ -82,7 +82,8 @@ def test_truncated_stream_raises_a_protocol_error_with_the_cause() -> None:
         assert next(items) == {"n": 0}
         with pytest.raises(httpx.RemoteProtocolError) as caught:
             next(items)
-    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert isinstance(caught.value.__cause__, StreamAborted)
+    assert isinstance(caught.value.__cause__.__cause__, RuntimeError)
 
 
 def test_items_failing_validation_are_reported_with_their_line() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,7 +15,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
 from linestream._problem import default_exception_handlers
-from linestream._routing import APIRouter, PathOperationDecorators, StreamSettings, resolve_formats
+from linestream._routing import (
+    APIRouter,
+    PathOperationDecorators,
+    StreamSettings,
+    check_stream_options,
+    resolve_formats,
+)
+from linestream._shutdown import OpenStreams, shutdown_signals
 from linestream.streams import FORMATS
 
 __all__ = ["LineStream"]
@@ -43,6 +51,15 @@ class LineStream(PathOperationDecorators, Starlette):
     send a keep-alive comment after ``sse_keepalive`` seconds of silence (``None``: never); JSON Lines and
     NDJSON send an empty line after ``jsonl_keepalive`` seconds (off by default: not every JSON Lines reader
     skips blank lines). Routes can override all three.
+
+    ``stream_errors`` says what a client sees when a generator fails after its first item: ``"truncate"``
+    (default: the response is aborted without its final chunk) or ``"record"`` (one final error record in the
+    stream's format, then a clean end). ``send_timeout`` ends a stream whose client stopped reading for that
+    many seconds; ``max_item_size`` bounds one serialized item. Routes can override these too.
+
+    When the server is told to stop (SIGTERM or SIGINT), open streams are ended at once: generators closed,
+    dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
+    reconnect (to another instance) after that delay; other formats see a truncated stream.
     """
 
     def __init__(
@@ -68,6 +85,10 @@ class LineStream(PathOperationDecorators, Starlette):
         stream_formats: Sequence[str] | None = None,
         sse_keepalive: float | None = 15.0,
         jsonl_keepalive: float | None = None,
+        stream_errors: str = "truncate",
+        send_timeout: float | None = None,
+        max_item_size: int | None = None,
+        sse_shutdown_retry: int | None = 1000,
     ) -> None:
         if openapi_version not in _OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
@@ -75,10 +96,13 @@ class LineStream(PathOperationDecorators, Starlette):
             raise ValueError("chunk_size must be a positive number of bytes")
         if max_sync_streams < 1:
             raise ValueError("max_sync_streams must be at least 1")
+        check_stream_options("LineStream", stream_errors, send_timeout, max_item_size)
         handlers = default_exception_handlers()
         handlers.update(exception_handlers or {})
-        super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
-        self.router: APIRouter = APIRouter(routes=routes, lifespan=lifespan, dependencies=dependencies)
+        self.open_streams = OpenStreams()
+        wrapped = self._wrap_lifespan(lifespan)
+        super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
+        self.router: APIRouter = APIRouter(routes=routes, lifespan=wrapped, dependencies=dependencies)
         self.title = title
         self.version = version
         self.description = description
@@ -94,10 +118,28 @@ class LineStream(PathOperationDecorators, Starlette):
             stream_formats=resolve_formats(stream_formats, "LineStream") or FORMATS,
             sse_keepalive=sse_keepalive,
             jsonl_keepalive=jsonl_keepalive,
+            stream_errors=stream_errors,
+            send_timeout=send_timeout,
+            max_item_size=max_item_size,
+            sse_shutdown_retry=sse_shutdown_retry,
         )
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._openapi_schema: dict[str, Any] | None = None
         self._add_documentation_routes()
+
+    def _wrap_lifespan(self, lifespan: Lifespan[Any] | None) -> Lifespan[Any]:
+        """The user's lifespan, run while shutdown signals end the open streams first (see ``_shutdown``)."""
+
+        @contextlib.asynccontextmanager
+        async def lifespan_with_shutdown(app: Any) -> AsyncIterator[Any]:
+            async with shutdown_signals(self.open_streams):
+                if lifespan is None:
+                    yield None
+                else:
+                    async with lifespan(app) as state:
+                        yield state
+
+        return lifespan_with_shutdown
 
     # -- path operations -----------------------------------------------------------------------------------
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:

@@ -12,12 +12,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linestream.exceptions import RequestValidationError, ResponseValidationError
+from linestream.exceptions import RequestValidationError, ResponseValidationError, StreamItemTooLarge
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "default_exception_handlers", "problem_response"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "default_exception_handlers", "problem_body", "problem_response"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("linestream")
+
+
+def problem_body(status: int, detail: Any = None, **extensions: Any) -> dict[str, Any]:
+    """The RFC 9457 problem object: ``type``, ``title`` (the reason phrase), ``status``, ``detail``, extensions."""
+    try:
+        title = http.HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extensions)
+    return body
 
 
 def problem_response(
@@ -30,15 +43,7 @@ def problem_response(
     """A problem-JSON response: ``type``, ``title`` (the reason phrase), ``status``, ``detail`` and extensions."""
     if status in (204, 304) or status < 200:
         return Response(status_code=status, headers=headers)
-    try:
-        title = http.HTTPStatus(status).phrase
-    except ValueError:
-        title = "Error"
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
-    if detail is not None:
-        body["detail"] = detail
-    body.update(extensions)
-    content = pydantic_core.to_json(body, fallback=str)
+    content = pydantic_core.to_json(problem_body(status, detail, **extensions), fallback=str)
     return Response(content, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -50,6 +55,11 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 async def request_validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return problem_response(422, exc.detail, errors=exc.errors)
+
+
+async def item_too_large_handler(request: Request, exc: Exception) -> Response:
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    return problem_response(500, "The server produced an item larger than it allows.")
 
 
 async def response_validation_handler(request: Request, exc: Exception) -> Response:
@@ -66,5 +76,6 @@ def default_exception_handlers() -> dict[Any, Any]:
         StarletteHTTPException: http_exception_handler,
         RequestValidationError: request_validation_handler,
         ResponseValidationError: response_validation_handler,
+        StreamItemTooLarge: item_too_large_handler,
         Exception: server_error_handler,
     }

@@ -25,8 +25,8 @@ loop stays free while the generator blocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import sys
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from typing import Any
@@ -39,6 +39,7 @@ import anyio.to_thread
 from anyio.lowlevel import checkpoint
 from starlette.types import Message, Receive, Send
 
+from linestream.exceptions import HTTPException, StreamAborted
 from linestream.streams import Framing
 from linestream.streams.sse import ServerSentEvent
 
@@ -545,6 +546,14 @@ class ItemStream:
         self.channel = channel
         self.disconnected = False
         self.started = False
+        self.shutting_down = False
+        self._stop: Callable[[], None] | None = None
+
+    def shut_down(self) -> None:
+        """End this stream because the server is shutting down (called from the event loop's thread)."""
+        self.shutting_down = True
+        if self._stop is not None:
+            self._stop()
 
     async def serve(
         self,
@@ -552,13 +561,22 @@ class ItemStream:
         make_start: Callable[[], Message],
         head_only: bool = False,
         keepalive: KeepAlive | None = None,
+        send_timeout: float | None = None,
+        error_record: Callable[[Exception, int], bytes] | None = None,
+        shutdown_frame: bytes | None = None,
     ) -> None:
         """Prefetch, start and stream. Before the start, errors propagate unchanged (to become error
         responses); after it, they abort the response.
 
         With ``keepalive``, a generator that has not produced its first item after ``keepalive[0]`` seconds gets
         its response started anyway (headers and a keep-alive), so that clients and proxies see a live
-        stream; errors after that point abort the stream like any error after the start."""
+        stream; errors after that point abort the stream like any error after the start.
+
+        ``send_timeout``: a ``send()`` blocked that long (the client stopped reading) ends the stream as a
+        disconnect would. ``error_record``: instead of aborting after an error, send the record it returns
+        (for the error and the count of items sent) and end the response cleanly. ``shutdown_frame``: when
+        ``shut_down()`` ends the stream, send these bytes and end cleanly (SSE: a ``retry`` hint) instead of
+        aborting the response."""
         source = self.source
         source.keepalive = keepalive
         error: Exception | None = None
@@ -566,7 +584,20 @@ class ItemStream:
 
         async def send_or_disconnect(message: Message) -> None:
             try:
-                await send(message)
+                if send_timeout is None:
+                    await send(message)
+                else:
+                    with anyio.fail_after(send_timeout):
+                        await send(message)
+            except TimeoutError as exc:  # before OSError, of which it is a subclass
+                self.disconnected = True
+                logger.warning(
+                    "Stream %s closed: the client stopped reading (a send blocked for %s s) after %d item(s).",
+                    self.route,
+                    send_timeout,
+                    source.count,
+                )
+                raise _ClientGone from exc
             except OSError as exc:
                 # ASGI 2.4 servers raise OSError from send() once the client is gone.
                 self.disconnected = True
@@ -582,8 +613,15 @@ class ItemStream:
 
             def on_disconnect() -> None:
                 self.disconnected = True
+                stop()
+
+            def stop() -> None:
                 source.cancel()
                 task_group.cancel_scope.cancel()
+
+            self._stop = stop
+            if self.shutting_down:
+                stop()
 
             waiting_for_first = anyio.CancelScope()
 
@@ -619,19 +657,41 @@ class ItemStream:
                 task_group.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     await source.aclose()
+        self._stop = None
         if isinstance(source, AsyncItemSource) and error is None:
             error = source.outbox.error
-        if error is None or self.disconnected:
+        if self.disconnected:
+            return
+        if self.shutting_down:
+            # The generator is closed; the route tears the dependencies down once this returns. Without a
+            # frame to end with, the response is left incomplete: the client sees a truncated stream.
+            if not self.started:
+                raise HTTPException(503, "The server is shutting down; retry on another instance or later.")
+            if shutdown_frame is not None:
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.body", "body": shutdown_frame, "more_body": True})
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        if error is None:
             return
         if not self.started:
             raise error
-        if sys.version_info >= (3, 11):
-            error.add_note(
-                f"linestream: {self.route} failed after {source.count} item(s) were produced; the response "
-                "was aborted without its final chunk so that the client sees a truncated stream."
+        if error_record is not None:
+            logger.error(
+                "Stream %s failed after %d item(s); ending it with an error record.",
+                self.route,
+                source.count,
+                exc_info=error,
             )
+            with contextlib.suppress(OSError):
+                record = error_record(error, source.count)
+                await send({"type": "http.response.body", "body": record, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         logger.error("Stream %s aborted after %d item(s): %r", self.route, source.count, error)
-        raise error
+        # Raised to the server, which drops the connection: the client sees a truncated stream. A dedicated type,
+        # because exception handlers must not try to answer an error whose response has already started.
+        raise StreamAborted(self.route, source.count) from error
 
 
 def stream_headers(media_type: str, extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 from linestream._binding import RequestContext, TemporalResponse, solve_arguments
 from linestream._endpoint import DEFAULT, CallKind, Dependant, EndpointSpec, analyse_endpoint, build_dependant
 from linestream._negotiation import negotiate
+from linestream._problem import problem_body
 from linestream._response import (
     AsyncItemSource,
     EventFramer,
@@ -39,7 +40,13 @@ from linestream._response import (
     stream_headers,
 )
 from linestream._serialization import ItemEncoder, SerializationOptions
-from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
+from linestream._shutdown import OpenStreams
+from linestream.exceptions import (
+    EndpointDefinitionError,
+    HTTPException,
+    ResponseValidationError,
+    StreamItemTooLarge,
+)
 from linestream.params import DependsInfo
 from linestream.sse import EventSourceResponse
 from linestream.streams import FORMATS, SSE, Framing, StreamFormat, format_named
@@ -59,6 +66,10 @@ class StreamSettings:
     stream_formats: tuple[StreamFormat, ...] = FORMATS
     sse_keepalive: float | None = 15.0
     jsonl_keepalive: float | None = None
+    stream_errors: str = "truncate"
+    send_timeout: float | None = None
+    max_item_size: int | None = None
+    sse_shutdown_retry: int | None = 1000
 
     def keepalive(self, stream_format: StreamFormat, sse: Any, jsonl: Any) -> KeepAlive | None:
         """The keep-alive of ``stream_format``, with the route's ``sse``/``jsonl`` overrides (``DEFAULT``: none)."""
@@ -69,6 +80,37 @@ class StreamSettings:
         else:
             interval = self.jsonl_keepalive if jsonl is DEFAULT else jsonl
         return None if interval is None else (float(interval), stream_format.keepalive)
+
+
+STREAM_ERROR_POLICIES = ("truncate", "record")
+
+
+def check_stream_options(owner: str, stream_errors: Any, send_timeout: Any, max_item_size: Any) -> None:
+    """Refuse invalid stream options at build time (``DEFAULT`` means: the app's)."""
+    if stream_errors is not DEFAULT and stream_errors not in STREAM_ERROR_POLICIES:
+        raise ValueError(f"{owner}: stream_errors must be 'truncate' or 'record', not {stream_errors!r}")
+    if send_timeout is not DEFAULT and send_timeout is not None and send_timeout <= 0:
+        raise ValueError(f"{owner}: send_timeout must be a positive number of seconds or None")
+    if max_item_size is not DEFAULT and max_item_size is not None and max_item_size < 1:
+        raise ValueError(f"{owner}: max_item_size must be a positive number of bytes or None")
+
+
+def error_record(stream_format: StreamFormat, error: Exception, count: int) -> bytes:
+    """The in-band record that ends a stream whose generator failed (policy ``stream_errors="record"``).
+
+    JSON Lines, NDJSON, json-seq: one more item ``{"error": <problem>}``; JSON array: that element, then ``]``;
+    SSE: an ``event: error`` whose data is the problem. An ``HTTPException`` gives its status and detail;
+    any other exception a 500 whose detail does not reveal the exception.
+    """
+    if isinstance(error, HTTPException):
+        status, detail = error.status_code, error.detail
+    else:
+        status, detail = 500, f"The stream failed after {count} item(s)."
+    problem = problem_body(status, detail)
+    if stream_format is SSE:
+        return encode_event(ServerSentEvent(raw_data=pydantic_core.to_json(problem).decode(), event="error"))
+    framing = stream_format.framing
+    return framing.encode(pydantic_core.to_json({"error": problem}), first=count == 0) + framing.tail
 
 
 def resolve_formats(formats: Sequence[str] | None, owner: str) -> tuple[StreamFormat, ...] | None:
@@ -146,6 +188,9 @@ class APIRoute(Route):
         stream_formats: Sequence[str] | None = None,
         sse_keepalive: float | None = DEFAULT,
         jsonl_keepalive: float | None = DEFAULT,
+        stream_errors: str = DEFAULT,
+        send_timeout: float | None = DEFAULT,
+        max_item_size: int | None = DEFAULT,
     ) -> None:
         super().__init__(
             path,
@@ -193,6 +238,10 @@ class APIRoute(Route):
             self.stream_formats = (self.raw_format,)
         self.sse_keepalive = sse_keepalive
         self.jsonl_keepalive = jsonl_keepalive
+        check_stream_options(self.spec.name, stream_errors, send_timeout, max_item_size)
+        self.stream_errors = stream_errors
+        self.send_timeout = send_timeout
+        self.max_item_size = max_item_size
         self.extra_dependants: list[Dependant] = []
         for marker in self.dependencies:
             if not isinstance(marker, DependsInfo) or marker.dependency is None:
@@ -275,6 +324,9 @@ class APIRoute(Route):
     ) -> None:
         generator = self.endpoint(**arguments)
         encode = self.encode
+        max_item_size = settings.max_item_size if self.max_item_size is DEFAULT else self.max_item_size
+        if max_item_size is not None:
+            encode = _size_checked(encode, self.spec.name, max_item_size)
         framing = stream_format.framing
         framer = self._framers[stream_format]
         source: AsyncItemSource | SyncItemSource
@@ -298,14 +350,40 @@ class APIRoute(Route):
             return {"type": "http.response.start", "status": status, "headers": headers}
 
         keepalive = settings.keepalive(stream_format, self.sse_keepalive, self.jsonl_keepalive)
+        send_timeout = settings.send_timeout if self.send_timeout is DEFAULT else self.send_timeout
+        record = None
+        if self.error_policy(settings) == "record":
+
+            def record(error: Exception, count: int) -> bytes:
+                return error_record(stream_format, error, count)
+
+        open_streams: OpenStreams | None = getattr(scope.get("app"), "open_streams", None)
+        shutdown_frame = None
+        if stream_format is SSE and settings.sse_shutdown_retry is not None:
+            shutdown_frame = b"retry: %d\n\n" % settings.sse_shutdown_retry
         try:
-            await stream.serve(send, start, head_only=scope["method"] == "HEAD", keepalive=keepalive)
+            with open_streams.open(stream) if open_streams is not None else contextlib.nullcontext():
+                await stream.serve(
+                    send,
+                    start,
+                    head_only=scope["method"] == "HEAD",
+                    keepalive=keepalive,
+                    send_timeout=send_timeout,
+                    error_record=record,
+                    shutdown_frame=shutdown_frame,
+                )
         except ValidationError as exc:
             raise ResponseValidationError(self.spec.name, exc.errors(include_url=False), source.count) from exc
         except PydanticSerializationError as exc:
             raise ResponseValidationError(
                 self.spec.name, [{"loc": (), "msg": str(exc), "type": "serialization"}], source.count
             ) from exc
+
+    def error_policy(self, settings: StreamSettings) -> str:
+        """``"truncate"`` or ``"record"``: what a client sees when the generator fails after the first item."""
+        if self.raw_format is not None:
+            return "truncate"  # raw bytes have no record to carry an error
+        return settings.stream_errors if self.stream_errors is DEFAULT else str(self.stream_errors)
 
     def offered_formats(self, settings: StreamSettings) -> tuple[StreamFormat, ...]:
         """The formats this route serves under an app with ``settings``."""
@@ -393,6 +471,16 @@ def _raw_chunk_encoder(endpoint: str) -> Callable[[Any], bytes]:
         )
 
     return encode_chunk
+
+
+def _size_checked(encode: Callable[[Any], bytes], endpoint: str, limit: int) -> Callable[[Any], bytes]:
+    def encode_checked(item: Any) -> bytes:
+        data = encode(item)
+        if len(data) > limit:
+            raise StreamItemTooLarge(endpoint, len(data), limit)
+        return data
+
+    return encode_checked
 
 
 def _refuse_events(endpoint: str) -> EventFramer:

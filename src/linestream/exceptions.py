@@ -6,6 +6,8 @@ LineStreamError
 ├── HTTPException                 raise it in a path operation to answer with an HTTP error status
 │   └── RequestValidationError    the request's parameters or body failed validation (422)
 ├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
+├── StreamItemTooLarge            a serialized item is larger than the route's max_item_size
+├── StreamAborted                 a stream failed after its response started, and was aborted (raised to the server)
 └── StreamDecodeError             bytes on the wire are not a valid frame of the stream format
     ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
     └── StreamTruncated           the stream ended in the middle of a frame
@@ -29,7 +31,9 @@ __all__ = [
     "LineStreamError",
     "RequestValidationError",
     "ResponseValidationError",
+    "StreamAborted",
     "StreamDecodeError",
+    "StreamItemTooLarge",
     "StreamTruncated",
 ]
 
@@ -96,6 +100,34 @@ class ResponseValidationError(LineStreamError):
         self.index = index
         where = f"item {index} yielded by {endpoint}" if index is not None else f"value returned by {endpoint}"
         super().__init__(f"The {where} does not match its declared type: {_summarise(self.errors)}")
+
+
+class StreamItemTooLarge(LineStreamError):
+    """A path operation yielded an item whose serialized form exceeds the route's ``max_item_size``.
+
+    Before the first item this is answered with status 500; after it, the stream ends like on any error.
+    """
+
+    def __init__(self, endpoint: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{endpoint} yielded an item of {size} bytes, more than max_item_size={limit}; raise the limit or "
+            "split the item."
+        )
+
+
+class StreamAborted(LineStreamError):
+    """A stream's generator failed after the response started; the response was aborted without its final chunk.
+
+    linestream raises it to the ASGI server (which logs it and drops the connection), with the original
+    exception as ``__cause__``. Exception handlers cannot turn it into an error response: the status was sent.
+    """
+
+    def __init__(self, route: str, items: int) -> None:
+        self.route = route
+        self.items = items
+        super().__init__(f"{route} failed after {items} item(s) were sent; the response was aborted.")
 
 
 class StreamDecodeError(LineStreamError, ValueError):

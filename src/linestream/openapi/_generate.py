@@ -62,6 +62,17 @@ _VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+_STREAM_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "StreamError",
+    "description": 'The last record of a stream whose generator failed (routes with stream_errors="record").',
+    "type": "object",
+    "properties": {"error": {"$ref": "#/components/schemas/Problem"}},
+    "required": ["error"],
+}
+_ERROR_REF = {"$ref": "#/components/schemas/StreamError"}
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
 class _SchemaRegistry:
     """Collects every type that needs a JSON schema, then generates them together with shared definitions."""
 
@@ -133,6 +144,7 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
     schemas = dict(sorted(registry.definitions.items()))
     schemas["Problem"] = _PROBLEM_SCHEMA
     schemas["ValidationProblem"] = _VALIDATION_PROBLEM_SCHEMA
+    schemas["StreamError"] = _STREAM_ERROR_SCHEMA
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.summary:
         info["summary"] = app.summary
@@ -226,9 +238,14 @@ def _request_body(
     }
 
 
-def _stream_media(stream_format: StreamFormat, item: dict[str, Any], version: str) -> dict[str, Any]:
-    """The media type object of one stream format: an array schema (3.1) or ``itemSchema`` (3.2)."""
+def _stream_media(stream_format: StreamFormat, item: dict[str, Any], version: str, record: bool) -> dict[str, Any]:
+    """The media type object of one stream format: an array schema (3.1) or ``itemSchema`` (3.2).
+
+    With the ``record`` error policy, the last item may be a ``StreamError`` (for SSE: an ``error`` event whose
+    data is a ``Problem``)."""
     if stream_format is SSE:
+        if record:
+            item = {"anyOf": [item, _PROBLEM_REF]}
         # Each SSE event: its data field carries the item as JSON (the structure OpenAPI 3.2 describes).
         event: dict[str, Any] = {
             "type": "object",
@@ -243,6 +260,8 @@ def _stream_media(stream_format: StreamFormat, item: dict[str, Any], version: st
         if version.startswith("3.2"):
             return {"itemSchema": event}
         return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
+    if record:
+        item = {"anyOf": [item, _ERROR_REF]}
     if stream_format is JSON_ARRAY:
         return {"schema": {"type": "array", "items": item}}
     if version.startswith("3.2"):
@@ -272,12 +291,21 @@ def _responses(
         }
     elif spec.is_stream:
         formats = route.offered_formats(settings)
+        record = route.error_policy(settings) == "record"
+        on_error = (
+            "If the stream fails after its first item, it ends with an error record (a StreamError item; in SSE "
+            "an `error` event) and completes normally."
+            if record
+            else "If the stream fails after its first item, the response is truncated (it ends without its "
+            "final chunk), so that no client takes it for complete."
+        )
         responses[status] = {
             "description": route.response_description
             + " (a stream of items, in the format chosen by the Accept header: "
             + ", ".join(f.media_type for f in formats)
-            + ")",
-            "content": {f.media_type: _stream_media(f, output, version) for f in formats},
+            + "). "
+            + on_error,
+            "content": {f.media_type: _stream_media(f, output, version, record) for f in formats},
         }
     else:
         success: dict[str, Any] = {"description": route.response_description}

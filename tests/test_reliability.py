@@ -1,0 +1,508 @@
+"""Fault injection on a real server: disconnects, slow clients, error policies, shutdown, middleware, bad input."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+
+from linestream import Depends, HTTPException, LineStream, Request, Response
+from linestream.streams import FORMATS, StreamFormat
+from linestream.testing import TestClient
+from tests.conftest import serve, wait_for
+
+ROOT = Path(__file__).parent.parent
+
+
+class Item(BaseModel):
+    name: str
+    payload: str = "x" * 100
+
+
+class Events:
+    """Lifecycle events recorded by the server (a thread in this process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.log: list[str] = []
+        self.produced = 0
+
+    def add(self, event: str) -> None:
+        with self.lock:
+            self.log.append(event)
+
+    def count(self, event: str) -> int:
+        with self.lock:
+            return self.log.count(event)
+
+
+def make_app(events: Events, **options: Any) -> LineStream:
+    app = LineStream(sse_keepalive=None, **options)
+
+    async def resource() -> AsyncIterator[None]:
+        events.add("dependency entered")
+        try:
+            yield
+        finally:
+            events.add("dependency closed")
+
+    @app.get("/waiting")
+    async def waiting(_: None = Depends(resource)) -> AsyncIterable[Item]:
+        try:
+            yield Item(name="first")
+            await anyio.sleep(3600)
+        finally:
+            events.add("generator closed")
+
+    @app.get("/tight")
+    async def tight(_: None = Depends(resource)) -> AsyncIterable[Item]:
+        try:
+            while True:  # never awaits
+                events.produced += 1
+                yield Item(name="tight")
+        finally:
+            events.add("generator closed")
+
+    @app.get("/sync-sleeping")
+    def sync_sleeping(_: None = Depends(resource)) -> Iterable[Item]:
+        try:
+            while True:
+                yield Item(name="sleepy")
+                time.sleep(0.1)
+        finally:
+            events.add("generator closed")
+
+    @app.get("/sync-tight")
+    def sync_tight(_: None = Depends(resource)) -> Iterable[Item]:
+        try:
+            while True:
+                events.produced += 1
+                yield Item(name="tight")
+        finally:
+            events.add("generator closed")
+
+    @app.get("/fails")
+    async def fails(after: int = 2, status: int | None = None) -> AsyncIterable[Item]:
+        for index in range(after):
+            yield Item(name=f"item {index}")
+        if status is not None:
+            raise HTTPException(status_code=status, detail="upstream went away")
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/fails-record", stream_errors="record")
+    async def fails_record(after: int = 2) -> AsyncIterable[Item]:
+        for index in range(after):
+            yield Item(name=f"item {index}")
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/huge")
+    async def huge(size: int = 10) -> AsyncIterable[Item]:
+        yield Item(name="small")
+        yield Item(name="big", payload="y" * size)
+
+    @app.get("/huge-first")
+    async def huge_first(size: int = 10) -> AsyncIterable[Item]:
+        yield Item(name="big", payload="y" * size)
+
+    return app
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+def open_stream(url: str, path: str, rcvbuf: int | None = None) -> socket.socket:
+    """A raw client socket with the request sent and the response head read."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(5)
+    sock.connect((host, int(port)))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return sock
+
+
+# -- disconnect ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/waiting", "/tight", "/sync-sleeping", "/sync-tight"])
+def test_disconnect_closes_every_kind_of_generator_once_before_teardown(events: Events, path: str) -> None:
+    app = make_app(events)
+    with serve(app) as url:
+        sock = open_stream(url, path)
+        sock.recv(1024)
+        closed_at = time.monotonic()
+        sock.close()
+        delay = wait_for(lambda: events.count("dependency closed") == 1, timeout=3)
+        time.sleep(0.2)
+    assert events.log == ["dependency entered", "generator closed", "dependency closed"], events.log
+    assert delay < 1.0, f"{path}: closed {delay:.3f} s after the disconnect"
+    assert time.monotonic() - closed_at < 3
+    limiter = getattr(app, "_linestream_sync_limiter", None)
+    assert limiter is None or limiter.borrowed_tokens == 0, "a sync generator thread is still running"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/tight", "/sync-tight", "/waiting"]), read=st.integers(0, 200_000))
+def test_disconnect_at_a_random_point_always_cleans_up_once(
+    server_events: tuple[str, Events], path: str, read: int
+) -> None:
+    url, events = server_events
+    before_closed = events.count("generator closed")
+    before_teardown = events.count("dependency closed")
+    sock = open_stream(url, path)
+    sock.settimeout(0.3)  # /waiting sends one item, then nothing: stop reading when nothing comes
+    received = 0
+    while received < read:
+        try:
+            chunk = sock.recv(min(65536, read - received))
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        received += len(chunk)
+    sock.close()
+    wait_for(lambda: events.count("dependency closed") == before_teardown + 1, timeout=3)
+    assert events.count("generator closed") == before_closed + 1
+
+
+@pytest.fixture(scope="module")
+def server_events() -> Iterator[tuple[str, Events]]:
+    events = Events()
+    with serve(make_app(events)) as url:
+        yield url, events
+
+
+# -- slow clients ----------------------------------------------------------------------------------------------
+def test_a_slow_reader_pauses_the_generator(events: Events) -> None:
+    with serve(make_app(events)) as url:
+        sock = open_stream(url, "/tight", rcvbuf=16 * 1024)
+        for _ in range(3):
+            sock.recv(200)  # about one item
+            time.sleep(0.5)
+        produced_early = events.produced
+        for _ in range(3):
+            sock.recv(200)
+            time.sleep(0.5)
+        produced_late = events.produced
+        sock.close()
+        wait_for(lambda: events.count("dependency closed") == 1)
+    item_size = len(Item(name="tight").model_dump_json()) + 1
+    # Socket buffers, uvicorn's write buffer and one 64 KiB chunk: a few MB at most, and no growth over time.
+    assert produced_early * item_size < 8 * 1024 * 1024
+    assert produced_late - produced_early < 2 * 65536 // item_size
+
+
+@pytest.mark.parametrize("path", ["/tight", "/sync-tight"])
+def test_send_timeout_ends_a_stream_whose_client_stopped_reading(
+    events: Events, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve(make_app(events, send_timeout=0.5)) as url:
+        sock = open_stream(url, path, rcvbuf=16 * 1024)
+        sock.recv(100)
+        wait_for(lambda: events.count("dependency closed") == 1, timeout=10)
+        sock.close()
+    assert events.log == ["dependency entered", "generator closed", "dependency closed"]
+    assert any("stopped reading" in record.getMessage() for record in caplog.records)
+
+
+# -- error policy ----------------------------------------------------------------------------------------------
+def decode_all(stream_format: StreamFormat, body: bytes) -> list[Any]:
+    decoder = stream_format.decoder()
+    frames = decoder.feed(body) + decoder.close()
+    if stream_format.name == "sse":
+        return [(event.event, json.loads(event.raw_data)) for event in frames]
+    return [(None, json.loads(frame)) for frame in frames]
+
+
+@pytest.mark.parametrize("stream_format", FORMATS, ids=lambda f: f.name)
+def test_record_policy_ends_cleanly_with_an_error_record(events: Events, stream_format: StreamFormat) -> None:
+    with TestClient(make_app(events)) as client:
+        response = client.get("/fails-record", headers={"accept": stream_format.media_type})
+    assert response.status_code == 200
+    frames = decode_all(stream_format, response.content)
+    assert [frame[1] for frame in frames[:2]] == [Item(name=f"item {i}").model_dump() for i in range(2)]
+    event, record = frames[2]
+    problem = {
+        "type": "about:blank",
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "The stream failed after 2 item(s).",
+    }
+    if stream_format.name == "sse":
+        assert (event, record) == ("error", problem)
+    else:
+        assert (event, record) == (None, {"error": problem})
+    assert "secret" not in response.text
+
+
+def test_record_policy_carries_an_http_exception_raised_mid_stream(events: Events) -> None:
+    with TestClient(make_app(events, stream_errors="record")) as client:
+        lines = client.get("/fails?status=503").text.splitlines()
+    assert json.loads(lines[-1])["error"]["status"] == 503
+    assert json.loads(lines[-1])["error"]["detail"] == "upstream went away"
+
+
+def test_truncate_policy_is_the_default(events: Events) -> None:
+    with (
+        TestClient(make_app(events)) as client,
+        client.stream("GET", "/fails") as response,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        response.read()
+
+
+def test_error_policies_are_in_the_openapi_document(events: Events) -> None:
+    from openapi_spec_validator import validate
+
+    document = make_app(events).openapi()
+    validate(document)
+    record = document["paths"]["/fails-record"]["get"]["responses"]["200"]
+    truncate = document["paths"]["/fails"]["get"]["responses"]["200"]
+    item = {"$ref": "#/components/schemas/Item"}
+    error = {"$ref": "#/components/schemas/StreamError"}
+    assert record["content"]["application/jsonl"]["x-oai-itemSchema"] == {"anyOf": [item, error]}
+    assert truncate["content"]["application/jsonl"]["x-oai-itemSchema"] == item
+    assert "error record" in record["description"]
+    assert "truncated" in truncate["description"]
+    assert document["components"]["schemas"]["StreamError"]["required"] == ["error"]
+
+
+def test_unknown_error_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="stream_errors"):
+        LineStream(stream_errors="ignore")
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+def test_item_larger_than_the_limit_truncates_and_is_logged(events: Events, caplog: pytest.LogCaptureFixture) -> None:
+    with serve(make_app(events, max_item_size=1000)) as url:
+        with (
+            httpx.Client() as client,
+            client.stream("GET", url + "/huge?size=5000") as response,
+            pytest.raises(httpx.RemoteProtocolError),
+        ):
+            response.read()
+        assert httpx.get(url + "/huge-first?size=5000").status_code == 500
+        assert httpx.get(url + "/huge?size=10").status_code == 200
+    assert any("max_item_size=1000" in record.getMessage() for record in caplog.records)
+
+
+def test_oversized_headers_are_refused_and_the_server_keeps_serving(events: Events) -> None:
+    with serve(make_app(events)) as url:
+        # uvicorn refuses a request head over its limit before the app sees it (a 4xx, or a closed connection
+        # while the client is still sending), and goes on serving.
+        try:
+            response = httpx.get(url + "/fails?after=0", headers={"x-big": "a" * 200_000})
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            pass
+        else:
+            assert 400 <= response.status_code < 500
+        assert httpx.get(url + "/huge").status_code == 200
+    assert events.log == []
+
+
+@pytest.mark.parametrize("query", ["after=abc", "after=1&status=abc", "after=1e400"])
+def test_malformed_query_gets_a_problem_before_the_stream_starts(events: Events, query: str) -> None:
+    with TestClient(make_app(events)) as client:
+        response = client.get(f"/fails?{query}")
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+# -- middleware ------------------------------------------------------------------------------------------------
+def test_first_item_of_an_endless_stream_passes_through_gzip(events: Events) -> None:
+    app = make_app(events, middleware=[Middleware(GZipMiddleware, minimum_size=10)])
+    with serve(app) as url, httpx.Client() as client:
+        with client.stream("GET", url + "/waiting", headers={"accept-encoding": "gzip"}) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            line = next(response.iter_lines())
+        assert json.loads(line)["name"] == "first"
+        wait_for(lambda: events.count("dependency closed") == 1)
+
+
+def test_streams_pass_through_cors(events: Events) -> None:
+    app = make_app(events, middleware=[Middleware(CORSMiddleware, allow_origins=["https://example.test"])])
+    with (
+        TestClient(app) as client,
+        client.stream("GET", "/waiting", headers={"origin": "https://example.test"}) as response,
+    ):
+        assert response.headers["access-control-allow-origin"] == "https://example.test"
+        assert json.loads(next(response.iter_lines()))["name"] == "first"
+
+
+def test_disconnect_is_seen_behind_base_http_middleware(events: Events) -> None:
+    class Stamp(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            response = await call_next(request)
+            response.headers["x-stamp"] = "1"
+            return response
+
+    with serve(make_app(events, middleware=[Middleware(Stamp)])) as url:
+        sock = open_stream(url, "/waiting")
+        sock.recv(1024)
+        sock.close()
+        wait_for(lambda: events.count("dependency closed") == 1, timeout=3)
+    assert events.log == ["dependency entered", "generator closed", "dependency closed"]
+
+
+# -- shutdown --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/slow", "/slow-sync"])
+def test_sigterm_with_open_streams_closes_them_and_exits_0(tmp_path: Path, path: str) -> None:
+    log = tmp_path / "events.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "uvicorn", "tests.apps.lifecycle_app:app", "--host", "127.0.0.1", "--port", str(port),
+        "--timeout-graceful-shutdown", "1", "--log-level", "warning",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "LINESTREAM_TEST_LOG": str(log)})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url), timeout=15)
+        sockets = [open_stream(url, path) for _ in range(3)]
+        for sock in sockets:
+            sock.recv(100)
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        # uvicorn (>= 0.29) re-raises the signal it handled once it has shut down, so that process managers
+        # see why it stopped: a graceful exit by SIGTERM is status -SIGTERM here, 143 in a shell.
+        assert server.wait(timeout=10) in (0, -signal.SIGTERM)
+        # The streams were ended by linestream at once, not cancelled at the end of uvicorn's grace period.
+        assert time.monotonic() - started < 1
+        for sock in sockets:
+            sock.close()
+    finally:
+        if server.poll() is None:  # pragma: no cover - only when the assertions above failed
+            server.kill()
+    lines = log.read_text().splitlines()
+    assert lines.count("generator closed") == 3
+    assert lines.count("dependency closed") == 3
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/ready", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- load ------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_load_2000_concurrent_streams_for_30_seconds(tmp_path: Path) -> None:
+    log = tmp_path / "events.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "uvicorn", "tests.apps.lifecycle_app:app", "--host", "127.0.0.1", "--port", str(port),
+        "--timeout-graceful-shutdown", "2", "--log-level", "warning", "--backlog", "4096",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "LINESTREAM_TEST_LOG": str(log)})
+    # Two rounds of 2000 streams held 15 s each (30 s of load): the second round must fit in the memory the
+    # first one left (CPython keeps freed memory for reuse rather than returning it to the OS), so any
+    # per-stream leak would show as growth.
+    streams, hold = 2000, 15.0
+    rounds = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url), timeout=15)
+        baseline = _rss(server.pid)
+        for _ in range(2):
+            result = anyio.run(_hold_streams, port, streams, hold)
+            result["peak_rss"] = _rss(server.pid)
+            wait_for(lambda: log.read_text().count("dependency closed") == streams * (len(rounds) + 1), timeout=10)
+            result["after_rss"] = _rss(server.pid)
+            rounds.append(result)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=20) in (0, -signal.SIGTERM)
+    finally:
+        if server.poll() is None:  # pragma: no cover
+            server.kill()
+    lines = log.read_text().splitlines()
+    first, second = rounds
+    logging.getLogger("linestream.tests").warning(
+        "load: %d streams x 2 rounds, %.1f KiB/stream, worst gap %.2f s, RSS MiB: %d, %d -> %d, %d -> %d",
+        streams, (first["peak_rss"] - baseline) / streams / 1024, max(r["worst_gap"] for r in rounds),
+        baseline >> 20, first["peak_rss"] >> 20, first["after_rss"] >> 20,
+        second["peak_rss"] >> 20, second["after_rss"] >> 20,
+    )  # fmt: skip
+    for result in rounds:
+        assert result["opened"] == streams
+        assert result["worst_gap"] < 3.0, "a stream stalled"
+        assert min(result["items"]) >= hold * 0.8 - 1, "a stream received too few items"
+    assert lines.count("generator started") == 2 * streams
+    assert lines.count("generator closed") == 2 * streams
+    assert lines.count("dependency closed") == 2 * streams
+    growth = second["after_rss"] - first["after_rss"]
+    assert growth < (first["peak_rss"] - baseline) * 0.1, f"RSS grew by {growth >> 20} MiB in the second round"
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")  # pragma: no cover
+
+
+async def _hold_streams(port: int, count: int, hold: float) -> dict[str, Any]:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    items: list[int] = []
+    worst_gap = 0.0
+    opened = 0
+    all_open = anyio.Event()
+
+    async def one() -> None:
+        nonlocal worst_gap, opened
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(b"GET /slow HTTP/1.1\r\nHost: load\r\n\r\n")
+            received = b""
+            while b"}\n" not in received:
+                received += await stream.receive()
+            opened += 1
+            if opened == count:
+                all_open.set()
+            await all_open.wait()
+            count_items = 0
+            last = time.monotonic()
+            end = last + hold
+            while (remaining := end - time.monotonic()) > 0:
+                with anyio.move_on_after(remaining):
+                    data = await stream.receive()
+                    count_items += data.count(b"\n")
+                    now = time.monotonic()
+                    worst_gap = max(worst_gap, now - last)
+                    last = now
+            items.append(count_items)
+
+    with anyio.fail_after(hold + 60):
+        async with anyio.create_task_group() as group:
+            for _ in range(count):
+                group.start_soon(one)
+                await anyio.sleep(0.001)
+    return {"opened": opened, "items": items, "worst_gap": worst_gap}
