@@ -14,11 +14,11 @@ import uvicorn
 
 
 @contextlib.contextmanager
-def serve(app: Any, **config: Any) -> Iterator[str]:
-    """Run ``app`` under uvicorn on a free loopback port; yield its base URL; stop it at the end."""
+def serve(app: Any, port: int = 0, **config: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn on loopback (a free port by default); yield its base URL; stop it at the end."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config.setdefault("timeout_graceful_shutdown", 2)  # a test that failed may leave streams open
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **config))

@@ -8,9 +8,10 @@ LineStreamError
 ├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
 ├── StreamItemTooLarge            a serialized item is larger than the route's max_item_size
 ├── StreamAborted                 a stream failed after its response started, and was aborted (raised to the server)
-└── StreamDecodeError             bytes on the wire are not a valid frame of the stream format
-    ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
-    └── StreamTruncated           the stream ended in the middle of a frame
+├── StreamDecodeError             bytes on the wire are not a valid frame of the stream format
+│   ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
+│   └── StreamTruncated           the stream ended in the middle of a frame (or the connection was cut)
+└── StreamError                   the server ended the stream with an in-band error record (client side)
 ```
 
 ``HTTPException`` subclasses Starlette's ``HTTPException`` so that Starlette exception handlers and middleware
@@ -33,6 +34,7 @@ __all__ = [
     "ResponseValidationError",
     "StreamAborted",
     "StreamDecodeError",
+    "StreamError",
     "StreamItemTooLarge",
     "StreamTruncated",
 ]
@@ -164,3 +166,20 @@ def _summarise(errors: Sequence[Mapping[str, Any]]) -> str:
     count = len(errors)
     head = f"{count} validation error" + ("s" if count != 1 else "")
     return f"{head}: " + "; ".join(parts)
+
+
+class StreamError(LineStreamError):
+    """The server ended a stream with an error record (its ``stream_errors="record"`` policy).
+
+    ``problem`` is the record's RFC 9457 problem object (``status``, ``title``, ``detail``...);
+    ``items_received`` counts the items that came before it.
+    """
+
+    def __init__(self, problem: Mapping[str, Any], *, items_received: int) -> None:
+        self.problem = dict(problem)
+        self.items_received = items_received
+        status = self.problem.get("status", "?")
+        detail = self.problem.get("detail") or self.problem.get("title") or "no detail"
+        super().__init__(
+            f"The server ended the stream with an error ({status}) after {items_received} item(s): {detail}"
+        )

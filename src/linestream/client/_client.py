@@ -1,0 +1,268 @@
+"""``Client`` and ``AsyncClient``: typed streaming clients over httpx (twins: one behaviour, two surfaces)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import anyio
+import httpx
+import pydantic_core
+
+from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader, accept_for
+from linestream.exceptions import LineStreamError, StreamTruncated
+from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+
+__all__ = ["AsyncClient", "Client", "HTTPStatusError"]
+
+T = TypeVar("T")
+
+
+class HTTPStatusError(httpx.HTTPStatusError, LineStreamError):
+    """The server answered a stream request with a non-2xx status. ``problem`` is its problem-JSON body (or
+    ``None`` when the body is not JSON)."""
+
+    def __init__(self, response: httpx.Response, body: bytes) -> None:
+        self.problem: dict[str, Any] | None = None
+        try:
+            value = pydantic_core.from_json(body)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            self.problem = value
+        detail = (self.problem or {}).get("detail") or body[:200].decode("utf-8", "replace") or response.reason_phrase
+        super().__init__(
+            f"{response.status_code} {response.reason_phrase} for {response.request.method} {response.request.url}: "
+            f"{detail}",
+            request=response.request,
+            response=response,
+        )
+
+
+def _headers(format: str | None, extra: Any, last_event_id: str | None = None) -> httpx.Headers:
+    headers = httpx.Headers(extra)
+    headers.setdefault("accept", accept_for(format))
+    if last_event_id is not None:
+        headers["last-event-id"] = last_event_id
+    return headers
+
+
+class Client:
+    """Read streams as validated items. Give a base URL (and any ``httpx.Client`` option: ``timeout=``,
+    ``headers=``, ``auth=``...) or an existing ``httpx.Client`` as ``http=`` (it is not closed by this client).
+
+    ::
+
+        with Client("http://127.0.0.1:8000") as client:
+            for item in client.get_stream("/items/stream", item=Item):
+                print(item.name)
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "",
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        **options: Any,
+    ) -> None:
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.Client(base_url=base_url, **options)
+        self.retry = retry
+        self.max_frame_size = max_frame_size
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    @overload
+    def stream(
+        self, method: str, url: str, *, item: type[T], format: str | None = ..., **request: Any
+    ) -> contextlib.AbstractContextManager[Iterator[T]]: ...
+    @overload
+    def stream(
+        self, method: str, url: str, *, item: None = ..., format: str | None = ..., **request: Any
+    ) -> contextlib.AbstractContextManager[Iterator[Any]]: ...
+    @contextlib.contextmanager
+    def stream(
+        self, method: str, url: str, *, item: Any = None, format: str | None = None, **request: Any
+    ) -> Iterator[Iterator[Any]]:
+        """Send a request and iterate its streamed items (validated as ``item`` if given) in a ``with`` block.
+
+        ``format`` asks for one format (``"jsonl"``, ``"sse"``...); by default any is accepted, and the
+        decoder is chosen by the response's content type.
+        """
+        with self._events(method, url, item, format, request, None) as events:
+            yield (event.data for event in events)
+
+    def get_stream(self, url: str, *, item: Any = None, format: str | None = None, **request: Any) -> Iterator[Any]:
+        """``GET`` a stream and yield its items; the response is closed when the iteration ends or stops."""
+        with self.stream("GET", url, item=item, format=format, **request) as items:
+            yield from items
+
+    def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> Iterator[Event[Any]]:
+        """Follow a Server-Sent Events stream: yield ``Event``s (``data`` validated as ``item``), reconnecting
+        with ``Last-Event-ID`` as ``retry`` (a ``RetryPolicy``) allows."""
+        reconnection = Reconnection(self.retry)
+        while True:
+            reader: StreamReader | None = None
+            error: BaseException | None = None
+            try:
+                with self._events(method, url, item, "sse", request, reconnection.last_event_id) as events:
+                    reader = events.reader
+                    for event in events:
+                        reconnection.on_event(event)
+                        yield event
+            except (StreamTruncated, httpx.TransportError) as exc:
+                error = exc
+            delay = reconnection.next_delay(reader, error)
+            if delay is None:
+                if error is not None:
+                    raise error
+                return
+            time.sleep(delay)
+
+    @contextlib.contextmanager
+    def _events(
+        self, method: str, url: str, item: Any, format: str | None, request: dict[str, Any], last_id: str | None
+    ) -> Iterator[_EventIterator]:
+        request = dict(request)
+        headers = _headers(format, request.pop("headers", None), last_id)
+        with self.http.stream(method, url, headers=headers, **request) as response:
+            if not response.is_success:
+                raise HTTPStatusError(response, response.read())
+            reader = StreamReader(response.headers.get("content-type", ""), item, max_frame_size=self.max_frame_size)
+            yield _EventIterator(reader, response)
+
+
+class _EventIterator:
+    def __init__(self, reader: StreamReader, response: httpx.Response) -> None:
+        self.reader = reader
+        self.response = response
+
+    def __iter__(self) -> Iterator[Event[Any]]:
+        reader = self.reader
+        try:
+            for chunk in self.response.iter_bytes():
+                yield from reader.feed(chunk)
+        except httpx.RemoteProtocolError as exc:
+            raise reader.truncated(exc) from exc
+        yield from reader.close()
+
+
+class AsyncClient:
+    """The async twin of ``Client``::
+
+    async with AsyncClient("http://127.0.0.1:8000") as client:
+        async for item in client.get_stream("/items/stream", item=Item):
+            print(item.name)
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL = "",
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        **options: Any,
+    ) -> None:
+        self._owns_http = http is None
+        self.http = http if http is not None else httpx.AsyncClient(base_url=base_url, **options)
+        self.retry = retry
+        self.max_frame_size = max_frame_size
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, item: Any = None, format: str | None = None, **request: Any
+    ) -> AsyncIterator[AsyncIterator[Any]]:
+        """The async twin of ``Client.stream``."""
+        async with self._events(method, url, item, format, request, None) as events:
+            yield _data(events)
+
+    async def get_stream(
+        self, url: str, *, item: Any = None, format: str | None = None, **request: Any
+    ) -> AsyncIterator[Any]:
+        """The async twin of ``Client.get_stream``."""
+        async with self.stream("GET", url, item=item, format=format, **request) as items:
+            async for value in items:
+                yield value
+
+    async def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> AsyncIterator[Event[Any]]:
+        """The async twin of ``Client.events``."""
+        reconnection = Reconnection(self.retry)
+        while True:
+            reader: StreamReader | None = None
+            error: BaseException | None = None
+            try:
+                async with self._events(method, url, item, "sse", request, reconnection.last_event_id) as events:
+                    reader = events.reader
+                    async for event in events:
+                        reconnection.on_event(event)
+                        yield event
+            except (StreamTruncated, httpx.TransportError) as exc:
+                error = exc
+            delay = reconnection.next_delay(reader, error)
+            if delay is None:
+                if error is not None:
+                    raise error
+                return
+            await anyio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def _events(
+        self, method: str, url: str, item: Any, format: str | None, request: dict[str, Any], last_id: str | None
+    ) -> AsyncIterator[_AsyncEventIterator]:
+        request = dict(request)
+        headers = _headers(format, request.pop("headers", None), last_id)
+        async with self.http.stream(method, url, headers=headers, **request) as response:
+            if not response.is_success:
+                raise HTTPStatusError(response, await response.aread())
+            reader = StreamReader(response.headers.get("content-type", ""), item, max_frame_size=self.max_frame_size)
+            yield _AsyncEventIterator(reader, response)
+
+
+class _AsyncEventIterator:
+    def __init__(self, reader: StreamReader, response: httpx.Response) -> None:
+        self.reader = reader
+        self.response = response
+
+    async def __aiter__(self) -> AsyncIterator[Event[Any]]:
+        reader = self.reader
+        try:
+            async for chunk in self.response.aiter_bytes():
+                for event in reader.feed(chunk):
+                    yield event
+        except httpx.RemoteProtocolError as exc:
+            raise reader.truncated(exc) from exc
+        for event in reader.close():
+            yield event
+
+
+async def _data(events: _AsyncEventIterator) -> AsyncIterator[Any]:
+    async for event in events:
+        yield event.data

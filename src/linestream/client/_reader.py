@@ -1,0 +1,175 @@
+"""I/O-free core of the clients: bytes of a streamed response -> validated items, errors, reconnect decisions.
+
+Shared by ``Client`` and ``AsyncClient`` (and usable on its own): both twins only move bytes and sleep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Generic, TypeVar
+
+import pydantic_core
+from pydantic import TypeAdapter
+
+from linestream.exceptions import StreamDecodeError, StreamError, StreamTruncated
+from linestream.streams import FORMATS, SSE, StreamFormat, format_for_media_type
+from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+from linestream.streams.sse import ServerSentEvent
+
+__all__ = ["ACCEPT_ALL", "Event", "RetryPolicy", "StreamReader", "accept_for"]
+
+T = TypeVar("T")
+
+#: What the clients ask for by default: every format, JSON Lines first.
+ACCEPT_ALL = ", ".join(
+    f"{f.media_type};q={q}" if q != 1 else f.media_type for f, q in zip(FORMATS, (1, 0.9, 0.8, 0.7, 0.5), strict=True)
+)
+
+
+def accept_for(format: str | None) -> str:
+    """The ``Accept`` header asking for ``format`` (a name like ``"sse"`` or a media type), or for any."""
+    if format is None:
+        return ACCEPT_ALL
+    from linestream.streams import format_named
+
+    return format_named(format).media_type
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event(Generic[T]):
+    """One item of a stream with its SSE fields (``event``, ``id``, ``retry`` are ``None`` outside SSE)."""
+
+    data: T
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When and how often the SSE client reconnects (sending ``Last-Event-ID``).
+
+    It reconnects after a truncated stream or a connection error, and after a clean end if the server sent a
+    ``retry`` field on that connection (its way to say "come back", as linestream servers do when they shut
+    down). It waits the server's ``retry`` (milliseconds) if it gave one, else ``backoff`` seconds doubled on each
+    consecutive failure up to ``max_backoff``; after ``max_attempts`` consecutive attempts that brought no
+    event it gives up and raises the last error. ``RetryPolicy(max_attempts=0)`` never reconnects.
+    """
+
+    max_attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+
+
+class StreamReader:
+    """Decodes one response body, chunk by chunk, into ``Event``s whose data are validated ``item``s.
+
+    Raises ``StreamError`` for an in-band error record (a ``{"error": problem}`` item, or an SSE ``error``
+    event), ``StreamTruncated`` when the body ends inside a frame (or an array is left unterminated), and
+    ``StreamDecodeError`` for a frame that is not a valid item.
+    """
+
+    def __init__(
+        self,
+        content_type: str,
+        item: Any = None,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        stream_format = format_for_media_type(content_type)
+        if stream_format is None:
+            choices = ", ".join(f.media_type for f in FORMATS)
+            raise StreamDecodeError(
+                f"The response's content type {content_type!r} is not a stream format ({choices}).",
+                frame_index=0,
+            )
+        self.format: StreamFormat = stream_format
+        self.adapter: TypeAdapter[Any] | None = None if item is None else TypeAdapter(item)
+        self.decoder = stream_format.decoder(max_frame_size=max_frame_size)
+        self.count = 0
+        self.last_event_id: str | None = None
+        self.retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[Event[Any]]:
+        return [self._event(frame) for frame in self.decoder.feed(chunk)]
+
+    def close(self) -> list[Event[Any]]:
+        try:
+            frames = self.decoder.close()
+        except StreamTruncated as exc:
+            raise StreamTruncated(str(exc), frame_index=exc.frame_index, items_received=self.count) from exc
+        return [self._event(frame) for frame in frames]
+
+    def truncated(self, cause: BaseException) -> StreamTruncated:
+        """The error for a body the connection cut (without its final chunk)."""
+        error = StreamTruncated(
+            f"The stream was cut after {self.count} item(s): {cause}",
+            frame_index=self.count,
+            items_received=self.count,
+        )
+        error.__cause__ = cause
+        return error
+
+    def _event(self, frame: Any) -> Event[Any]:
+        if self.format is SSE:
+            assert isinstance(frame, ServerSentEvent)
+            if frame.id is not None:
+                self.last_event_id = frame.id
+            if frame.retry is not None:
+                self.retry = frame.retry
+            text = frame.raw_data or ""
+            if frame.event == "error":
+                raise StreamError(_problem(text.encode()), items_received=self.count)
+            event = Event(self._validate(text.encode()), frame.event, frame.id, frame.retry)
+        else:
+            if frame[:12].replace(b" ", b"").startswith(b'{"error":'):
+                value = pydantic_core.from_json(frame)
+                if isinstance(value, dict) and set(value) == {"error"} and isinstance(value["error"], dict):
+                    raise StreamError(value["error"], items_received=self.count)
+            event = Event(self._validate(frame))
+        self.count += 1
+        return event
+
+    def _validate(self, data: bytes) -> Any:
+        try:
+            if self.adapter is None:
+                return pydantic_core.from_json(data)
+            return self.adapter.validate_json(data)
+        except ValueError as exc:
+            raise StreamDecodeError(f"Item {self.count + 1} is not valid: {exc}", frame_index=self.count) from exc
+
+
+def _problem(data: bytes) -> dict[str, Any]:
+    try:
+        value = pydantic_core.from_json(data)
+    except ValueError:
+        return {"title": "Stream error", "detail": data.decode("utf-8", "replace")}
+    return value if isinstance(value, dict) else {"title": "Stream error", "detail": value}
+
+
+class Reconnection:
+    """The reconnect decisions of one SSE ``events()`` call (I/O-free)."""
+
+    def __init__(self, policy: RetryPolicy | None) -> None:
+        self.policy = policy or RetryPolicy(max_attempts=0)
+        self.failures = 0
+        self.last_event_id: str | None = None
+
+    def on_event(self, event: Event[Any]) -> None:
+        self.failures = 0
+        if event.id is not None:
+            self.last_event_id = event.id
+
+    def next_delay(self, reader: StreamReader | None, error: BaseException | None) -> float | None:
+        """Seconds to wait before reconnecting, or ``None`` to stop (the caller raises ``error`` if any)."""
+        if reader is not None and reader.last_event_id is not None:
+            self.last_event_id = reader.last_event_id
+        server_retry = reader.retry if reader is not None else None
+        if error is None and server_retry is None:
+            return None  # a clean end the server did not ask to come back from
+        self.failures += 1
+        if self.failures > self.policy.max_attempts:
+            return None
+        if server_retry is not None:
+            return server_retry / 1000
+        return float(min(self.policy.backoff * 2 ** (self.failures - 1), self.policy.max_backoff))
