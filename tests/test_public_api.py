@@ -1,14 +1,27 @@
 """The public API is curated: every exported name imports, and nothing private leaks."""
 
 import linestream
+import linestream.client
 import linestream.exceptions
 import linestream.params
+import linestream.responses
+import linestream.sse
 import linestream.streams
 import linestream.testing
 
 
 def test_every_exported_name_is_importable() -> None:
-    for module in (linestream, linestream.exceptions, linestream.params, linestream.streams, linestream.testing):
+    modules = (
+        linestream,
+        linestream.client,
+        linestream.exceptions,
+        linestream.params,
+        linestream.responses,
+        linestream.sse,
+        linestream.streams,
+        linestream.testing,
+    )
+    for module in modules:
         for name in module.__all__:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
 

@@ -1,0 +1,264 @@
+"""The ``linestream`` command: run an app, print its OpenAPI document, or tail a stream."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from typing import Any, NoReturn
+
+import click
+import httpx
+
+from linestream.cli._load import import_string, load_app
+
+__all__ = ["main"]
+
+FORMAT_NAMES = ["jsonl", "ndjson", "json-seq", "sse", "json"]
+
+
+class _Fail(click.ClickException):
+    """An error shown as one line; exit status 1 (the stream failed)."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"linestream: error: {self.format_message()}", err=True)
+
+
+class _HTTPFail(_Fail):
+    """The server answered with an error status: exit status 3."""
+
+    exit_code = 3
+
+
+class _UsageFail(_Fail):
+    """The command was given something it cannot use: exit status 2."""
+
+    exit_code = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="linestream")
+def cli() -> None:
+    """Run, inspect and watch streaming HTTP APIs built with linestream."""
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--reload", is_flag=True, help="Restart when source files change (development).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@click.option(
+    "--graceful-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds open connections get to finish when the server is stopped.",
+)
+def run(target: str, host: str, port: int, reload: bool, workers: int, graceful_timeout: int) -> None:
+    """Serve TARGET (path/to/app.py[:app] or package.module[:app]) with uvicorn."""
+    import uvicorn
+
+    app = load_app(target)
+    spec, folder = import_string(target)
+    base = f"http://{host}:{port}"
+    click.echo(f"Serving {spec} on {base}")
+    docs = getattr(app, "docs_url", None)
+    if docs:
+        click.echo(f"  Docs:    {base}{docs}")
+    for path in _stream_paths(app):
+        click.echo(f"  Stream:  {base}{path}")
+    # uvicorn re-raises the signal that stopped it; a handler of ours receives it, so a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(
+        spec,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        app_dir=str(folder) if folder is not None else None,
+        timeout_graceful_shutdown=graceful_timeout,
+        log_level="info",
+    )
+
+
+def _stream_paths(app: Any) -> list[str]:
+    from linestream._routing import APIRoute
+
+    routes = getattr(getattr(app, "router", None), "routes", [])
+    return [route.path for route in routes if isinstance(route, APIRoute) and route.spec.is_stream]
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--version", "version", type=click.Choice(["3.1", "3.2"]), help="OpenAPI version (default: the app's).")
+def openapi(target: str, version: str | None) -> None:
+    """Print the OpenAPI document of TARGET (path/to/app.py[:app] or package.module[:app])."""
+    app = load_app(target)
+    if not hasattr(app, "openapi"):
+        raise _UsageFail(f"{target} is not a linestream app (it has no openapi())")
+    if version is not None:
+        app.openapi_version = f"{version}.0"
+        app._openapi_schema = None
+    click.echo(json.dumps(app.openapi(), indent=2, ensure_ascii=False))
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--format", "stream_format", type=click.Choice(FORMAT_NAMES), help="Ask the server for this format.")
+@click.option("--raw", is_flag=True, help="Print the bytes as received, without decoding.")
+@click.option("-H", "--header", "headers", multiple=True, metavar="NAME:VALUE", help="Extra request header.")
+@click.option("--pretty/--plain", default=None, help="Colourful output (default: when stdout is a terminal).")
+@click.option("--reconnect/--no-reconnect", default=True, show_default=True, help="Reconnect SSE streams.")
+@click.option("--timeout", default=30.0, show_default=True, type=float, help="Connect/read timeout in seconds.")
+def tail(
+    url: str,
+    stream_format: str | None,
+    raw: bool,
+    headers: tuple[str, ...],
+    pretty: bool | None,
+    reconnect: bool,
+    timeout: float,
+) -> None:
+    """Follow the stream at URL and print each item as it arrives.
+
+    Items are printed as JSON Lines when the output is piped, pretty and coloured on a terminal; a live count
+    and rate go to stderr. The exit status is 1 if the stream was cut or ended with an error record, 3 for an
+    HTTP error status.
+    """
+    from linestream.client import Client, RetryPolicy, StreamError, StreamTruncated
+    from linestream.exceptions import StreamDecodeError
+
+    request_headers = dict(_header(value) for value in headers)
+    if pretty is None:
+        pretty = sys.stdout.isatty()
+    progress = _Progress(sys.stderr.isatty())
+    printer = _Printer(pretty)
+    retry = RetryPolicy() if reconnect else RetryPolicy(max_attempts=0)
+    try:
+        with Client(timeout=timeout, retry=retry) as client:
+            if stream_format == "sse" and not raw:
+                for event in client.events("GET", url, headers=request_headers):
+                    printer.show(event.data, event.event, event.id)
+                    progress.tick()
+            else:
+                _tail_once(client.http, url, stream_format, request_headers, raw, printer, progress)
+    except (StreamTruncated, StreamError) as exc:
+        progress.done()
+        raise _Fail(str(exc)) from None
+    except (StreamDecodeError, httpx.HTTPError, OSError) as exc:
+        progress.done()
+        raise _Fail(f"{type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        progress.done()
+        sys.exit(130)
+    progress.done()
+
+
+def _tail_once(
+    http: httpx.Client,
+    url: str,
+    stream_format: str | None,
+    headers: dict[str, str],
+    raw: bool,
+    printer: _Printer,
+    progress: _Progress,
+) -> None:
+    """One request: decoded items when the response is a stream format (and not ``raw``), else its bytes."""
+    from linestream.client import HTTPStatusError, StreamReader
+    from linestream.client._reader import accept_for
+    from linestream.streams import format_for_media_type
+
+    headers.setdefault("accept", accept_for(stream_format))
+    with http.stream("GET", url, headers=headers) as response:
+        if not response.is_success:
+            raise _HTTPFail(str(HTTPStatusError(response, response.read())))
+        content_type = response.headers.get("content-type", "")
+        reader = None if raw or format_for_media_type(content_type) is None else StreamReader(content_type)
+        try:
+            for chunk in response.iter_raw() if reader is None else response.iter_bytes():
+                if reader is None:
+                    sys.stdout.buffer.write(chunk)
+                    sys.stdout.buffer.flush()
+                    progress.tick(chunk.count(b"\n"))
+                    continue
+                for event in reader.feed(chunk):
+                    printer.show(event.data, event.event, event.id)
+                    progress.tick()
+        except httpx.RemoteProtocolError as exc:
+            if reader is not None:
+                raise reader.truncated(exc) from exc
+            raise _Fail(f"the stream was cut: {exc}") from None
+        if reader is not None:
+            for event in reader.close():
+                printer.show(event.data, event.event, event.id)
+                progress.tick()
+
+
+def _header(value: str) -> tuple[str, str]:
+    name, colon, content = value.partition(":")
+    if not colon or not name.strip():
+        raise click.BadParameter(f"expected NAME:VALUE, got {value!r}", param_hint="--header")
+    return name.strip(), content.strip()
+
+
+class _Printer:
+    def __init__(self, pretty: bool) -> None:
+        self.pretty = pretty
+        if pretty:
+            from rich.console import Console
+
+            self.console = Console(highlight=True, soft_wrap=True)
+
+    def show(self, value: Any, event: str | None, event_id: str | None) -> None:
+        if not self.pretty:
+            sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+            return
+        from rich.json import JSON
+
+        label = " ".join(
+            part for part in (f"event={event}" if event else "", f"id={event_id}" if event_id else "") if part
+        )
+        if label:
+            self.console.print(f"[dim]{label}[/dim]")
+        self.console.print(JSON.from_data(value, indent=None))
+
+
+class _Progress:
+    """A live count and rate on stderr (on a terminal), and a summary line at the end."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.count = 0
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def tick(self, items: int = 1) -> None:
+        self.count += items
+        now = time.monotonic()
+        if self.live and now - self.shown > 0.2:
+            self.shown = now
+            sys.stderr.write(f"\r{self._status(now)}")
+            sys.stderr.flush()
+
+    def _status(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        return f"{self.count} item(s), {self.count / elapsed:,.1f}/s, {elapsed:.1f} s"
+
+    def done(self) -> None:
+        end = "\n" if not self.live else "\r"
+        sys.stderr.write(f"{end if self.live else ''}{self._status(time.monotonic())}\n")
+        sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The console script's entry point."""
+    try:
+        cli.main(args=argv, prog_name="linestream", standalone_mode=True)
+    except SystemExit as exit:
+        raise exit
+    sys.exit(0)

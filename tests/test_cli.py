@@ -1,0 +1,207 @@
+"""The `linestream` command, run for real in subprocesses (and in a pseudo-terminal for the pretty mode)."""
+
+import json
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
+
+from linestream import LineStream
+from tests.conftest import serve, wait_for
+
+ROOT = Path(__file__).parent.parent
+COMMAND = [sys.executable, "-m", "linestream"]
+EXPECTED_ITEMS = [
+    {"name": "Plumbus", "description": "A multi-purpose household device."},
+    {"name": "Portal Gun", "description": "A portal opening device."},
+    {"name": "Meeseeks Box", "description": "A box that summons a Meeseeks."},
+]
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+class Tick(BaseModel):
+    n: int
+
+
+def make_app() -> LineStream:
+    app = LineStream(sse_keepalive=None)
+
+    @app.get("/ticks")
+    async def ticks(count: int = 3) -> AsyncIterable[Tick]:
+        for n in range(count):
+            yield Tick(n=n)
+
+    @app.get("/broken")
+    async def broken() -> AsyncIterable[Tick]:
+        yield Tick(n=0)
+        raise RuntimeError("cut")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve(make_app()) as url:
+        yield url
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["openapi"], ["tail"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.returncode == 0
+    assert "Usage: linestream" in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "linestream"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    assert "0.1.0" in result.stdout
+
+
+@pytest.mark.parametrize(("version", "expected"), [([], "3.1.0"), (["--version", "3.2"], "3.2.0")])
+def test_openapi_prints_a_valid_document(version: list[str], expected: str) -> None:
+    result = run("openapi", "examples/items.py", *version)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["openapi"] == expected
+    validate(document)
+
+
+def test_openapi_accepts_a_module_target() -> None:
+    result = run("openapi", "examples.stream_data:app")
+    assert result.returncode == 0, result.stderr
+    assert "/story" in json.loads(result.stdout)["paths"]
+
+
+@pytest.mark.parametrize("target", ["nowhere.py", "examples/items.py:missing", "no_such_module"])
+def test_bad_targets_give_one_line_and_status_2(target: str) -> None:
+    result = run("openapi", target)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Error: Invalid value for TARGET" in result.stderr
+
+
+def test_tail_prints_json_lines_when_piped(base_url: str) -> None:
+    result = run("tail", base_url + "/ticks?count=4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [json.dumps({"n": n}, separators=(",", ":")) for n in range(4)]
+    assert "4 item(s)" in result.stderr
+
+
+@pytest.mark.parametrize("stream_format", ["jsonl", "ndjson", "json-seq", "sse", "json"])
+def test_tail_reads_every_format(base_url: str, stream_format: str) -> None:
+    result = run("tail", "--format", stream_format, "--no-reconnect", base_url + "/ticks")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{"n": n} for n in range(3)]
+
+
+def test_tail_raw_prints_the_bytes(base_url: str) -> None:
+    result = run("tail", "--raw", "--format", "json-seq", base_url + "/ticks?count=2")
+    assert result.stdout == '\x1e{"n":0}\n\x1e{"n":1}\n'
+
+
+def test_tail_exits_1_on_a_truncated_stream(base_url: str) -> None:
+    result = run("tail", base_url + "/broken")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ['{"n":0}']
+    assert "linestream: error: The stream was cut after 1 item(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tail_exits_3_on_an_error_status(base_url: str) -> None:
+    result = run("tail", base_url + "/nowhere")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1].startswith("linestream: error: 404 Not Found")
+
+
+def test_tail_of_an_unreachable_server_is_one_line() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = run("tail", f"http://127.0.0.1:{port}/x", "--timeout", "2")
+    assert result.returncode == 1
+    assert "linestream: error: ConnectError" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tail_pretty_mode_on_a_terminal(base_url: str) -> None:
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [*COMMAND, "tail", base_url + "/ticks?count=2"],
+        stdout=secondary,
+        stderr=secondary,
+        cwd=ROOT,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "80"},
+    )
+    os.close(secondary)
+    output = b""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            output += data
+        elif process.poll() is not None:
+            break
+    os.close(primary)
+    assert process.wait(10) == 0
+    text = output.decode()
+    assert "\x1b[" in text  # coloured
+    assert '"n"' in text
+    assert "2 item(s)" in text
+
+
+def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*COMMAND, "run", "examples/demo.py", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return httpx.get(url + "/items/stream", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=20)
+        tailed = run("tail", url + "/items/stream")
+        assert [json.loads(line) for line in tailed.stdout.splitlines()] == EXPECTED_ITEMS
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:  # pragma: no cover
+            process.kill()
+            process.wait()
+    assert process.stdout is not None
+    with process.stdout:
+        output = process.stdout.read()
+    assert f"Docs:    {url}/docs" in output
+    assert f"Stream:  {url}/items/stream" in output
+    assert f"Stream:  {url}/story" in output
