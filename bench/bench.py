@@ -249,7 +249,7 @@ async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
 
 
 def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) -> dict[str, Any]:
-    results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "concurrency": {}}
+    results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "latency_ms": {}, "concurrency": {}}
     for _ in range(reps):
         order = list(FRAMEWORKS)
         random.shuffle(order)
@@ -275,6 +275,12 @@ def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) ->
                         for _ in chunks:
                             pass
                 results["ttfb_ms"].setdefault(framework, []).append(statistics.median(timings) * 1000)
+                delays = []
+                with client.stream("GET", url + f"/latency?n={ttfb_requests}") as response:
+                    for line in response.iter_lines():
+                        if line:
+                            delays.append((time.monotonic_ns() - json.loads(line)["t"]) / 1e6)
+                results["latency_ms"].setdefault(framework, []).append(statistics.median(delays))
     for framework in FRAMEWORKS:
         with server(framework) as (url, pid):
             port = int(url.rsplit(":", 1)[1])
@@ -393,6 +399,11 @@ def report(data: dict[str, Any]) -> str:
             + " |"
         )
         lines.append(
+            "| item yielded after an await to client, ms (median) | "
+            + " | ".join(f"{net['latency_ms'][f]['median']:.3f}" for f in FRAMEWORKS)
+            + " |"
+        )
+        lines.append(
             "| open slow streams held | " + " | ".join(str(net["concurrency"][f]["streams"]) for f in FRAMEWORKS) + " |"
         )
         lines.append(
@@ -452,6 +463,7 @@ def main() -> None:
         data["network"] = {
             "throughput": {f: summary(v) for f, v in net["throughput"].items()},
             "ttfb_ms": {f: summary(v) for f, v in net["ttfb_ms"].items()},
+            "latency_ms": {f: summary(v) for f, v in net["latency_ms"].items()},
             "concurrency": net["concurrency"],
         }
     text = report(data)

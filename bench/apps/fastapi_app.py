@@ -1,3 +1,4 @@
+import time
 from collections.abc import AsyncIterable, Iterable
 
 import anyio
@@ -39,6 +40,13 @@ async def slow(n: int = 10) -> AsyncIterable[Item]:
     for index in range(n):
         yield POOL[index & 63]
         await anyio.sleep(1)
+
+
+@app.get("/latency")
+async def latency(n: int = 10) -> AsyncIterable[dict[str, int]]:
+    for _ in range(n):
+        await anyio.sleep(0.002)
+        yield {"t": time.monotonic_ns()}
 
 
 @app.get("/bytes", response_class=StreamingResponse)

@@ -1,3 +1,4 @@
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -58,6 +59,16 @@ async def slow(n: int = 10) -> Stream:
     return Stream(lines(), media_type="application/jsonl")
 
 
+@get("/latency", media_type="application/jsonl")
+async def latency(n: int = 10) -> Stream:
+    async def lines() -> AsyncIterator[bytes]:
+        for _ in range(n):
+            await anyio.sleep(0.002)
+            yield encode_json({"t": time.monotonic_ns()}) + b"\n"
+
+    return Stream(lines(), media_type="application/jsonl")
+
+
 @get("/bytes", media_type="application/octet-stream")
 async def raw_bytes(size: int = 65536) -> Stream:
     async def chunks() -> AsyncIterator[bytes]:
@@ -76,4 +87,4 @@ async def untyped(n: int = 10) -> Stream:
     return Stream(lines(), media_type="application/jsonl")
 
 
-app = Litestar(route_handlers=[typed, sync, untyped, sse, slow, raw_bytes], openapi_config=None)
+app = Litestar(route_handlers=[typed, sync, untyped, sse, slow, latency, raw_bytes], openapi_config=None)

@@ -1,3 +1,4 @@
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
@@ -55,6 +56,17 @@ async def slow(request: Request) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="application/jsonl")
 
 
+async def latency(request: Request) -> StreamingResponse:
+    n = count(request)
+
+    async def lines() -> AsyncIterator[bytes]:
+        for _ in range(n):
+            await anyio.sleep(0.002)
+            yield orjson.dumps({"t": time.monotonic_ns()}, option=orjson.OPT_APPEND_NEWLINE)
+
+    return StreamingResponse(lines(), media_type="application/jsonl")
+
+
 async def raw_bytes(request: Request) -> StreamingResponse:
     size = int(request.query_params.get("size", 65536))
 
@@ -72,6 +84,7 @@ app = Starlette(
         Route("/untyped", typed),
         Route("/sse", sse),
         Route("/slow", slow),
+        Route("/latency", latency),
         Route("/bytes", raw_bytes),
     ]
 )

@@ -108,10 +108,23 @@ class _Outbox:
     takes it only while the producer is suspended.
     """
 
-    __slots__ = ("_space", "_wakeup", "buffer", "done", "error", "finished", "large", "send", "sending")
+    __slots__ = (
+        "_space",
+        "_wakeup",
+        "buffer",
+        "done",
+        "error",
+        "finished",
+        "large",
+        "send",
+        "sending",
+        "start_writer",
+    )
 
     def __init__(self) -> None:
         self.send: Send | None = None
+        #: Starts the writer task; ``None`` once started (or once it is known not to be needed).
+        self.start_writer: Callable[[], None] | None = None
         #: True while a send is in progress (by the writer or the producer): sends never overlap.
         self.sending = False
         self.buffer = bytearray()
@@ -125,10 +138,6 @@ class _Outbox:
 
     def wake(self) -> None:
         self._wakeup.set()
-
-    def wake_if_pending(self) -> None:
-        if self.buffer:
-            self._wakeup.set()
 
     async def wait_for_space(self) -> None:
         """Backpressure: hand the full buffer to the writer and wait until it took it."""
@@ -166,10 +175,27 @@ class _Outbox:
         return chunks
 
     async def finish(self) -> None:
-        """Let the writer send what is left, and wait until it has."""
+        """Send what is left: through the writer if it runs (and wait until it has), else directly."""
         self.finished = True
+        if self.start_writer is not None:
+            # The generator never suspended: no writer was needed, the producer sends the rest itself.
+            self.start_writer = None
+            self.done.set()
+            if self.send is not None:
+                for chunk in self._take():
+                    await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            return
         self._wakeup.set()
         await self.done.wait()
+
+    def before_suspend(self) -> None:
+        """Called each time the producer is about to wait: start the writer the first time, then wake it if
+        there is something to send. (A stream whose generator never suspends never needs a writer task.)"""
+        if self.start_writer is not None:
+            start, self.start_writer = self.start_writer, None
+            start()
+        if self.buffer:
+            self._wakeup.set()
 
     async def write_all(self, send: Send, on_error: Callable[[], None], keepalive: KeepAlive | None) -> None:
         """The writer task: send whatever is buffered each time the producer wakes it (or a keep-alive after
@@ -252,7 +278,12 @@ class AsyncItemSource:
             return
         outbox = self.outbox
         outbox.send = send
-        task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, self.keepalive)
+        keepalive = self.keepalive
+
+        def start_writer() -> None:
+            task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, keepalive)
+
+        outbox.start_writer = start_writer
         try:
             await self._pump(outbox)
         finally:
@@ -263,7 +294,7 @@ class AsyncItemSource:
             raise outbox.error
 
     async def _pump(self, outbox: _Outbox) -> None:
-        await _WakeBeforeSuspending(self._produce(outbox), outbox.wake_if_pending)
+        await _WakeBeforeSuspending(self._produce(outbox), outbox.before_suspend)
 
     async def _produce(self, outbox: _Outbox) -> None:
         """Frame the remaining items into the outbox: the hot loop, with no ``await`` per item."""
