@@ -132,18 +132,17 @@ class _Outbox:
         self.large: bytes | None = None
         self.finished = False
         self.error: Exception | None = None
-        self.done = anyio.Event()
-        self._wakeup = anyio.Event()
-        self._space = anyio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
+        # Events are made when first needed: an idle stream holds as few objects as possible.
+        self.done: anyio.Event | None = None
+        self._wakeup: anyio.Event | None = None
+        self._space: anyio.Event | None = None
 
     async def wait_for_space(self) -> None:
-        """Backpressure: hand the full buffer to the writer and wait until it took it."""
-        self._space = anyio.Event()
+        """Backpressure: hand the full buffer to the (running) writer and wait until it took it."""
+        space = self._space = anyio.Event()
+        assert self._wakeup is not None
         self._wakeup.set()
-        await self._space.wait()
+        await space.wait()
 
     async def flush(self, large: bytes | None = None) -> None:
         """Send the buffer, then ``large`` (sent as is, never copied), from the producer at an item boundary.
@@ -171,20 +170,21 @@ class _Outbox:
         if self.large is not None:
             chunks.append(self.large)
             self.large = None
-        self._space.set()
+        if self._space is not None:
+            self._space.set()
         return chunks
 
     async def finish(self) -> None:
         """Send what is left: through the writer if it runs (and wait until it has), else directly."""
         self.finished = True
-        if self.start_writer is not None:
+        if self.start_writer is not None or self.done is None:
             # The generator never suspended: no writer was needed, the producer sends the rest itself.
             self.start_writer = None
-            self.done.set()
             if self.send is not None:
                 for chunk in self._take():
                     await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
             return
+        assert self._wakeup is not None
         self._wakeup.set()
         await self.done.wait()
 
@@ -193,22 +193,27 @@ class _Outbox:
         there is something to send. (A stream whose generator never suspends never needs a writer task.)"""
         if self.start_writer is not None:
             start, self.start_writer = self.start_writer, None
+            self.done = anyio.Event()
+            self._wakeup = anyio.Event()
             start()
-        if self.buffer:
+        if self.buffer and self._wakeup is not None:
             self._wakeup.set()
 
     async def write_all(self, send: Send, on_error: Callable[[], None], keepalive: KeepAlive | None) -> None:
         """The writer task: send whatever is buffered each time the producer wakes it (or a keep-alive after
         ``keepalive[0]`` seconds of silence)."""
         buffer = self.buffer
+        assert self._wakeup is not None
+        assert self.done is not None
         try:
             while True:
+                wakeup = self._wakeup
                 if keepalive is None:
-                    await self._wakeup.wait()
+                    await wakeup.wait()
                 else:
                     with anyio.move_on_after(keepalive[0]):
-                        await self._wakeup.wait()
-                    if not self._wakeup.is_set():
+                        await wakeup.wait()
+                    if not wakeup.is_set():
                         await send({"type": "http.response.body", "body": keepalive[1], "more_body": True})
                         continue
                 self._wakeup = anyio.Event()
@@ -527,8 +532,8 @@ class ReceiveChannel:
         self._receive = receive
         self._pending: Message | None = None
         self._watching = False
-        self._arrived = anyio.Event()
-        self._consumed = anyio.Event()
+        self._arrived: anyio.Event | None = None
+        self._consumed: anyio.Event | None = None
         self.disconnected = False
 
     async def __call__(self) -> Message:
@@ -540,10 +545,11 @@ class ReceiveChannel:
         while self._pending is None:
             if self.disconnected:
                 return {"type": "http.disconnect"}
-            self._arrived = anyio.Event()
-            await self._arrived.wait()
+            arrived = self._arrived = anyio.Event()
+            await arrived.wait()
         message, self._pending = self._pending, None
-        self._consumed.set()
+        if self._consumed is not None:
+            self._consumed.set()
         return message
 
     async def watch(self, on_disconnect: Callable[[], None]) -> None:
@@ -556,16 +562,18 @@ class ReceiveChannel:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
-                self._arrived.set()
+                if self._arrived is not None:
+                    self._arrived.set()
                 on_disconnect()
                 return
-            self._consumed = anyio.Event()
             self._pending = message
-            self._arrived.set()
+            if self._arrived is not None:
+                self._arrived.set()
             if message.get("more_body", False):
                 # Bounded memory: wait until the endpoint took this part of the body before reading more.
                 # (The last part is kept without waiting, so a request nobody reads still sees the disconnect.)
-                await self._consumed.wait()
+                consumed = self._consumed = anyio.Event()
+                await consumed.wait()
 
 
 class ItemStream:
@@ -611,7 +619,9 @@ class ItemStream:
         source = self.source
         source.keepalive = keepalive
         error: Exception | None = None
-        start_lock = anyio.Lock()
+        # Only an early start (keep-alive before the first item) can race the normal start.
+        early = keepalive is not None and not head_only
+        start_lock = anyio.Lock() if early else None
 
         async def send_or_disconnect(message: Message) -> None:
             try:
@@ -635,7 +645,7 @@ class ItemStream:
                 raise _ClientGone from exc
 
         async def start_response() -> None:
-            async with start_lock:
+            async with start_lock if start_lock is not None else contextlib.nullcontext():
                 if not self.started:
                     self.started = True
                     await send_or_disconnect(make_start())
@@ -654,9 +664,11 @@ class ItemStream:
             if self.shutting_down:
                 stop()
 
-            waiting_for_first = anyio.CancelScope()
+            waiting_for_first = anyio.CancelScope() if early else None
 
             async def start_early(interval: float, ping: bytes) -> None:
+                assert waiting_for_first is not None
+                assert start_lock is not None
                 with waiting_for_first:
                     await anyio.sleep(interval)
                 if waiting_for_first.cancel_called:
@@ -671,12 +683,14 @@ class ItemStream:
                     on_disconnect()
 
             task_group.start_soon(self.channel.watch, on_disconnect)
-            if keepalive is not None and not head_only:
+            if early:
+                assert keepalive is not None
                 task_group.start_soon(start_early, *keepalive)
             source.start(task_group)
             try:
                 first = await source.prefetch()
-                waiting_for_first.cancel()
+                if waiting_for_first is not None:
+                    waiting_for_first.cancel()
                 await start_response()
                 if not head_only:
                     await send_or_disconnect({"type": "http.response.body", "body": first, "more_body": True})
