@@ -426,12 +426,29 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--no-network", action="store_true")
+    parser.add_argument(
+        "--streams-only",
+        metavar="FRAMEWORK",
+        help="only hold --streams slow streams against FRAMEWORK's server (e.g. 10000 against linestream)",
+    )
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.smoke:
         args.reps, args.n, args.streams = 1, 2_000, 20
+    if args.streams_only:
+        with server(args.streams_only) as (url, pid):
+            time.sleep(0.5)
+            before = rss(pid)
+            opened, gap = anyio.run(slow_streams, int(url.rsplit(":", 1)[1]), args.streams, 8.0)
+            after = rss(pid)
+        print(
+            f"{args.streams_only}: {opened} of {args.streams} slow streams held, worst gap {gap:.2f} s, "
+            f"server RSS {before >> 20} -> {after >> 20} MiB "
+            f"({(after - before) / max(opened, 1) / 1024:.1f} KiB/stream)"
+        )
+        return
     apps = {framework: load_app(framework) for framework in FRAMEWORKS}
     data: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
