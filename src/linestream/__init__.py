@@ -22,10 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linestream._app import LineStream
+from linestream._request_stream import BodyLimits
 from linestream._routing import APIRouter
 from linestream.exceptions import (
     EndpointDefinitionError,
     HTTPException,
+    InvalidRequestItem,
     LineStreamError,
     RequestValidationError,
     ResponseValidationError,
@@ -37,11 +39,13 @@ __version__ = "0.1.0"
 __all__ = [
     "APIRouter",
     "Body",
+    "BodyLimits",
     "Cookie",
     "Depends",
     "EndpointDefinitionError",
     "HTTPException",
     "Header",
+    "InvalidRequestItem",
     "LineStream",
     "LineStreamError",
     "Path",

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
 from linestream._problem import default_exception_handlers
+from linestream._request_stream import BodyLimits
 from linestream._routing import (
     APIRouter,
     PathOperationDecorators,
@@ -60,6 +61,10 @@ class LineStream(PathOperationDecorators, Starlette):
     When the server is told to stop (SIGTERM or SIGINT), open streams are ended at once: generators closed,
     dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
     reconnect (to another instance) after that delay; other formats see a truncated stream.
+
+    A parameter annotated ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body
+    decoded and validated item by item as it arrives; ``request_stream_limits`` (a ``BodyLimits``) bounds its
+    line size, item count and idle time.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class LineStream(PathOperationDecorators, Starlette):
         send_timeout: float | None = None,
         max_item_size: int | None = None,
         sse_shutdown_retry: int | None = 1000,
+        request_stream_limits: BodyLimits | None = None,
     ) -> None:
         if openapi_version not in _OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
@@ -124,6 +130,7 @@ class LineStream(PathOperationDecorators, Starlette):
             sse_shutdown_retry=sse_shutdown_retry,
         )
         self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+        self.request_stream_limits = request_stream_limits or BodyLimits()
         self._openapi_schema: dict[str, Any] | None = None
         self._add_documentation_routes()
 

@@ -17,12 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from linestream._endpoint import CallKind, Dependant, EndpointSpec, build_dependant
+from linestream._request_stream import BodyLimits, RequestItems, SyncRequestItems
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource
 
 __all__ = ["RequestContext", "solve_arguments"]
 
 _NOT_READ: Any = object()
+_DEFAULT_LIMITS = BodyLimits()
 _FAILED: Any = object()
 
 
@@ -70,6 +72,17 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
     if errors or values is _FAILED:
         raise RequestValidationError(errors)
     result: dict[str, Any] = values
+    stream = spec.body_stream
+    if stream is not None:
+        request = ctx.request
+        items = RequestItems(
+            request.receive,
+            request.headers.get("content-type", ""),
+            request.headers.get("content-encoding", ""),
+            stream.adapter,
+            getattr(request.scope.get("app"), "request_stream_limits", _DEFAULT_LIMITS),
+        )
+        result[stream.name] = items if stream.is_async else SyncRequestItems(items)
     return result
 
 

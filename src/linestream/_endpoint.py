@@ -141,6 +141,16 @@ def _jsonable_ctx(value: Any) -> Any:
 
 
 @dataclasses.dataclass(slots=True)
+class BodyStream:
+    """A parameter bound to the request body decoded item by item (``items: AsyncIterable[Item]``)."""
+
+    name: str
+    item_type: Any
+    adapter: TypeAdapter[Any] | None
+    is_async: bool
+
+
+@dataclasses.dataclass(slots=True)
 class SubDependency:
     param_name: str
     dependant: Dependant
@@ -161,6 +171,7 @@ class Dependant:
     request_param: str | None = None
     response_param: str | None = None
     connection_param: str | None = None
+    body_stream: BodyStream | None = None
 
     @property
     def cache_key(self) -> Callable[..., Any]:
@@ -185,6 +196,7 @@ class EndpointSpec:
     response_type: Any
     body_embedded: bool
     body_fields: list[ParamField]
+    body_stream: BodyStream | None = None
 
     @property
     def name(self) -> str:
@@ -321,6 +333,16 @@ def build_dependant(
             if special is not None and not issubclass(base, WebSocket):
                 setattr(dependant, f"{special}_param", parameter.name)
                 continue
+        if marker is None or (isinstance(marker, ParamInfo) and marker.source is ParamSource.BODY):
+            stream = _body_stream(name, dependant.kind, parameter.name, base)
+            if stream is not None:
+                if dependant.body_stream is not None:
+                    raise EndpointDefinitionError(
+                        f"{name}: parameters {dependant.body_stream.name!r} and {parameter.name!r} both stream the "
+                        "request body; a request has one body."
+                    )
+                dependant.body_stream = stream
+                continue
         field = _param_field(name, parameter, base, metadata, marker, path_param_names)
         if field.source is ParamSource.BODY:
             dependant.body_fields.append(field)
@@ -332,6 +354,26 @@ def build_dependant(
     if dependant.body_fields:
         dependant.models[ParamSource.BODY] = LocationModel(name, ParamSource.BODY, dependant.body_fields)
     return dependant
+
+
+def _body_stream(owner: str, kind: CallKind, name: str, annotation: Any) -> BodyStream | None:
+    """The streamed-body parameter declared by ``AsyncIterable[Item]`` (or ``Iterable[Item]`` in a ``def``)."""
+    origin = get_origin(annotation) or annotation
+    args = get_args(annotation)
+    if origin in (collections.abc.AsyncIterable, collections.abc.AsyncIterator):
+        is_async = True
+    elif origin in (collections.abc.Iterable, collections.abc.Iterator):
+        if kind in (CallKind.ASYNC, CallKind.ASYNC_GEN):
+            raise EndpointDefinitionError(
+                f"{owner}: parameter {name!r} is declared Iterable[...] in an async function; a streamed request "
+                "body is read without blocking the event loop, so declare it AsyncIterable[...] (or make the "
+                "function a plain def)."
+            )
+        is_async = False
+    else:
+        return None
+    item_type = args[0] if args else Any
+    return BodyStream(name, item_type, item_adapter(owner, item_type, "request item"), is_async)
 
 
 def _param_field(
@@ -520,6 +562,17 @@ def analyse_endpoint(
         seen[field.alias] = field
     unique_body = list(seen.values())
     embedded = len(unique_body) > 1 or any(field.embed for field in unique_body)
+    for sub_dependant in list(dependant.walk())[1:]:
+        if sub_dependant.body_stream is not None:
+            raise EndpointDefinitionError(
+                f"{owner}: the dependency {sub_dependant.name} streams the request body; only the path operation "
+                "itself may take an AsyncIterable[...] body parameter."
+            )
+    if dependant.body_stream is not None and unique_body:
+        raise EndpointDefinitionError(
+            f"{owner}: the request body is streamed into {dependant.body_stream.name!r}, so it cannot also hold "
+            f"the body parameter(s) {', '.join(f.name for f in unique_body)}; pass them as query parameters."
+        )
     return EndpointSpec(
         dependant=dependant,
         is_stream=is_stream,
@@ -529,4 +582,5 @@ def analyse_endpoint(
         response_type=response_type,
         body_embedded=embedded,
         body_fields=unique_body,
+        body_stream=dependant.body_stream,
     )

@@ -5,6 +5,7 @@ LineStreamError
 ├── EndpointDefinitionError       a path operation or dependency is mis-declared (raised at app build time)
 ├── HTTPException                 raise it in a path operation to answer with an HTTP error status
 │   └── RequestValidationError    the request's parameters or body failed validation (422)
+│       └── InvalidRequestItem    one line of a streamed request body is not a valid item (422)
 ├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
 ├── StreamItemTooLarge            a serialized item is larger than the route's max_item_size
 ├── StreamAborted                 a stream failed after its response started, and was aborted (raised to the server)
@@ -29,6 +30,7 @@ __all__ = [
     "EndpointDefinitionError",
     "FrameTooLarge",
     "HTTPException",
+    "InvalidRequestItem",
     "LineStreamError",
     "RequestValidationError",
     "ResponseValidationError",
@@ -86,6 +88,19 @@ class RequestValidationError(HTTPException):
 
     def __str__(self) -> str:
         return str(self.detail)
+
+
+class InvalidRequestItem(RequestValidationError):
+    """A line of a streamed request body (``items: AsyncIterable[Item]``) is not valid JSON or not a valid item.
+
+    Raised into the endpoint's iteration; ``line`` is the 1-based line (item) number and ``errors`` locate the
+    problem as ``["body", line, field...]``. Escaping the endpoint before its response started, it is answered
+    with a 422 problem naming the line and field.
+    """
+
+    def __init__(self, line: int, errors: Sequence[Mapping[str, Any]]) -> None:
+        self.line = line
+        super().__init__(errors)
 
 
 class ResponseValidationError(LineStreamError):

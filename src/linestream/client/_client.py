@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -40,6 +40,26 @@ class HTTPStatusError(httpx.HTTPStatusError, LineStreamError):
             request=response.request,
             response=response,
         )
+
+
+def _upload(request: dict[str, Any], content: Any) -> dict[str, Any]:
+    headers = httpx.Headers(request.get("headers"))
+    headers.setdefault("content-type", "application/jsonl")
+    return {**request, "headers": headers, "content": content}
+
+
+def _encode_lines(items: Iterable[Any]) -> Iterator[bytes]:
+    for value in items:
+        yield pydantic_core.to_json(value, by_alias=True) + b"\n"
+
+
+async def _aencode_lines(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[bytes]:
+    if isinstance(items, AsyncIterable):
+        async for value in items:
+            yield pydantic_core.to_json(value, by_alias=True) + b"\n"
+    else:
+        for value in items:
+            yield pydantic_core.to_json(value, by_alias=True) + b"\n"
 
 
 def _headers(format: str | None, extra: Any, last_event_id: str | None = None) -> httpx.Headers:
@@ -111,6 +131,20 @@ class Client:
         """``GET`` a stream and yield its items; the response is closed when the iteration ends or stops."""
         with self.stream("GET", url, item=item, format=format, **request) as items:
             yield from items
+
+    @contextlib.contextmanager
+    def post_stream(
+        self, url: str, *, items: Iterable[Any], item: Any = None, format: str | None = None, **request: Any
+    ) -> Iterator[Iterator[Any]]:
+        """``POST`` ``items`` as a JSON Lines body, serialized as the iterable produces them (a chunked upload),
+        and iterate the streamed response's items in a ``with`` block.
+
+        httpx sends the whole request body before it reads the response, so the response is read once the
+        upload is complete (the server may answer while it still reads: see ``docs/request-streams.md``).
+        """
+        request = _upload(request, _encode_lines(items))
+        with self._events("POST", url, item, format, request, None) as events:
+            yield (event.data for event in events)
 
     def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> Iterator[Event[Any]]:
         """Follow a Server-Sent Events stream: yield ``Event``s (``data`` validated as ``item``), reconnecting
@@ -211,6 +245,21 @@ class AsyncClient:
         async with self.stream("GET", url, item=item, format=format, **request) as items:
             async for value in items:
                 yield value
+
+    @contextlib.asynccontextmanager
+    async def post_stream(
+        self,
+        url: str,
+        *,
+        items: AsyncIterable[Any] | Iterable[Any],
+        item: Any = None,
+        format: str | None = None,
+        **request: Any,
+    ) -> AsyncIterator[AsyncIterator[Any]]:
+        """The async twin of ``Client.post_stream`` (``items`` may be sync or async)."""
+        request = _upload(request, _aencode_lines(items))
+        async with self._events("POST", url, item, format, request, None) as events:
+            yield _data(events)
 
     async def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> AsyncIterator[Event[Any]]:
         """The async twin of ``Client.events``."""

@@ -12,7 +12,7 @@ from linestream._endpoint import Dependant, EndpointSpec
 from linestream._problem import PROBLEM_MEDIA_TYPE
 from linestream._routing import APIRoute, StreamSettings
 from linestream.params import ParamSource
-from linestream.streams import JSON_ARRAY, SSE, StreamFormat
+from linestream.streams import FORMATS, JSON_ARRAY, SSE, StreamFormat
 
 if TYPE_CHECKING:
     from linestream._app import LineStream
@@ -127,6 +127,8 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
         adapter = spec.item_adapter if spec.is_stream else spec.response_adapter
         if adapter is not None:
             registry.add((id(route), "output"), adapter, "serialization")
+        if spec.body_stream is not None and spec.body_stream.adapter is not None:
+            registry.add((id(route), "body-stream"), spec.body_stream.adapter, "validation")
     registry.generate(private)
 
     paths: dict[str, dict[str, Any]] = {}
@@ -174,6 +176,13 @@ def _operation(
     if route.deprecated:
         operation["deprecated"] = True
     parameters, body = _parameters(route, registry)
+    if spec.body_stream is not None:
+        item = registry.results.get((id(route), "body-stream"), {})
+        body = {
+            "description": "A stream of items, read and validated as they arrive; gzip Content-Encoding accepted.",
+            "required": True,
+            "content": {f.media_type: _stream_media(f, item, version, False) for f in FORMATS if f is not SSE},
+        }
     if parameters:
         operation["parameters"] = parameters
     if body is not None:
