@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -140,6 +141,62 @@ def in_process(apps: dict[str, Any], n: int, reps: int) -> dict[str, dict[str, d
                 assert received == size, (framework, received)
                 entry = results.setdefault("bytes", {}).setdefault(framework, {"rates": []})
                 entry["rates"].append(size / seconds / 2**20)
+
+    anyio.run(run)
+    return results
+
+
+# -- uploads ----------------------------------------------------------------------------------------------------
+UPLOADS = [
+    ("linestream", "/upload", "jsonl", "AsyncIterable[Item] parameter"),
+    ("fastapi", "/upload-json", "json", "items: list[Item] (whole body)"),
+    ("fastapi", "/upload-stream", "jsonl", "request.stream() split by hand"),
+]
+
+
+async def drive_upload(app: Any, path: str, body: bytes, content_type: str) -> tuple[float, bytes]:
+    chunk = 64 * 1024
+    position = 0
+    response = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal position
+        if position > len(body):
+            await anyio.sleep_forever()
+        piece = body[position : position + chunk]
+        position += chunk
+        return {"type": "http.request", "body": piece, "more_body": position < len(body)}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            response.extend(message.get("body", b""))
+
+    scope = scope_for(path, "")
+    scope["method"] = "POST"
+    scope["headers"] = [(b"host", b"bench"), (b"content-type", content_type.encode())]
+    started = time.perf_counter()
+    await app(scope, receive, send)
+    return time.perf_counter() - started, bytes(response)
+
+
+def uploads(apps: dict[str, Any], n: int, reps: int) -> dict[str, Any]:
+    lines = [POOL[index & 63].model_dump_json().encode() for index in range(n)]
+    bodies = {"jsonl": b"\n".join(lines) + b"\n", "json": b"[" + b",".join(lines) + b"]"}
+    media = {"jsonl": "application/jsonl", "json": "application/json"}
+    results: dict[str, Any] = {}
+
+    async def run() -> None:
+        for _ in range(reps):
+            for framework, path, kind, label in random.sample(UPLOADS, len(UPLOADS)):
+                seconds, response = await drive_upload(apps[framework], path, bodies[kind], media[kind])
+                assert json.loads(response) == {"count": n}, (path, response[:200])
+                entry = results.setdefault(label, {"rates": [], "mb": len(bodies[kind]) / 2**20})
+                entry["rates"].append(n / seconds)
+        for framework, path, kind, label in UPLOADS:
+            tracemalloc.start()
+            await drive_upload(apps[framework], path, bodies[kind], media[kind])
+            results[label]["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
 
     anyio.run(run)
     return results
@@ -375,6 +432,24 @@ def report(data: dict[str, Any]) -> str:
         f"`anyio.sleep(0)` {fl['anyio_sleep0_us']:.1f} µs; one thread hop {fl['thread_hop_us']:.1f} µs. "
         f"linestream typed async runs at {fl['floor_items_per_s'] / typed:.2f}× the floor's time per item.",
     ]
+    up = data.get("uploads")
+    if up:
+        base = up["items: list[Item] (whole body)"]["median"]
+        lines += [
+            "",
+            "## Uploads (in-process, a JSON Lines or JSON array body of "
+            + ("1,000,000" if data["mode"] == "full" else "2,000")
+            + " items in 64 KiB chunks)",
+            "",
+            "| server side | items/s | MB/s | ratio | peak Python memory, MiB |",
+            "|---|---|---|---|---|",
+        ]
+        count = 1_000_000 if data["mode"] == "full" else 2_000
+        for label, cell in up.items():
+            rate = cell["median"]
+            megabytes_per_second = cell["mb"] * rate / count
+            peak = cell["peak_mib"]
+            lines.append(f"| {label} | {rate:,.0f} | {megabytes_per_second:,.0f} | ×{rate / base:.2f} | {peak:,.1f} |")
     net = data["network"]
     if net:
         lines += [
@@ -471,6 +546,11 @@ def main() -> None:
             for framework, entry in row.items()
         }
         for endpoint, row in raw.items()
+    }
+    print("uploads...", flush=True)
+    data["uploads"] = {
+        label: {**summary(entry["rates"]), "mb": entry["mb"], "peak_mib": entry["peak_mib"]}
+        for label, entry in uploads(apps, 1_000_000 if not args.smoke else 2_000, args.reps).items()
     }
     data["network"] = {}
     if not args.no_network:

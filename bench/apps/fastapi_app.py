@@ -2,7 +2,7 @@ import time
 from collections.abc import AsyncIterable, Iterable
 
 import anyio
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse
 
@@ -47,6 +47,29 @@ async def latency(n: int = 10) -> AsyncIterable[dict[str, int]]:
     for _ in range(n):
         await anyio.sleep(0.002)
         yield {"t": time.monotonic_ns()}
+
+
+@app.post("/upload-json")
+async def upload_json(items: list[Item]) -> dict[str, int]:
+    # The usual FastAPI way: the whole body is read, parsed and validated as one list.
+    return {"count": len(items)}
+
+
+@app.post("/upload-stream")
+async def upload_stream(request: Request) -> dict[str, int]:
+    # The hand-written streaming way: split request.stream() into lines and validate each.
+    count = 0
+    rest = b""
+    async for chunk in request.stream():
+        *lines, rest = (rest + chunk).split(b"\n")
+        for line in lines:
+            if line:
+                Item.model_validate_json(line)
+                count += 1
+    if rest.strip():
+        Item.model_validate_json(rest)
+        count += 1
+    return {"count": count}
 
 
 @app.get("/bytes", response_class=StreamingResponse)

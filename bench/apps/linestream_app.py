@@ -49,6 +49,14 @@ async def latency(n: int = 10) -> AsyncIterable[dict[str, int]]:
         yield {"t": time.monotonic_ns()}
 
 
+@app.post("/upload")
+async def upload(items: AsyncIterable[Item]) -> dict[str, int]:
+    count = 0
+    async for _ in items:
+        count += 1
+    return {"count": count}
+
+
 @app.get("/bytes", response_class=StreamingResponse)
 async def raw_bytes(size: int = 65536) -> AsyncIterable[bytes]:
     for _ in range(size // len(BLOCK)):
