@@ -173,10 +173,6 @@ class Dependant:
     connection_param: str | None = None
     body_stream: BodyStream | None = None
 
-    @property
-    def cache_key(self) -> Callable[..., Any]:
-        return self.call
-
     def walk(self) -> typing.Iterator[Dependant]:
         """This dependant and all its sub-dependencies, depth first."""
         yield self

@@ -1,25 +1,25 @@
 """The streaming ASGI response: prefetch, coalescing, backpressure, disconnect and abort. Knows no routing.
 
-An item stream is driven in three steps:
+``ItemStream.serve()`` drives one stream:
 
-1. ``prepare()``: the first item is produced *before* the response starts, so an exception raised before the
-   first ``yield`` (``HTTPException``, a failed lookup, an invalid first item) propagates to the exception
-   handlers and becomes a real error status.
-2. ``send_start()`` then ``run()``: items are encoded and framed into one buffer. Items that are ready back to
-   back are coalesced into ASGI messages of up to ``chunk_size`` bytes, but nothing ready is held back: the
-   moment the generator starts waiting for something, what is buffered is handed to the writer.
-3. On the end, on an error, or on the client's disconnect, the generator is closed before ``run()`` returns,
-   so the route can tear down ``yield`` dependencies after it.
+1. The first item is produced *before* the response starts (``prefetch()``), so an exception raised before the
+   first ``yield`` (``HTTPException``, a failed lookup, an invalid first item) propagates unchanged to the
+   exception handlers and becomes a real error status.
+2. Then the response starts and the items are framed into one buffer. Items that are ready back to back are
+   coalesced into ASGI messages of up to ``chunk_size`` bytes, but nothing ready is held back: the moment the
+   generator starts waiting for something, what is buffered is handed to a writer task.
+3. On the end, an error, the client's disconnect or a server shutdown, the generator is closed before
+   ``serve()`` returns, so the route tears ``yield`` dependencies down after it.
 
-An exception after the first item aborts the response: ``run()`` re-raises it (with a note naming the route
-and the item index) instead of sending the final empty body message, so the server drops the connection
-without the terminating chunk and every HTTP client sees a truncated stream, never a clean end.
+An exception after the first item aborts the response: ``serve()`` raises ``StreamAborted`` (the exception as
+its cause) instead of sending the final empty body message, so the server drops the connection without the
+terminating chunk and every HTTP client sees a truncated stream, never a clean end. (With an error record
+policy it sends the record and ends cleanly instead.)
 
-Async generators are pulled in the event loop's thread without an ``await`` per item: the generator's
-``__anext__`` awaitable is stepped by hand, and only when it really suspends is the suspension handed to the
-event loop (after waking the writer). Plain ``def`` generators run in one worker thread per stream, which
-encodes items into a bounded buffer that the event loop drains in batches: no thread hop per item, and the
-loop stays free while the generator blocks.
+Async generators are consumed by one ``async for`` loop with no ``await`` of its own per item; the loop runs
+under ``_WakeBeforeSuspending``, which sees each real suspension of the generator and wakes the writer first.
+Plain ``def`` generators run in one worker thread per stream, which encodes items into a bounded buffer that
+the event loop drains in batches: no thread hop per item, and the loop stays free while the generator blocks.
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ EventFramer = Callable[[ServerSentEvent, bool], "bytes | None"]
 KeepAlive = tuple[float, bytes]
 
 logger = logging.getLogger("linestream")
-
-DEFAULT_CHUNK_SIZE = 64 * 1024
 
 
 class _WakeBeforeSuspending:
