@@ -80,8 +80,10 @@ async def test_back_to_back_items_are_coalesced_into_bounded_messages(path: str)
     data = b"".join(bodies)
     assert data.count(b"\n") == 10_000
     assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
-    # ~290 KB of items: a few dozen messages instead of one per item.
-    assert len(bodies) < 60
+    # ~290 KB of items: a few dozen messages instead of one per item. A def generator runs in another thread,
+    # so how many of its items are ready at each drain depends on thread scheduling (measured: 3 to 1,025
+    # messages for 10,000 items, the latter with both cores busy with other work): require real batching only.
+    assert len(bodies) < (60 if path == "/fast" else 2_500)
     line_size = max(len(line) for line in data.split(b"\n")) + 1
     assert max(len(body) for body in bodies) < chunk_size + 2 * line_size
 
