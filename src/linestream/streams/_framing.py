@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Framing"]
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "FrameDecoder", "Framing"]
+
+DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
+
+
+class FrameDecoder:
+    """What every incremental decoder has: a bound on one frame's size, and the count of frames decoded."""
+
+    __slots__ = ("_frames", "max_frame_size")
+
+    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+        if max_frame_size < 1:
+            raise ValueError("max_frame_size must be a positive number of bytes")
+        self.max_frame_size = max_frame_size
+        self._frames = 0
+
+    @property
+    def frames_decoded(self) -> int:
+        """How many frames (items) this decoder has returned."""
+        return self._frames
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

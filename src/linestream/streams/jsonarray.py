@@ -22,8 +22,7 @@ from __future__ import annotations
 import re
 
 from linestream.exceptions import FrameTooLarge, StreamDecodeError, StreamTruncated
-from linestream.streams._framing import Framing
-from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
 __all__ = ["FRAMING", "MEDIA_TYPE", "JsonArrayDecoder"]
 
@@ -41,26 +40,19 @@ _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 
 
-class JsonArrayDecoder:
+class JsonArrayDecoder(FrameDecoder):
     """Incremental decoder of one top-level JSON array into the bytes of each element."""
 
-    __slots__ = ("_buffer", "_closers", "_frames", "_in_string", "_position", "_start", "_state", "max_frame_size")
+    __slots__ = ("_buffer", "_closers", "_in_string", "_position", "_start", "_state")
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        if max_frame_size < 1:
-            raise ValueError("max_frame_size must be a positive number of bytes")
-        self.max_frame_size = max_frame_size
+        super().__init__(max_frame_size=max_frame_size)
         self._buffer = bytearray()
         self._position = 0
         self._start = 0
         self._closers = bytearray()  # the closing bracket each open container of the element expects
         self._in_string = False
         self._state = _BEFORE
-        self._frames = 0
-
-    @property
-    def frames_decoded(self) -> int:
-        return self._frames
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the elements they completed."""

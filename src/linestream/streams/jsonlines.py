@@ -20,16 +20,15 @@ validate (``TypeAdapter.validate_json`` on bytes is faster than parsing then val
 from __future__ import annotations
 
 from linestream.exceptions import FrameTooLarge, StreamTruncated
-from linestream.streams._framing import Framing
+from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "FRAMING", "MEDIA_TYPE", "JsonLinesDecoder"]
 
 MEDIA_TYPE = "application/jsonl"
 FRAMING = Framing(media_type=MEDIA_TYPE, suffix=b"\n")
-DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
 
 
-class JsonLinesDecoder:
+class JsonLinesDecoder(FrameDecoder):
     """Incremental JSON Lines decoder: ``feed(bytes)`` returns the complete lines received so far.
 
     ``max_frame_size`` bounds the bytes one line may take (``FrameTooLarge`` past it), so a peer that never
@@ -38,7 +37,7 @@ class JsonLinesDecoder:
     JSON Lines text allows a file's last line to lack its newline).
     """
 
-    __slots__ = ("_buffer", "_frames", "max_frame_size", "require_final_newline")
+    __slots__ = ("_buffer", "require_final_newline")
 
     def __init__(
         self,
@@ -46,17 +45,9 @@ class JsonLinesDecoder:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         require_final_newline: bool = True,
     ) -> None:
-        if max_frame_size < 1:
-            raise ValueError("max_frame_size must be a positive number of bytes")
-        self.max_frame_size = max_frame_size
+        super().__init__(max_frame_size=max_frame_size)
         self.require_final_newline = require_final_newline
         self._buffer = bytearray()
-        self._frames = 0
-
-    @property
-    def frames_decoded(self) -> int:
-        """How many frames (non-blank lines) this decoder has returned."""
-        return self._frames
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the lines they completed, without their line ending."""

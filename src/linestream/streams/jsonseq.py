@@ -22,8 +22,7 @@ from __future__ import annotations
 import pydantic_core
 
 from linestream.exceptions import FrameTooLarge, StreamDecodeError, StreamTruncated
-from linestream.streams._framing import Framing
-from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
 __all__ = ["FRAMING", "MEDIA_TYPE", "RECORD_SEPARATOR", "JsonSeqDecoder"]
 
@@ -32,27 +31,20 @@ RECORD_SEPARATOR = b"\x1e"
 FRAMING = Framing(media_type=MEDIA_TYPE, prefix=RECORD_SEPARATOR, suffix=b"\n")
 
 
-class JsonSeqDecoder:
+class JsonSeqDecoder(FrameDecoder):
     """Incremental RFC 7464 decoder: ``feed(bytes)`` returns the records completed so far (without framing).
 
     A record is complete when the next record separator arrives, or as soon as it ends with a line feed and
     holds one whole JSON text: a live stream's last record is delivered without waiting for the next one.
     """
 
-    __slots__ = ("_buffer", "_frames", "_open", "_started", "max_frame_size")
+    __slots__ = ("_buffer", "_open", "_started")
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        if max_frame_size < 1:
-            raise ValueError("max_frame_size must be a positive number of bytes")
-        self.max_frame_size = max_frame_size
+        super().__init__(max_frame_size=max_frame_size)
         self._buffer = bytearray()
-        self._frames = 0
         self._started = False
         self._open = False
-
-    @property
-    def frames_decoded(self) -> int:
-        return self._frames
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the records they completed."""

@@ -27,8 +27,7 @@ import re
 from typing import Any
 
 from linestream.exceptions import FrameTooLarge, StreamTruncated
-from linestream.streams._framing import Framing
-from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
+from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
 __all__ = ["FRAMING", "KEEPALIVE", "MEDIA_TYPE", "ServerSentEvent", "SseDecoder", "encode_event"]
 
@@ -91,7 +90,7 @@ def encode_event(event: ServerSentEvent, data: bytes | None = None) -> bytes:
     return b"".join(parts)
 
 
-class SseDecoder:
+class SseDecoder(FrameDecoder):
     """Incremental event-stream parser: ``feed(bytes)`` returns the events dispatched so far.
 
     Each event is a ``ServerSentEvent`` whose ``raw_data`` is the event's data string; ``id`` is the last
@@ -104,19 +103,15 @@ class SseDecoder:
         "_buffer",
         "_data",
         "_event_type",
-        "_events",
         "_pending",
         "_retry",
         "_started",
         "last_event_id",
-        "max_frame_size",
         "retry",
     )
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        if max_frame_size < 1:
-            raise ValueError("max_frame_size must be a positive number of bytes")
-        self.max_frame_size = max_frame_size
+        super().__init__(max_frame_size=max_frame_size)
         self.last_event_id = ""
         self.retry: int | None = None
         self._buffer = bytearray()
@@ -124,12 +119,7 @@ class SseDecoder:
         self._event_type = ""
         self._retry: int | None = None
         self._pending = 0
-        self._events = 0
         self._started = False
-
-    @property
-    def frames_decoded(self) -> int:
-        return self._events
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Add received bytes; return the events they completed."""
@@ -153,8 +143,8 @@ class SseDecoder:
         self._buffer = bytearray(rest)
         if len(rest) + self._pending > self.max_frame_size:
             raise FrameTooLarge(
-                f"Event {self._events + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
-                frame_index=self._events,
+                f"Event {self._frames + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
+                frame_index=self._frames,
             )
         return events
 
@@ -163,10 +153,10 @@ class SseDecoder:
         rest = bytes(self._buffer).rstrip(b"\r")
         if rest or self._data:
             raise StreamTruncated(
-                f"The stream ended inside event {self._events + 1} (no blank line closed it): the connection was "
+                f"The stream ended inside event {self._frames + 1} (no blank line closed it): the connection was "
                 "cut or the server aborted the stream.",
-                frame_index=self._events,
-                items_received=self._events,
+                frame_index=self._frames,
+                items_received=self._frames,
             )
         return []
 
@@ -184,8 +174,8 @@ class SseDecoder:
             self._pending += len(value) + 1
             if self._pending > self.max_frame_size:
                 raise FrameTooLarge(
-                    f"Event {self._events + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
-                    frame_index=self._events,
+                    f"Event {self._frames + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
+                    frame_index=self._frames,
                 )
         elif field == "event":
             self._event_type = value
@@ -202,7 +192,7 @@ class SseDecoder:
         retry, self._retry = self._retry, None
         if not data:
             return
-        self._events += 1
+        self._frames += 1
         events.append(
             ServerSentEvent(
                 raw_data="\n".join(data),
