@@ -372,12 +372,8 @@ class APIRoute(Route):
                     error_record=record,
                     shutdown_frame=shutdown_frame,
                 )
-        except ValidationError as exc:
-            raise ResponseValidationError(self.spec.name, exc.errors(include_url=False), source.count) from exc
-        except PydanticSerializationError as exc:
-            raise ResponseValidationError(
-                self.spec.name, [{"loc": (), "msg": str(exc), "type": "serialization"}], source.count
-            ) from exc
+        except (ValidationError, PydanticSerializationError) as exc:
+            raise _response_error(self.spec.name, exc, source.count) from exc
 
     def error_policy(self, settings: StreamSettings) -> str:
         """``"truncate"`` or ``"record"``: what a client sees when the generator fails after the first item."""
@@ -410,12 +406,8 @@ class APIRoute(Route):
         else:
             try:
                 content = self.encoder.encode(result)
-            except ValidationError as exc:
-                raise ResponseValidationError(self.spec.name, exc.errors(include_url=False)) from exc
-            except PydanticSerializationError as exc:
-                raise ResponseValidationError(
-                    self.spec.name, [{"loc": (), "msg": str(exc), "type": "serialization"}]
-                ) from exc
+            except (ValidationError, PydanticSerializationError) as exc:
+                raise _response_error(self.spec.name, exc) from exc
             media_type = response_class.media_type if response_class is not None else "application/json"
             response = Response(content, status_code=status, media_type=media_type)
         if temporal is not None:
@@ -471,6 +463,15 @@ def _raw_chunk_encoder(endpoint: str) -> Callable[[Any], bytes]:
         )
 
     return encode_chunk
+
+
+def _response_error(
+    endpoint: str, exc: ValidationError | PydanticSerializationError, index: int | None = None
+) -> ResponseValidationError:
+    """The error for a value (or the ``index``-th item) the endpoint produced that fails its declared type."""
+    if isinstance(exc, ValidationError):
+        return ResponseValidationError(endpoint, exc.errors(include_url=False), index)
+    return ResponseValidationError(endpoint, [{"loc": (), "msg": str(exc), "type": "serialization"}], index)
 
 
 def _size_checked(encode: Callable[[Any], bytes], endpoint: str, limit: int) -> Callable[[Any], bytes]:
