@@ -65,6 +65,9 @@ class LineStream(PathOperationDecorators, Starlette):
     A parameter annotated ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body
     decoded and validated item by item as it arrives; ``request_stream_limits`` (a ``BodyLimits``) bounds its
     line size, item count and idle time.
+
+    ``topic_backend`` (a ``linestream.topics`` backend, e.g. ``RedisBackend``) is started with the app (start-up
+    fails if it cannot be reached) and closed at shutdown, after the open streams ended.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class LineStream(PathOperationDecorators, Starlette):
         max_item_size: int | None = None,
         sse_shutdown_retry: int | None = 1000,
         request_stream_limits: BodyLimits | None = None,
+        topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         if openapi_version not in _OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
@@ -106,6 +110,7 @@ class LineStream(PathOperationDecorators, Starlette):
         handlers = default_exception_handlers()
         handlers.update(exception_handlers or {})
         self.open_streams = OpenStreams()
+        self.topic_backend = topic_backend
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
         self.router: APIRouter = APIRouter(routes=routes, lifespan=wrapped, dependencies=dependencies)
@@ -139,7 +144,7 @@ class LineStream(PathOperationDecorators, Starlette):
 
         @contextlib.asynccontextmanager
         async def lifespan_with_shutdown(app: Any) -> AsyncIterator[Any]:
-            async with shutdown_signals(self.open_streams):
+            async with shutdown_signals(self.open_streams), self.topic_backend or contextlib.nullcontext():
                 if lifespan is None:
                     yield None
                 else:

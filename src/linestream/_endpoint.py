@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from linestream._serialization import Message
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource
 from linestream.streams.sse import ServerSentEvent
@@ -470,7 +471,13 @@ def _stream_item_type(owner: str, kind: CallKind, annotation: Any) -> Any:
             f"{owner}: {annotation!r} declares a send type; linestream never sends values into a "
             f"streaming path operation. Use {wanted}."
         )
-    return args[0] if args else Any
+    item_type = args[0] if args else Any
+    # A stream of topic messages (AsyncIterable[Message[Order]]) streams Orders, pre-serialized.
+    if item_type is Message:
+        return Any
+    if get_origin(item_type) is Message:
+        return get_args(item_type)[0]
+    return item_type
 
 
 def item_adapter(owner: str, item_type: Any, what: str) -> TypeAdapter[Any] | None:

@@ -39,6 +39,7 @@ import anyio.to_thread
 from anyio.lowlevel import checkpoint
 from starlette.types import Message, Receive, Send
 
+from linestream._serialization import Message as Encoded
 from linestream.exceptions import HTTPException, StreamAborted
 from linestream.streams import Framing
 from linestream.streams.sse import ServerSentEvent
@@ -54,8 +55,9 @@ __all__ = [
     "stream_headers",
 ]
 
-#: Frames a yielded ``ServerSentEvent`` for the negotiated format (``first``: no separator); ``None`` skips it.
-EventFramer = Callable[[ServerSentEvent, bool], "bytes | None"]
+#: Frames a yielded ``ServerSentEvent`` or pre-serialized ``Message`` for the negotiated format (``first``: no
+#: separator); ``None`` skips it.
+EventFramer = Callable[[ServerSentEvent | Encoded[Any], bool], "bytes | None"]
 #: Keep-alive: the seconds of silence after which ``bytes`` are sent.
 KeepAlive = tuple[float, bytes]
 
@@ -266,7 +268,7 @@ class AsyncItemSource:
             except StopAsyncIteration:
                 self.exhausted = True
                 return framing.head + framing.tail
-            if item.__class__ is ServerSentEvent:
+            if item.__class__ is ServerSentEvent or item.__class__ is Encoded:
                 frame = self.frame_event(item, True)
                 if frame is None:
                     continue
@@ -313,7 +315,7 @@ class AsyncItemSource:
         passthrough = not prefix and not suffix
         try:
             async for item in self.generator:
-                if item.__class__ is ServerSentEvent:
+                if item.__class__ is ServerSentEvent or item.__class__ is Encoded:
                     frame = frame_event(item, False)
                     if frame is None:
                         continue
@@ -391,7 +393,7 @@ class SyncItemSource:
         count = 0
         try:
             for item in self.generator:
-                if item.__class__ is ServerSentEvent:
+                if item.__class__ is ServerSentEvent or item.__class__ is Encoded:
                     frame = frame_event(item, count == 0)
                     if frame is None:
                         continue

@@ -40,6 +40,7 @@ from linestream._response import (
     stream_headers,
 )
 from linestream._serialization import ItemEncoder, SerializationOptions
+from linestream._serialization import Message as Encoded
 from linestream._shutdown import OpenStreams
 from linestream.exceptions import (
     EndpointDefinitionError,
@@ -55,6 +56,9 @@ from linestream.streams.sse import ServerSentEvent, encode_event
 __all__ = ["APIRoute", "APIRouter", "PathOperationDecorators", "StreamSettings"]
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
+
+#: A route's bytes for a yielded pre-serialized ``Message``.
+MessagePayload = Callable[[Encoded[Any]], bytes]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -126,31 +130,68 @@ def resolve_formats(formats: Sequence[str] | None, owner: str) -> tuple[StreamFo
     return tuple(f for f in FORMATS if f in chosen)
 
 
-def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes]) -> EventFramer:
-    """How a yielded ``ServerSentEvent`` is framed in ``stream_format``.
+def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], payload: MessagePayload) -> EventFramer:
+    """How a yielded ``ServerSentEvent`` or pre-serialized ``Message`` is framed in ``stream_format``.
 
-    In SSE it is a full event (``data`` serialized like any item). In the other formats its ``data`` is the
-    item (``raw_data`` becomes a JSON string) and the SSE-only fields are dropped; an event without data
-    (a comment, a bare ``retry``) is skipped.
+    In SSE an event is a full event (``data`` serialized like any item) and a message an event with ``id:``
+    set to the message's id. In the other formats an event's ``data`` is the item (``raw_data`` becomes a JSON
+    string) and the SSE-only fields are dropped; an event without data (a comment, a bare ``retry``) is
+    skipped; a message is its data. ``payload`` gives a message's bytes as the route sends them.
     """
     if stream_format is SSE:
 
-        def frame_sse(event: ServerSentEvent, first: bool) -> bytes | None:
-            return encode_event(event, None if event.data is None else encode(event.data))
+        def frame_sse(event: ServerSentEvent | Encoded[Any], first: bool) -> bytes | None:
+            if event.__class__ is Encoded:
+                assert isinstance(event, Encoded)
+                return b"id: " + event.id.encode() + b"\ndata: " + payload(event) + b"\n\n"
+            assert isinstance(event, ServerSentEvent)
+            data = event.data
+            if data is None:
+                return encode_event(event)
+            if data.__class__ is Encoded:
+                # An event wrapping a message: its data as is, its id unless the event sets one.
+                if event.id is None:
+                    event = dataclasses.replace(event, id=data.id)
+                return encode_event(event, payload(data))
+            return encode_event(event, encode(data))
 
         return frame_sse
     framing = stream_format.framing
 
-    def frame_item(event: ServerSentEvent, first: bool) -> bytes | None:
+    def frame_item(event: ServerSentEvent | Encoded[Any], first: bool) -> bytes | None:
+        if event.__class__ is Encoded:
+            assert isinstance(event, Encoded)
+            return framing.encode(payload(event), first=first)
+        assert isinstance(event, ServerSentEvent)
         if event.data is not None:
-            payload = encode(event.data)
+            data = event.data
+            message = payload(data) if data.__class__ is Encoded else encode(data)
         elif event.raw_data is not None:
-            payload = pydantic_core.to_json(event.raw_data)
+            message = pydantic_core.to_json(event.raw_data)
         else:
             return None
-        return framing.encode(payload, first=first)
+        return framing.encode(message, first=first)
 
     return frame_item
+
+
+def message_payload(
+    encode: Callable[[Any], bytes], item_type: Any, typed: bool, options: SerializationOptions
+) -> MessagePayload:
+    """A route's bytes for a yielded ``Message``: its data as is when the message holds the route's item type
+    (or the route is untyped) and no ``response_model_*`` option applies; else its item serialized as the
+    route's item (filtered, validated), so the route's declaration always decides what is sent."""
+    if options != SerializationOptions():
+        return lambda message: encode(message.item)
+    if not typed:
+        return lambda message: message.data
+
+    def payload(message: Encoded[Any]) -> bytes:
+        if message.item_type == item_type:
+            return message.data
+        return encode(message.item)
+
+    return payload
 
 
 _DEFAULT_SETTINGS = StreamSettings()
@@ -262,8 +303,9 @@ class APIRoute(Route):
         adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
         self.encoder = ItemEncoder(adapter, options)
         self.encode: Callable[[Any], bytes] = self.encoder.encode
+        payload = message_payload(self.encoder.encode, self.spec.item_type, adapter is not None, options)
         self._framers: dict[StreamFormat, EventFramer] = {
-            stream_format: event_framer(stream_format, self.encoder.encode) for stream_format in FORMATS
+            stream_format: event_framer(stream_format, self.encoder.encode, payload) for stream_format in FORMATS
         }
         if self.raw_format is not None:
             self.encode = _raw_chunk_encoder(self.spec.name)
@@ -485,9 +527,9 @@ def _size_checked(encode: Callable[[Any], bytes], endpoint: str, limit: int) -> 
 
 
 def _refuse_events(endpoint: str) -> EventFramer:
-    def refuse(event: ServerSentEvent, first: bool) -> bytes | None:
+    def refuse(event: ServerSentEvent | Encoded[Any], first: bool) -> bytes | None:
         raise TypeError(
-            f"{endpoint} yielded a ServerSentEvent in a StreamingResponse stream; use "
+            f"{endpoint} yielded a {type(event).__name__} in a StreamingResponse stream; use "
             "response_class=EventSourceResponse to send events."
         )
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pydantic_core
 from pydantic import TypeAdapter
 
-__all__ = ["ItemEncoder", "SerializationOptions"]
+__all__ = ["ItemEncoder", "Message", "SerializationOptions"]
+
+ItemT = TypeVar("ItemT")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,3 +88,52 @@ class ItemEncoder:
             return serialize(validate(item, from_attributes=True), by_alias=by_alias, **keywords)
 
         return encode_typed_with_options
+
+
+_UNSET: Any = object()
+
+
+class Message(Generic[ItemT]):
+    """An item already serialized as compact JSON, with the id it has in its topic.
+
+    A stream that yields a ``Message`` sends its ``data`` as is, framed for the negotiated format (in SSE, with
+    ``id:`` set to the message's id), without validating or serializing it again: a topic's message is encoded
+    once, when it is published, however many subscribers it reaches. Only when the route declares another item
+    type than the message's (or ``response_model_*`` options) is ``item`` validated and serialized as the route's
+    item, so that the route's declaration always decides what leaves the server.
+    """
+
+    __slots__ = ("_adapter", "_item", "data", "id", "item_type", "key")
+
+    def __init__(
+        self,
+        id: str,
+        data: bytes,
+        item_type: Any = None,
+        *,
+        adapter: TypeAdapter[Any] | None = None,
+        item: Any = _UNSET,
+        key: Any = None,
+    ) -> None:
+        self.id = id
+        self.data = data
+        #: The type the item was validated as when it was published (``None``: untyped).
+        self.item_type = item_type
+        #: A sort key of ``id`` for whoever orders messages (topic backends); not used by the stream.
+        self.key = key
+        self._adapter = adapter
+        self._item = item
+
+    @property
+    def item(self) -> ItemT:
+        """The item, decoded from ``data`` (and validated as ``item_type``) the first time it is asked for."""
+        if self._item is _UNSET:
+            if self._adapter is not None:
+                self._item = self._adapter.validate_json(self.data)
+            else:
+                self._item = pydantic_core.from_json(self.data)
+        item: ItemT = self._item
+        return item
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, data={self.data!r})"

@@ -4,15 +4,17 @@
 LineStreamError
 ├── EndpointDefinitionError       a path operation or dependency is mis-declared (raised at app build time)
 ├── HTTPException                 raise it in a path operation to answer with an HTTP error status
-│   └── RequestValidationError    the request's parameters or body failed validation (422)
-│       └── InvalidRequestItem    one line of a streamed request body is not a valid item (422)
+│   ├── RequestValidationError    the request's parameters or body failed validation (422)
+│   │   └── InvalidRequestItem    one line of a streamed request body is not a valid item (422)
+│   └── InvalidMessageId          a topic was asked to resume after an id that is not a message id (400)
 ├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
 ├── StreamItemTooLarge            a serialized item is larger than the route's max_item_size
 ├── StreamAborted                 a stream failed after its response started, and was aborted (raised to the server)
 ├── StreamDecodeError             bytes on the wire are not a valid frame of the stream format
 │   ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
 │   └── StreamTruncated           the stream ended in the middle of a frame (or the connection was cut)
-└── StreamError                   the server ended the stream with an in-band error record (client side)
+├── StreamError                   the server ended the stream with an in-band error record (client side)
+└── TopicBackendUnavailable       a topic's backend (Redis) cannot be reached
 ```
 
 ``HTTPException`` subclasses Starlette's ``HTTPException`` so that Starlette exception handlers and middleware
@@ -30,6 +32,7 @@ __all__ = [
     "EndpointDefinitionError",
     "FrameTooLarge",
     "HTTPException",
+    "InvalidMessageId",
     "InvalidRequestItem",
     "LineStreamError",
     "RequestValidationError",
@@ -39,6 +42,7 @@ __all__ = [
     "StreamError",
     "StreamItemTooLarge",
     "StreamTruncated",
+    "TopicBackendUnavailable",
 ]
 
 
@@ -198,3 +202,23 @@ class StreamError(LineStreamError):
         super().__init__(
             f"The server ended the stream with an error ({status}) after {items_received} item(s): {detail}"
         )
+
+
+class InvalidMessageId(HTTPException, ValueError):
+    """A topic subscription was asked to start after an id that is not a message id (``<ms>-<seq>``).
+
+    Usually a client's ``Last-Event-ID`` header: raised before the first item, it becomes a 400 response.
+    """
+
+    def __init__(self, topic: str, message_id: str) -> None:
+        super().__init__(
+            400,
+            f"{message_id!r} is not a message id of topic {topic!r}: ids look like '1764000000000-0' "
+            "(milliseconds, a dash, a sequence number), as sent in the stream's SSE `id:` fields.",
+        )
+        self.topic = topic
+        self.message_id = message_id
+
+
+class TopicBackendUnavailable(LineStreamError):
+    """A topic's backend cannot be reached (at start-up, or for a publish once its retries are exhausted)."""

@@ -1,0 +1,24 @@
+"""Topics: streams that someone publishes to and many subscribe to, across workers and hosts.
+
+``Topic`` is the typed API; a backend stores the messages: ``MemoryBackend`` (the default, one process) or
+``RedisBackend`` (Redis Streams, shared by every worker and host). See docs/scaling-out.md.
+"""
+
+from linestream._serialization import Message
+from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
+from linestream.topics._base import Subscription, TopicBackend
+from linestream.topics._memory import MemoryBackend
+from linestream.topics._redis import RedisBackend
+from linestream.topics._topic import Topic, default_backend
+
+__all__ = [
+    "InvalidMessageId",
+    "MemoryBackend",
+    "Message",
+    "RedisBackend",
+    "Subscription",
+    "Topic",
+    "TopicBackend",
+    "TopicBackendUnavailable",
+    "default_backend",
+]
