@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import httpx
@@ -57,4 +58,9 @@ def test_demo_app_serves_the_tutorial_and_data_streams() -> None:
             assert client.get(path).content == EXPECTED
         assert client.get("/story?delay=0").text == STORY
         assert client.get("/docs").status_code == 200
-        assert set(client.get("/openapi.json").json()["paths"]) == {*PATHS, "/story", "/image", "/download"}
+        paths = {*PATHS, "/story", "/image", "/download", "/orders", "/orders/live"}
+        assert set(client.get("/openapi.json").json()["paths"]) == paths
+        placed = client.post("/orders", json={"item": "tea"})
+        assert placed.status_code == 201
+        with client.stream("GET", "/orders/live", headers={"last-event-id": "0-0"}) as live:
+            assert json.loads(next(live.iter_lines())) == {"item": "tea", "quantity": 1}

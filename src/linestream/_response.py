@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
@@ -52,6 +53,7 @@ __all__ = [
     "ReceiveChannel",
     "SyncItemSource",
     "logger",
+    "response_may_start",
     "stream_headers",
 ]
 
@@ -514,6 +516,24 @@ def _thread_safe_scheduler() -> Callable[[Callable[[], object]], None]:
     return schedule
 
 
+_REQUEST_START: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "linestream_request_start", default=None
+)
+
+
+def response_may_start() -> None:
+    """Tell the stream being produced in this context that its response may start before its first item.
+
+    For a generator about to wait a long time for its first item (a topic subscription) once nothing can fail
+    with an error status any more: the client gets the response head at once instead of after the first item
+    (or the first keep-alive). Errors after this point abort the stream like any error after the start. Outside
+    of the first item's production, this does nothing.
+    """
+    request_start = _REQUEST_START.get()
+    if request_start is not None:
+        request_start()
+
+
 class _ClientGone(Exception):
     """``send()`` failed because the client disconnected; the stream just ends."""
 
@@ -619,9 +639,11 @@ class ItemStream:
         source = self.source
         source.keepalive = keepalive
         error: Exception | None = None
-        # Only an early start (keep-alive before the first item) can race the normal start.
-        early = keepalive is not None and not head_only
-        start_lock = anyio.Lock() if early else None
+        # Only an early start (keep-alive before the first item, or the generator saying it is ready) can race
+        # the normal start; the lock exists only then.
+        start_lock = anyio.Lock() if keepalive is not None and not head_only else None
+        first_ready: anyio.Event | None = None
+        ready_requested = False
 
         async def send_or_disconnect(message: Message) -> None:
             try:
@@ -644,12 +666,6 @@ class ItemStream:
                 self.disconnected = True
                 raise _ClientGone from exc
 
-        async def start_response() -> None:
-            async with start_lock if start_lock is not None else contextlib.nullcontext():
-                if not self.started:
-                    self.started = True
-                    await send_or_disconnect(make_start())
-
         async with anyio.create_task_group() as task_group:
 
             def on_disconnect() -> None:
@@ -664,36 +680,62 @@ class ItemStream:
             if self.shutting_down:
                 stop()
 
-            waiting_for_first = anyio.CancelScope() if early else None
-
-            async def start_early(interval: float, ping: bytes) -> None:
-                assert waiting_for_first is not None
+            async def start_before_first(ping: bytes | None) -> None:
+                """Start the response (and send ``ping``) while the first item is still awaited."""
                 assert start_lock is not None
-                with waiting_for_first:
-                    await anyio.sleep(interval)
-                if waiting_for_first.cancel_called:
-                    return
                 try:
                     async with start_lock:
+                        if first_ready is not None and first_ready.is_set():
+                            return
                         if not self.started:
                             self.started = True
                             await send_or_disconnect(make_start())
+                        if ping is not None:
                             await send_or_disconnect({"type": "http.response.body", "body": ping, "more_body": True})
                 except _ClientGone:
                     on_disconnect()
 
+            async def keep_alive_before_first(interval: float, ping: bytes) -> None:
+                assert first_ready is not None
+                while True:
+                    with anyio.move_on_after(interval):
+                        await first_ready.wait()
+                    if first_ready.is_set():
+                        return
+                    await start_before_first(ping)
+
+            def request_start() -> None:
+                """Called by the generator (``response_may_start()``) when it is about to wait for its first
+                item after the checks that could still fail with an error status."""
+                nonlocal start_lock, ready_requested
+                if ready_requested or head_only:
+                    return
+                ready_requested = True
+                if start_lock is None:
+                    start_lock = anyio.Lock()
+                task_group.start_soon(start_before_first, None)
+
             task_group.start_soon(self.channel.watch, on_disconnect)
-            if early:
+            if start_lock is not None:
                 assert keepalive is not None
-                task_group.start_soon(start_early, *keepalive)
+                first_ready = anyio.Event()
+                task_group.start_soon(keep_alive_before_first, *keepalive)
             source.start(task_group)
             try:
-                first = await source.prefetch()
-                if waiting_for_first is not None:
-                    waiting_for_first.cancel()
-                await start_response()
+                token = _REQUEST_START.set(request_start)
+                try:
+                    first = await source.prefetch()
+                finally:
+                    _REQUEST_START.reset(token)
+                if first_ready is not None:
+                    first_ready.set()
+                async with start_lock if start_lock is not None else contextlib.nullcontext():
+                    if not self.started:
+                        self.started = True
+                        await send_or_disconnect(make_start())
+                    if not head_only:
+                        await send_or_disconnect({"type": "http.response.body", "body": first, "more_body": True})
                 if not head_only:
-                    await send_or_disconnect({"type": "http.response.body", "body": first, "more_body": True})
                     await source.stream(send_or_disconnect, task_group)
                 await send_or_disconnect({"type": "http.response.body", "body": b"", "more_body": False})
             except Exception as exc:  # noqa: BLE001 - re-raised below, once the generator is closed

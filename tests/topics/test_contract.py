@@ -374,3 +374,22 @@ async def test_an_invalid_last_event_id_is_a_400_problem(backend: TopicBackend) 
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert "'yesterday' is not a message id of topic 'secrets'" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("accept", ["application/jsonl", "text/event-stream", "application/json"])
+async def test_a_subscriber_gets_the_response_head_before_the_first_message(backend: TopicBackend, accept: str) -> None:
+    """A live topic may stay quiet for long: the client learns at once that it is subscribed."""
+    app, secrets = topic_app(backend)
+    async with AsyncTestClient(app) as client:
+        with anyio.fail_after(5):
+            async with client.stream("GET", "/full", headers={"accept": accept}) as response:
+                assert response.status_code == 200
+                assert secrets.subscribers == 1
+                message_id = await secrets.publish(Secret(id=1, sku="a", cost=1))
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if body.count(b'"sku":"a"'):
+                        break
+    assert body.startswith(b"[" if accept == "application/json" else b"id: " if "event" in accept else b'{"id":1')
+    assert message_id.encode() in body or "event" not in accept

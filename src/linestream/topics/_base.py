@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import TypeAdapter
 
+from linestream._response import response_may_start
 from linestream._serialization import Message
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
 
@@ -252,6 +253,9 @@ class Subscription(Generic[ItemT]):
                 if message.key > self._after:
                     self._after = message.key
                     return message
+            # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
+            # for its first message starts its response now (the client sees it is subscribed).
+            response_may_start()
             waiter = self._waiter = anyio.Event()
             await waiter.wait()
 

@@ -74,6 +74,7 @@ class RedisBackend(TopicBackend):
         key_prefix: str = "linestream:topic:",
         block: float = 2.0,
         max_backoff: float = 2.0,
+        max_catch_up_connections: int = 32,
     ) -> None:
         super().__init__()
         redis = _import_redis()
@@ -82,6 +83,7 @@ class RedisBackend(TopicBackend):
         self.block = block
         self.max_backoff = max_backoff
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
+        self._response_error: type[Exception] = redis.ResponseError
         if client is None:
             client = redis.asyncio.Redis.from_url(
                 url,
@@ -92,6 +94,9 @@ class RedisBackend(TopicBackend):
             )
         self.client: Any = client
         self._readers: dict[str, _Reader] = {}
+        # Subscribers catching up share a few connections, leaving the pool's others to publishes and read
+        # loops (a burst of reconnecting clients must not exhaust the pool: redis-py's holds 100 by default).
+        self._catch_up_limit = anyio.Semaphore(max_catch_up_connections)
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stack: contextlib.AsyncExitStack | None = None
 
@@ -147,12 +152,15 @@ class RedisBackend(TopicBackend):
     async def trimmed_key(self, topic: str) -> MessageKey:
         """Redis does not record what ``MAXLEN`` trimmed: once some entry was trimmed, this is the id just
         before the oldest kept one (so a resume from older than that is reported, perhaps too eagerly)."""
-        try:
-            info = await self.client.xinfo_stream(self._key(topic))
-        except self._errors:
-            raise
-        except Exception:  # noqa: BLE001 - no such stream yet: nothing was trimmed
-            return (0, 0)
+        key = self._key(topic)
+
+        async def stream_info() -> Any:
+            try:
+                return await self.client.xinfo_stream(key)
+            except self._response_error:  # no such stream yet: nothing was trimmed
+                return {}
+
+        info = await self._retrying(f"inspect topic {topic!r}", stream_info)
         added, length, first = info.get("entries-added"), info.get("length"), info.get("first-entry")
         if added is None or length is None or not first or added <= length:
             return (0, 0)
@@ -169,12 +177,16 @@ class RedisBackend(TopicBackend):
             messages.append(self.message(topic, parse_id(topic, message_id), data, message_id))
         return messages
 
-    async def _retrying(self, what: str, call: Any) -> Any:
-        """``call()`` until it succeeds, backing off on connection errors (cancellation ends the wait)."""
+    async def _retrying(self, what: str, call: Any, *, limited: bool = True) -> Any:
+        """``call()`` until it succeeds, backing off on connection errors (cancellation ends the wait).
+        ``limited``: one of the few connections for catching up (not for the read loops' blocking reads)."""
         delay = 0.05
         while True:
             try:
-                return await call()
+                if not limited:
+                    return await call()
+                async with self._catch_up_limit:
+                    return await call()
             except self._errors as exc:
                 logger.warning("Redis at %s: cannot %s (%s); retrying in %.2f s.", self.url, what, exc, delay)
                 await anyio.sleep(delay)
@@ -205,7 +217,9 @@ class RedisBackend(TopicBackend):
             while self.subscriptions(topic):
                 streams = {key: format_id(reader.position)}
                 result = await self._retrying(
-                    f"read topic {topic!r}", functools.partial(self.client.xread, streams, count=PAGE, block=block)
+                    f"read topic {topic!r}",
+                    functools.partial(self.client.xread, streams, count=PAGE, block=block),
+                    limited=False,
                 )
                 if not result:
                     continue
