@@ -12,7 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linestream.exceptions import RequestValidationError, ResponseValidationError, StreamItemTooLarge
+from linestream.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+    StreamItemTooLarge,
+    TopicBackendUnavailable,
+)
 
 __all__ = ["PROBLEM_MEDIA_TYPE", "default_exception_handlers", "problem_body", "problem_response"]
 
@@ -67,6 +72,13 @@ async def response_validation_handler(request: Request, exc: Exception) -> Respo
     return problem_response(500, "The server produced a response that does not match its declared type.")
 
 
+async def topic_backend_handler(request: Request, exc: Exception) -> Response:
+    logger.error("%s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        503, "A backend this request needs is unavailable; retry later.", headers={"retry-after": "1"}
+    )
+
+
 async def server_error_handler(request: Request, exc: Exception) -> Response:
     return problem_response(500, "The server failed to process the request.")
 
@@ -77,5 +89,6 @@ def default_exception_handlers() -> dict[Any, Any]:
         RequestValidationError: request_validation_handler,
         ResponseValidationError: response_validation_handler,
         StreamItemTooLarge: item_too_large_handler,
+        TopicBackendUnavailable: topic_backend_handler,
         Exception: server_error_handler,
     }

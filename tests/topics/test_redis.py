@@ -156,7 +156,8 @@ def test_redis_restarted_mid_stream(tmp_path: Path, prefix: str, persistent: boo
                 server.stop()
                 # While Redis is down, publishing fails with a clear error, and the stream stays open.
                 failed = httpx.post(app.url + "/orders", json={"item": "lost"}, timeout=20)
-                assert failed.status_code == 500
+                assert failed.status_code == 503
+                assert failed.headers["retry-after"] == "1"
                 server.start()
                 after = [app.place(f"a{i}") for i in range(3)]
                 received += reader.next(3)

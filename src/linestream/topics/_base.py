@@ -15,11 +15,12 @@ loses messages, and that is logged.
 from __future__ import annotations
 
 import abc
+import asyncio
 import collections
+import contextlib
 import logging
 import re
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -80,7 +81,8 @@ class TopicBackend(abc.ABC):
 
     def __init__(self) -> None:
         self._types: dict[str, _TopicType] = {}
-        self._subscriptions: dict[str, weakref.WeakSet[Subscription[Any]]] = {}
+        # The inboxes of the open local subscriptions, per topic (dicts as ordered sets: cheap to iterate).
+        self._inboxes: dict[str, dict[Inbox, None]] = {}
 
     # -- to implement --------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -140,37 +142,90 @@ class TopicBackend(abc.ABC):
             return Message(message_id or format_id(key), data, key=key)
         return Message(message_id or format_id(key), data, known.item_type, adapter=known.adapter, key=key)
 
-    def subscriptions(self, topic: str) -> list[Subscription[Any]]:
-        """The open local subscriptions of ``topic``."""
-        found = self._subscriptions.get(topic)
-        return list(found) if found is not None else []
+    def subscriber_count(self, topic: str) -> int:
+        """How many subscriptions of ``topic`` are open in this process."""
+        return len(self._inboxes.get(topic, ()))
 
     def deliver(self, topic: str, messages: Sequence[Message[Any]]) -> None:
         """Hand new messages (in id order) to every local subscription of ``topic``; never waits."""
-        found = self._subscriptions.get(topic)
-        if not found:
-            return
-        for subscription in list(found):
-            subscription.push(messages)
+        inboxes = self._inboxes.get(topic)
+        if inboxes:
+            for inbox in list(inboxes):
+                inbox.push(messages)
 
-    def register(self, subscription: Subscription[Any]) -> None:
-        topic = subscription.topic
-        found = self._subscriptions.get(topic)
-        if found is None:
-            found = self._subscriptions[topic] = weakref.WeakSet()
-        found.add(subscription)
-        if len(found) == 1:
+    def register(self, topic: str, inbox: Inbox) -> None:
+        inboxes = self._inboxes.get(topic)
+        if inboxes is None:
+            inboxes = self._inboxes[topic] = {}
+        inboxes[inbox] = None
+        if len(inboxes) == 1:
             self.watch(topic)
 
-    def unregister(self, subscription: Subscription[Any]) -> None:
-        found = self._subscriptions.get(subscription.topic)
-        if found is not None:
-            found.discard(subscription)
+    def unregister(self, topic: str, inbox: Inbox) -> None:
+        inboxes = self._inboxes.get(topic)
+        if inboxes is not None:
+            inboxes.pop(inbox, None)
 
     def _close_subscriptions(self) -> None:
-        for found in self._subscriptions.values():
-            for subscription in list(found):
-                subscription.backend_closed()
+        for inboxes in self._inboxes.values():
+            for inbox in list(inboxes):
+                inbox.fail()
+
+
+class Inbox:
+    """What the fan-out of a backend holds of one subscription: its bounded queue and its wake-up. (Not the
+    subscription itself, so that a subscription nobody iterates any more is freed, and unregisters.)"""
+
+    __slots__ = ("behind", "failed", "max_pending", "pending", "waiter")
+
+    def __init__(self, max_pending: int) -> None:
+        self.max_pending = max_pending
+        self.pending: collections.deque[Message[Any]] = collections.deque()
+        #: The queue was dropped (or never filled): read the log before taking from it.
+        self.behind = True
+        self.failed = False
+        self.waiter: asyncio.Future[None] | _EventWaiter | None = None
+
+    def push(self, messages: Sequence[Message[Any]]) -> None:
+        """Live delivery. A full queue is dropped: the subscription re-reads the log instead."""
+        pending = self.pending
+        if len(pending) + len(messages) > self.max_pending:
+            pending.clear()
+            self.behind = True
+        else:
+            pending.extend(messages)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def fail(self) -> None:
+        self.failed = True
+        self.wake()
+
+    def wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class _EventWaiter:  # pragma: no cover - for trio, which the test environment does not install
+    """A one-shot wake-up with the part of ``asyncio.Future``'s interface a subscription uses, for other loops."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def set_result(self, result: None) -> None:
+        self._event.set()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        return self._event.wait().__await__()
 
 
 class Subscription(Generic[ItemT]):
@@ -178,55 +233,42 @@ class Subscription(Generic[ItemT]):
     (when resuming after an id), then new ones as they are published. Ends only when closed."""
 
     __slots__ = (
-        "__weakref__",
         "_after",
         "_backend",
-        "_behind",
         "_closed",
-        "_failed",
         "_history",
+        "_inbox",
+        "_new_waiter",
         "_opened",
-        "_pending",
-        "_waiter",
-        "max_pending",
+        "_started",
         "topic",
     )
 
     def __init__(self, backend: TopicBackend, topic: str, after: MessageKey | None, max_pending: int) -> None:
         self._backend = backend
         self.topic = topic
-        self.max_pending = max_pending
         self._after = after
-        self._pending: collections.deque[Message[ItemT]] = collections.deque()
+        self._inbox = Inbox(max_pending)
         self._history: collections.deque[Message[ItemT]] = collections.deque()
-        self._behind = True
         self._opened = False
         self._closed = False
-        self._failed = False
-        self._waiter: anyio.Event | None = None
+        self._new_waiter: Callable[[], asyncio.Future[None] | _EventWaiter] = _EventWaiter
+        self._started = False
+
+    @property
+    def max_pending(self) -> int:
+        """How many messages may wait in this subscription's queue before it drops them and re-reads the log."""
+        return self._inbox.max_pending
+
+    @property
+    def pending(self) -> int:
+        """How many delivered messages wait in this subscription's queue."""
+        return len(self._inbox.pending)
 
     @property
     def last_id(self) -> str | None:
         """The id of the last message this subscription returned (or it started after)."""
         return None if self._after is None else format_id(self._after)
-
-    def push(self, messages: Sequence[Message[ItemT]]) -> None:
-        """Live delivery (from the backend). A full queue is dropped: the subscription re-reads the log."""
-        pending = self._pending
-        if len(pending) + len(messages) > self.max_pending:
-            pending.clear()
-            self._behind = True
-        else:
-            pending.extend(messages)
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
-
-    def backend_closed(self) -> None:
-        self._failed = True
-        if self._waiter is not None:
-            self._waiter.set()
 
     def __aiter__(self: SubscriptionT) -> SubscriptionT:
         return self
@@ -234,7 +276,8 @@ class Subscription(Generic[ItemT]):
     async def __anext__(self) -> Message[ItemT]:
         if not self._opened:
             await self._open()
-        pending = self._pending
+        inbox = self._inbox
+        pending = inbox.pending
         history = self._history
         while True:
             if history:
@@ -243,9 +286,9 @@ class Subscription(Generic[ItemT]):
                 return message
             if self._closed:
                 raise StopAsyncIteration
-            if self._failed:
+            if inbox.failed:
                 raise TopicBackendUnavailable(f"The backend of topic {self.topic!r} was closed.")
-            if self._behind:
+            if inbox.behind:
                 await self._catch_up()
                 continue
             while pending:
@@ -253,16 +296,22 @@ class Subscription(Generic[ItemT]):
                 if message.key > self._after:
                     self._after = message.key
                     return message
-            # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
-            # for its first message starts its response now (the client sees it is subscribed).
-            response_may_start()
-            waiter = self._waiter = anyio.Event()
-            await waiter.wait()
+            if not self._started:
+                # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
+                # for its first message starts its response now (the client sees it is subscribed).
+                self._started = True
+                response_may_start()
+            waiter = inbox.waiter = self._new_waiter()
+            await waiter
 
     async def _open(self) -> None:
         self._opened = True
+        # On asyncio a bare future is the cheapest way to wait for a push (one per message per subscriber); on
+        # another event loop (trio), the anyio Event it was created with.
+        with contextlib.suppress(RuntimeError):
+            self._new_waiter = asyncio.get_running_loop().create_future
         backend = self._backend
-        backend.register(self)
+        backend.register(self.topic, self._inbox)
         await backend.ready(self.topic)
         if self._after is None:
             self._after = await backend.last_key(self.topic)
@@ -282,15 +331,19 @@ class Subscription(Generic[ItemT]):
         assert self._after is not None
         page = await self._backend.read(self.topic, self._after, PAGE_SIZE)
         if len(page) < PAGE_SIZE:
-            self._behind = False
+            self._inbox.behind = False
         self._history.extend(page)
 
     async def aclose(self) -> None:
         """Stop receiving: the iteration ends (``async with`` closes it too)."""
         self._closed = True
-        self._backend.unregister(self)
-        if self._waiter is not None:
-            self._waiter.set()
+        self._backend.unregister(self.topic, self._inbox)
+        self._inbox.wake()
+
+    def __del__(self) -> None:
+        # A stream's generator that is closed drops its subscription without closing it: unregister then.
+        if self._opened and not self._closed:
+            self._backend.unregister(self.topic, self._inbox)
 
     async def __aenter__(self: SubscriptionT) -> SubscriptionT:
         return self

@@ -214,7 +214,7 @@ class RedisBackend(TopicBackend):
         with reader.scope:
             reader.position = await self.last_key(topic)
             reader.ready.set()
-            while self.subscriptions(topic):
+            while self.subscriber_count(topic):
                 streams = {key: format_id(reader.position)}
                 result = await self._retrying(
                     f"read topic {topic!r}",

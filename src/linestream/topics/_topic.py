@@ -116,4 +116,4 @@ class Topic(Generic[ItemT]):
     @property
     def subscribers(self) -> int:
         """How many subscriptions of this topic are open in this process."""
-        return len(self.backend.subscriptions(self.name))
+        return self.backend.subscriber_count(self.name)
