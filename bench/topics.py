@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import redis
 import redis.asyncio
 from litestar.channels import ChannelsPlugin
@@ -43,8 +44,6 @@ from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-
-import anyio.lowlevel
 
 from linestream.topics import MemoryBackend, RedisBackend, Topic  # noqa: E402
 
