@@ -44,6 +44,7 @@ class LineStream(PathOperationDecorators, Starlette):
                 yield item
 
     ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page.
+    ``explorer_url`` serves the live stream explorer (docs/explorer.md); set it to ``None`` in production.
     ``chunk_size`` bounds the bytes coalesced into one ASGI message; ``max_sync_streams`` bounds the plain
     ``def`` generator streams running at once (each holds one worker thread while it runs).
 
@@ -84,6 +85,7 @@ class LineStream(PathOperationDecorators, Starlette):
         openapi_tags: list[dict[str, Any]] | None = None,
         servers: list[dict[str, Any]] | None = None,
         docs_url: str | None = "/docs",
+        explorer_url: str | None = "/explorer",
         middleware: Sequence[Middleware] | None = None,
         exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
         lifespan: Lifespan[Any] | None = None,
@@ -123,6 +125,7 @@ class LineStream(PathOperationDecorators, Starlette):
         self.openapi_tags = openapi_tags
         self.servers = servers
         self.docs_url = docs_url
+        self.explorer_url = explorer_url
         self.stream_settings = StreamSettings(
             chunk_size=chunk_size,
             max_sync_streams=max_sync_streams,
@@ -193,3 +196,18 @@ class LineStream(PathOperationDecorators, Starlette):
 
             self.router.routes.append(Route(self.docs_url, docs_page, include_in_schema=False, name="linestream-docs"))
             self.mount(static_url, StaticFiles(directory=docs_static_path()), name="linestream-docs-static")
+        if self.explorer_url is not None and self.openapi_url is not None:
+            self._add_explorer(self.explorer_url, self.openapi_url)
+
+    def _add_explorer(self, explorer_url: str, openapi_url: str) -> None:
+        from linestream.openapi import explorer_html, explorer_static_path
+
+        static_url = explorer_url.rstrip("/") + "/static"
+
+        async def explorer_page(request: Request) -> Response:
+            root = request.scope.get("root_path", "")
+            page = explorer_html(self.title, root + openapi_url, root + static_url, root)
+            return HTMLResponse(page, headers={"cache-control": "no-cache"})
+
+        self.router.routes.append(Route(explorer_url, explorer_page, include_in_schema=False, name="linestream-explorer"))
+        self.mount(static_url, StaticFiles(directory=explorer_static_path()), name="linestream-explorer-static")

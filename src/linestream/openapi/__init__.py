@@ -1,4 +1,4 @@
-"""The OpenAPI document of an app, and the offline interactive docs page.
+"""The OpenAPI document of an app, the offline interactive docs page, and the live stream explorer.
 
 The default document is OpenAPI 3.1.0. A stream's response is documented under its media type
 (``application/jsonl``) the way 3.1 allows and the OpenAPI media-type registry recommends for sequential JSON:
@@ -10,6 +10,7 @@ specification's own ``itemSchema`` instead.
 from __future__ import annotations
 
 from linestream.openapi._docs import docs_static_path, swagger_ui_html
+from linestream.openapi._explorer import explorer_html, explorer_static_path
 from linestream.openapi._generate import build_openapi
 
-__all__ = ["build_openapi", "docs_static_path", "swagger_ui_html"]
+__all__ = ["build_openapi", "docs_static_path", "explorer_html", "explorer_static_path", "swagger_ui_html"]

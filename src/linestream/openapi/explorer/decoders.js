@@ -1,0 +1,308 @@
+// Incremental decoders of linestream's stream formats, mirroring linestream.streams (Python): each takes bytes as
+// they arrive (any split) and returns the values completed so far; end() throws a TruncatedError when the stream
+// stopped in the middle of a frame. Lines are split on bytes, so U+2028/U+2029 inside JSON strings are data.
+"use strict";
+
+class TruncatedError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "TruncatedError";
+  }
+}
+
+class DecodeError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "DecodeError";
+  }
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const RS = 0x1e;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function concat(a, b) {
+  if (a.length === 0) return b;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a, 0);
+  joined.set(b, a.length);
+  return joined;
+}
+
+function isBlank(bytes) {
+  for (const byte of bytes) {
+    if (byte !== 0x20 && byte !== 0x09 && byte !== LF && byte !== CR) return false;
+  }
+  return true;
+}
+
+function parseJson(bytes, what) {
+  let text;
+  try {
+    text = utf8.decode(bytes);
+  } catch (error) {
+    throw new DecodeError(`${what} is not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new DecodeError(`${what} is not valid JSON: ${error.message}`);
+  }
+}
+
+// JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored.
+class LinesDecoder {
+  constructor() {
+    this.pending = new Uint8Array(0);
+    this.frames = 0;
+  }
+
+  feed(chunk) {
+    const data = concat(this.pending, chunk);
+    const values = [];
+    let start = 0;
+    for (let index = data.indexOf(LF); index !== -1; index = data.indexOf(LF, start)) {
+      let line = data.subarray(start, index);
+      if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+      start = index + 1;
+      if (isBlank(line)) continue;
+      this.frames += 1;
+      values.push(parseJson(line, `Line ${this.frames}`));
+    }
+    this.pending = data.slice(start);
+    return values;
+  }
+
+  end() {
+    if (!isBlank(this.pending)) {
+      throw new TruncatedError(`the stream ended inside line ${this.frames + 1} (no final line feed)`);
+    }
+    return [];
+  }
+}
+
+// RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
+// it ends with LF and parses.
+class SeqDecoder {
+  constructor() {
+    this.record = null;
+    this.frames = 0;
+  }
+
+  feed(chunk) {
+    const values = [];
+    let start = 0;
+    for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+      this.add(chunk.subarray(start, index));
+      this.finish(values);
+      this.record = new Uint8Array(0);
+      start = index + 1;
+    }
+    this.add(chunk.subarray(start));
+    const record = this.record;
+    if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+      try {
+        JSON.parse(utf8.decode(record));
+        this.finish(values);
+      } catch (error) {
+        // Not whole yet: more of it is on its way.
+      }
+    }
+    return values;
+  }
+
+  add(bytes) {
+    if (this.record === null) {
+      if (!isBlank(bytes)) throw new DecodeError("a JSON text sequence must start with the separator 0x1E");
+      return;
+    }
+    this.record = concat(this.record, bytes);
+  }
+
+  finish(values) {
+    const record = this.record;
+    this.record = null;
+    if (record === null || isBlank(record)) return;
+    if (record[record.length - 1] !== LF) {
+      throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
+    }
+    this.frames += 1;
+    values.push(parseJson(record, `Record ${this.frames}`));
+  }
+
+  end() {
+    const record = this.record;
+    if (record !== null && record.length && record[record.length - 1] !== LF) {
+      throw new TruncatedError(`the stream ended inside record ${this.frames + 1} (no final line feed)`);
+    }
+    const values = [];
+    this.finish(values);
+    return values;
+  }
+}
+
+// Server-Sent Events, per the WHATWG parsing rules: lines end at CRLF, LF or CR; a leading BOM is dropped; one
+// space after the colon is removed; an event is dispatched at a blank line if it carried data. Returns
+// {data, event, id} objects (id: the last event id, as an EventSource would report it).
+class SseDecoder {
+  constructor() {
+    this.text = new TextDecoder("utf-8");
+    this.buffer = "";
+    this.first = true;
+    this.data = [];
+    this.event = "";
+    this.lastEventId = "";
+    this.frames = 0;
+  }
+
+  feed(chunk) {
+    let text = this.buffer + this.text.decode(chunk, { stream: true });
+    if (this.first && text.length) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      this.first = false;
+    }
+    const events = [];
+    let start = 0;
+    for (;;) {
+      const cr = text.indexOf("\r", start);
+      const lf = text.indexOf("\n", start);
+      let end;
+      let next;
+      if (cr === -1 && lf === -1) break;
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
+        end = cr;
+        next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
+      } else {
+        end = lf;
+        next = lf + 1;
+      }
+      this.line(text.slice(start, end), events);
+      start = next;
+    }
+    this.buffer = text.slice(start);
+    return events;
+  }
+
+  line(line, events) {
+    if (line === "") {
+      if (this.data.length) {
+        this.frames += 1;
+        events.push({ data: this.data.join("\n"), event: this.event || "message", id: this.lastEventId });
+      }
+      this.data = [];
+      this.event = "";
+      return;
+    }
+    if (line[0] === ":") return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value[0] === " ") value = value.slice(1);
+    if (field === "data") this.data.push(value);
+    else if (field === "event") this.event = value;
+    else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
+  }
+
+  end() {
+    const rest = this.buffer + this.text.decode();
+    if (rest !== "" || this.data.length) {
+      throw new TruncatedError(`the stream ended inside event ${this.frames + 1}`);
+    }
+    return [];
+  }
+}
+
+// A JSON array, element by element as its text arrives.
+class ArrayDecoder {
+  constructor() {
+    this.text = new TextDecoder("utf-8");
+    this.buffer = "";
+    this.position = 0;
+    this.state = "before"; // before '[' | elements | after ']'
+    this.elementStart = -1;
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+    this.frames = 0;
+  }
+
+  feed(chunk) {
+    this.buffer += this.text.decode(chunk, { stream: true });
+    const values = [];
+    const text = this.buffer;
+    let index = this.position;
+    for (; index < text.length; index += 1) {
+      const char = text[index];
+      if (this.state === "before") {
+        if (char === "[") {
+          this.state = "elements";
+          this.elementStart = index + 1;
+        } else if (!/\s/.test(char)) {
+          throw new DecodeError("a JSON array stream must start with '['");
+        }
+        continue;
+      }
+      if (this.state === "after") {
+        if (!/\s/.test(char)) throw new DecodeError("data after the end of the JSON array");
+        continue;
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (char === "\\") this.escaped = true;
+        else if (char === '"') this.inString = false;
+        continue;
+      }
+      if (char === '"') this.inString = true;
+      else if (char === "{" || char === "[") this.depth += 1;
+      else if (char === "}" || char === "]") {
+        if (this.depth === 0 && char === "]") {
+          this.element(text.slice(this.elementStart, index), values, true);
+          this.state = "after";
+        } else {
+          this.depth -= 1;
+        }
+      } else if (char === "," && this.depth === 0) {
+        this.element(text.slice(this.elementStart, index), values, false);
+        this.elementStart = index + 1;
+      }
+    }
+    // Drop what is decoded, keeping the current element's text.
+    const keep = this.state === "elements" ? this.elementStart : index;
+    this.buffer = text.slice(keep);
+    this.elementStart -= keep;
+    this.position = index - keep;
+    return values;
+  }
+
+  element(text, values, last) {
+    if (text.trim() === "") {
+      if (last && this.frames === 0) return; // []
+      throw new DecodeError(`element ${this.frames + 1} of the JSON array is empty`);
+    }
+    this.frames += 1;
+    try {
+      values.push(JSON.parse(text));
+    } catch (error) {
+      throw new DecodeError(`element ${this.frames} is not valid JSON: ${error.message}`);
+    }
+  }
+
+  end() {
+    if (this.state !== "after") {
+      throw new TruncatedError(`the JSON array ended after ${this.frames} element(s) without its closing ']'`);
+    }
+    return [];
+  }
+}
+
+const DECODERS = {
+  "application/jsonl": LinesDecoder,
+  "application/x-ndjson": LinesDecoder,
+  "application/json-seq": SeqDecoder,
+  "text/event-stream": SseDecoder,
+  "application/json": ArrayDecoder,
+};
+
+globalThis.linestreamDecoders = { DECODERS, LinesDecoder, SeqDecoder, SseDecoder, ArrayDecoder, TruncatedError, DecodeError };
