@@ -203,5 +203,6 @@ def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
     with process.stdout:
         output = process.stdout.read()
     assert f"Docs:    {url}/docs" in output
+    assert f"Watch:   {url}/explorer" in output
     assert f"Stream:  {url}/items/stream" in output
     assert f"Stream:  {url}/story" in output

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-DOCUMENTS = ["README.md", "docs/formats.md", "docs/request-streams.md", "docs/scaling-out.md"]
+DOCUMENTS = ["README.md", "docs/formats.md", "docs/request-streams.md", "docs/scaling-out.md", "docs/explorer.md"]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)

@@ -176,3 +176,22 @@ def test_operation_options_and_app_metadata_appear_in_the_document() -> None:
     assert operation["responses"]["404"] == {"description": "No such thing"}
     assert operation["responses"]["409"] == {"description": "Conflict"}
     assert "content" in operation["responses"]["200"]
+
+
+def test_routes_with_identical_header_parameters_share_nothing_in_components() -> None:
+    app = LineStream()
+
+    @app.get("/a")
+    async def a(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[int]:
+        yield 1
+
+    @app.get("/b")
+    async def b(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[int]:
+        yield 2
+
+    document = app.openapi()
+    validate(document)
+    for path in ("/a", "/b"):
+        (parameter,) = document["paths"][path]["get"]["parameters"]
+        assert parameter["name"] == "last-event-id"
+    assert "HeaderParams" not in document.get("components", {}).get("schemas", {})

@@ -209,5 +209,7 @@ class LineStream(PathOperationDecorators, Starlette):
             page = explorer_html(self.title, root + openapi_url, root + static_url, root)
             return HTMLResponse(page, headers={"cache-control": "no-cache"})
 
-        self.router.routes.append(Route(explorer_url, explorer_page, include_in_schema=False, name="linestream-explorer"))
+        self.router.routes.append(
+            Route(explorer_url, explorer_page, include_in_schema=False, name="linestream-explorer")
+        )
         self.mount(static_url, StaticFiles(directory=explorer_static_path()), name="linestream-explorer-static")

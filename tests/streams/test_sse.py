@@ -138,3 +138,11 @@ def test_any_event_round_trips(data: str, event_type: str | None, event_id: str 
     assert decoded.event == (event_type or None)
     assert decoded.id == (event_id or None)
     assert decoded.retry == retry
+
+
+def test_a_stream_that_ends_with_a_lone_cr_dispatches_its_last_event() -> None:
+    decoder = SseDecoder()
+    assert [event.raw_data for event in decoder.feed(b"data: 1\r\rdata: 2\r")] == ["1"]
+    # The final CR was held back in case a LF followed; at the end it is the blank line of event 2.
+    assert decoder.feed(b"\r") == []
+    assert [event.raw_data for event in decoder.close()] == ["2"]

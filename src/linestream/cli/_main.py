@@ -69,6 +69,9 @@ def run(target: str, host: str, port: int, reload: bool, workers: int, graceful_
     docs = getattr(app, "docs_url", None)
     if docs:
         click.echo(f"  Docs:    {base}{docs}")
+    explorer = getattr(app, "explorer_url", None)
+    if explorer and getattr(app, "openapi_url", None):
+        click.echo(f"  Watch:   {base}{explorer}")
     for path in _stream_paths(app):
         click.echo(f"  Stream:  {base}{path}")
     # uvicorn re-raises the signal that stopped it; a handler of ours receives it, so a graceful stop exits 0.

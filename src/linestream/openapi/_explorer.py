@@ -23,11 +23,13 @@ def explorer_html(title: str, openapi_url: str, static_url: str, root_path: str)
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} - stream explorer</title>
 <link rel="stylesheet" href="{static}/explorer.css">
+<link rel="icon" href="data:,">
 </head>
 <body>
 <a class="skip" href="#main">Skip to the stream</a>
 <header class="top"><h1>Stream explorer</h1><span class="api" id="api-title"></span></header>
-<div id="explorer" data-openapi="{html.escape(openapi_url, quote=True)}" data-root="{html.escape(root_path, quote=True)}">
+<div id="explorer" data-openapi="{html.escape(openapi_url, quote=True)}"
+  data-root="{html.escape(root_path, quote=True)}">
 <nav id="routes" aria-label="Streaming routes"><p>Loading the OpenAPI document…</p></nav>
 <main id="main">
 <p class="hint" id="pick">Pick a streaming route to watch it live.</p>

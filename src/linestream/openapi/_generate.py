@@ -91,10 +91,16 @@ class _SchemaRegistry:
         schemas, definitions = TypeAdapter.json_schemas(self._inputs, ref_template=REF_TEMPLATE, by_alias=True)
         self.definitions = dict(definitions.get("$defs", {}))
         prefix = REF_TEMPLATE.split("{", 1)[0]
+        inlined: set[str] = set()
         for (key, _mode), schema in schemas.items():
             if key in private and "$ref" in schema:
-                schema = self.definitions.pop(schema["$ref"][len(prefix) :])
+                # Identical location models of two routes (two `last_event_id` headers) share one definition.
+                name = schema["$ref"][len(prefix) :]
+                inlined.add(name)
+                schema = self.definitions[name]
             self.results[key] = schema
+        for name in inlined:
+            del self.definitions[name]
 
 
 def _walk(route: APIRoute) -> list[Dependant]:

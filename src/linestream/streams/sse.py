@@ -150,15 +150,21 @@ class SseDecoder(FrameDecoder):
 
     def close(self) -> list[ServerSentEvent]:
         """Signal the end of the stream; raise ``StreamTruncated`` if it ended inside an event."""
-        rest = bytes(self._buffer).rstrip(b"\r")
-        if rest or self._data:
+        events: list[ServerSentEvent] = []
+        if self._buffer.endswith(b"\r"):
+            # The CR held back in case a LF followed: at the end, it is a line break of its own.
+            *lines, rest = _LINE_BREAK_BYTES.split(bytes(self._buffer))
+            for line in lines:
+                self._line(line.decode("utf-8", "replace"), events)
+            self._buffer = bytearray(rest)
+        if self._buffer or self._data:
             raise StreamTruncated(
                 f"The stream ended inside event {self._frames + 1} (no blank line closed it): the connection was "
                 "cut or the server aborted the stream.",
                 frame_index=self._frames,
                 items_received=self._frames,
             )
-        return []
+        return events
 
     def _line(self, line: str, events: list[ServerSentEvent]) -> None:
         if not line:

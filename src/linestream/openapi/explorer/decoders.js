@@ -206,91 +206,122 @@ class SseDecoder {
   }
 
   end() {
-    const rest = this.buffer + this.text.decode();
+    let rest = this.buffer + this.text.decode();
+    const events = [];
+    if (rest.endsWith("\r")) {
+      // The CR held back in case a LF followed: at the end, it is a line break of its own.
+      const lines = rest.split(/\r\n|\r|\n/);
+      rest = lines.pop();
+      for (const line of lines) this.line(line, events);
+    }
     if (rest !== "" || this.data.length) {
       throw new TruncatedError(`the stream ended inside event ${this.frames + 1}`);
     }
-    return [];
+    return events;
   }
 }
 
-// A JSON array, element by element as its text arrives.
+// A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
+// string element is returned as soon as it closes; a number, true, false or null at the delimiter after it.
+const BEFORE = 0;
+const FIRST = 1;
+const VALUE = 2;
+const IN_VALUE = 3;
+const AFTER = 4;
+const DONE = 5;
+
 class ArrayDecoder {
   constructor() {
     this.text = new TextDecoder("utf-8");
     this.buffer = "";
     this.position = 0;
-    this.state = "before"; // before '[' | elements | after ']'
-    this.elementStart = -1;
+    this.state = BEFORE;
+    this.start = 0;
     this.depth = 0;
+    this.structured = false;
     this.inString = false;
     this.escaped = false;
     this.frames = 0;
   }
 
   feed(chunk) {
-    this.buffer += this.text.decode(chunk, { stream: true });
+    const text = this.buffer + this.text.decode(chunk, { stream: true });
     const values = [];
-    const text = this.buffer;
     let index = this.position;
     for (; index < text.length; index += 1) {
       const char = text[index];
-      if (this.state === "before") {
-        if (char === "[") {
-          this.state = "elements";
-          this.elementStart = index + 1;
-        } else if (!/\s/.test(char)) {
-          throw new DecodeError("a JSON array stream must start with '['");
+      if (this.state === IN_VALUE) {
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (char === "\\") this.escaped = true;
+          else if (char === '"') {
+            this.inString = false;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          }
+        } else if (char === '"') {
+          this.inString = true;
+        } else if (char === "{" || char === "[") {
+          this.depth += 1;
+        } else if (char === "}" || char === "]") {
+          if (this.structured) {
+            this.depth -= 1;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          } else {
+            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+            this.delimiter(char);
+          }
+        } else if (!this.structured && (char === "," || /\s/.test(char))) {
+          this.emit(text.slice(this.start, index), values);
+          this.delimiter(char);
         }
         continue;
       }
-      if (this.state === "after") {
-        if (!/\s/.test(char)) throw new DecodeError("data after the end of the JSON array");
-        continue;
-      }
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (char === "\\") this.escaped = true;
-        else if (char === '"') this.inString = false;
-        continue;
-      }
-      if (char === '"') this.inString = true;
-      else if (char === "{" || char === "[") this.depth += 1;
-      else if (char === "}" || char === "]") {
-        if (this.depth === 0 && char === "]") {
-          this.element(text.slice(this.elementStart, index), values, true);
-          this.state = "after";
-        } else {
-          this.depth -= 1;
+      if (/\s/.test(char)) continue;
+      if (this.state === BEFORE) {
+        if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+        this.state = FIRST;
+      } else if (this.state === FIRST || this.state === VALUE) {
+        if (char === "]" && this.state === FIRST) this.state = DONE;
+        else if (char === "," || char === "]") throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+        else {
+          this.state = IN_VALUE;
+          this.start = index;
+          this.structured = char === "{" || char === "[" || char === '"';
+          this.depth = char === "{" || char === "[" ? 1 : 0;
+          this.inString = char === '"';
         }
-      } else if (char === "," && this.depth === 0) {
-        this.element(text.slice(this.elementStart, index), values, false);
-        this.elementStart = index + 1;
+      } else if (this.state === AFTER) {
+        this.delimiter(char);
+      } else {
+        throw new DecodeError("data after the end of the JSON array");
       }
     }
-    // Drop what is decoded, keeping the current element's text.
-    const keep = this.state === "elements" ? this.elementStart : index;
+    // Keep only the element being read.
+    const keep = this.state === IN_VALUE ? this.start : index;
     this.buffer = text.slice(keep);
-    this.elementStart -= keep;
+    this.start -= keep;
     this.position = index - keep;
     return values;
   }
 
-  element(text, values, last) {
-    if (text.trim() === "") {
-      if (last && this.frames === 0) return; // []
-      throw new DecodeError(`element ${this.frames + 1} of the JSON array is empty`);
-    }
+  emit(element, values) {
+    this.state = AFTER;
     this.frames += 1;
     try {
-      values.push(JSON.parse(text));
+      values.push(JSON.parse(element));
     } catch (error) {
       throw new DecodeError(`element ${this.frames} is not valid JSON: ${error.message}`);
     }
   }
 
+  delimiter(char) {
+    if (char === ",") this.state = VALUE;
+    else if (char === "]") this.state = DONE;
+    else if (!/\s/.test(char)) throw new DecodeError(`expected ',' or ']' after element ${this.frames}, got '${char}'`);
+  }
+
   end() {
-    if (this.state !== "after") {
+    if (this.state !== DONE) {
       throw new TruncatedError(`the JSON array ended after ${this.frames} element(s) without its closing ']'`);
     }
     return [];

@@ -12,7 +12,9 @@
     "application/json": "JSON array",
   };
   const STREAM_TYPES = ["application/jsonl", "application/x-ndjson", "application/json-seq", "text/event-stream"];
+  const EVENT_SOURCE = "text/event-stream+eventsource"; // SSE read by the browser's EventSource
   const MAX_ROWS = 500; // rows kept in the DOM
+  const FRAME_ROWS = 100; // rows built per animation frame: beyond, only the newest are shown
   const MAX_PAUSED = 100000; // items kept while an EventSource stream is paused
   const RATE_SAMPLES = 60; // the chart's width in samples (one per 500 ms)
 
@@ -33,6 +35,7 @@
   let documentSpec = null;
   let current = null; // the chosen route
   let session = null; // the running stream
+  let following = true; // the table keeps the newest row in view, unless the reader scrolled up
 
   // -- the OpenAPI document --------------------------------------------------------------------------------------
   function resolve(schema, seen = new Set()) {
@@ -205,7 +208,12 @@
     if (!fields.children.length) fields.append(el("p", { class: "hint", text: "No parameters." }));
     const picker = $("format");
     picker.replaceChildren();
-    for (const type of route.formats) picker.append(el("option", { value: type, text: `${FORMAT_LABELS[type]} (${type})` }));
+    for (const type of route.formats) {
+      if (type === "text/event-stream" && route.method === "GET") {
+        picker.append(el("option", { value: EVENT_SOURCE, text: `${FORMAT_LABELS[type]}, EventSource: reconnects (${type})` }));
+      }
+      picker.append(el("option", { value: type, text: `${FORMAT_LABELS[type]}${type === "text/event-stream" ? ", fetch" : ""} (${type})` }));
+    }
     $("route").hidden = false;
     $("pick").hidden = true;
     resetView(route);
@@ -314,7 +322,7 @@
   function addItems(view, items) {
     for (const item of items) view.queue.push(item);
     if (view.queue.length > MAX_ROWS) {
-      // Rows that would scroll out of the DOM in this same frame are never built.
+      // Rows that would scroll out of the DOM before anyone could read them are never built.
       view.dropped += view.queue.length - MAX_ROWS;
       view.queue.splice(0, view.queue.length - MAX_ROWS);
     }
@@ -327,8 +335,13 @@
   function render(view) {
     view.scheduled = false;
     if (window.explorerView !== view || !view.queue.length) return;
-    const items = view.queue;
+    let items = view.queue;
     view.queue = [];
+    if (items.length > FRAME_ROWS) {
+      // Faster than anyone can read: build the newest rows only, so that a frame stays short.
+      view.dropped += items.length - FRAME_ROWS;
+      items = items.slice(items.length - FRAME_ROWS);
+    }
     if (!view.columns) {
       const first = items[0].value;
       view.columns = first && typeof first === "object" && !Array.isArray(first) ? Object.keys(first) : ["value"];
@@ -347,17 +360,16 @@
       fragment.append(row);
     }
     const body = $("rows");
-    const table = $("table-wrap");
-    const follow = table.scrollTop + table.clientHeight >= table.scrollHeight - 4;
     body.append(fragment);
     while (body.childElementCount > MAX_ROWS) {
       body.firstElementChild.remove();
       view.dropped += 1;
     }
-    if (follow) table.scrollTop = table.scrollHeight;
+    if (following) $("table-wrap").scrollTop = $("table-wrap").scrollHeight;
     $("dropped").textContent = view.dropped
       ? `${view.dropped.toLocaleString()} older row(s) removed from view (the newest ${MAX_ROWS} are kept).`
       : "";
+    updateStats(view);
   }
 
   function formatBytes(bytes) {
@@ -369,7 +381,8 @@
   function updateStats(view) {
     const now = view.ended ?? performance.now();
     const elapsed = (now - view.started) / 1000;
-    const recent = view.samples.length ? view.samples[view.samples.length - 1] : 0;
+    // While streaming: the last half second's rate; once ended: the average.
+    const recent = view.ended !== null ? (elapsed > 0 ? view.count / elapsed : 0) : view.samples.at(-1) || 0;
     $("stat-count").textContent = view.count.toLocaleString();
     $("stat-rate").textContent = Math.round(recent).toLocaleString();
     $("stat-bytes").textContent = `${view.approximate ? "≈ " : ""}${formatBytes(view.bytes)}`;
@@ -441,10 +454,15 @@
     if (!current || !validate()) return;
     stop("restarted");
     const route = current;
-    const type = $("format").value;
+    const choice = $("format").value;
+    const type = choice === EVENT_SOURCE ? "text/event-stream" : choice;
     const spec = request(route);
     const view = resetView(route);
-    const useEventSource = type === "text/event-stream" && route.method === "GET" && !Object.keys(spec.headers).length && !spec.body;
+    let useEventSource = choice === EVENT_SOURCE;
+    if (useEventSource && (Object.keys(spec.headers).length || spec.body)) {
+      useEventSource = false;
+      log("EventSource cannot send headers or a body: reading the event stream with fetch instead");
+    }
     session = { view, route, type, paused: false, stopped: false, resume: null, held: [], timer: null };
     session.timer = setInterval(() => {
       sample(view);
@@ -635,7 +653,6 @@
     clearInterval(current.timer);
     if (current.abort) current.abort();
     if (current.resume) current.resume();
-    sample(current.view);
     updateStats(current.view);
     if (session === current) setState(state);
   }
@@ -654,6 +671,7 @@
     if (!session || session.finished) return;
     session.paused = !session.paused;
     setState(session.paused ? "paused" : "streaming");
+    updateStats(session.view);
     log(session.paused ? "paused" : "resumed");
     if (!session.paused) {
       const held = session.held;
@@ -685,7 +703,14 @@
     $("pause").addEventListener("click", togglePause);
     $("stop").addEventListener("click", () => stop("user"));
     $("filter").addEventListener("input", applyFilter);
-    $("raw").addEventListener("change", (event) => $("table").classList.toggle("raw", event.target.checked));
+    $("raw").addEventListener("change", (event) => {
+      $("table").classList.toggle("raw", event.target.checked);
+      if (following) $("table-wrap").scrollTop = $("table-wrap").scrollHeight;
+    });
+    $("table-wrap").addEventListener("scroll", () => {
+      const wrap = $("table-wrap");
+      following = wrap.scrollTop + wrap.clientHeight >= wrap.scrollHeight - 8;
+    });
     setState("idle");
     try {
       const response = await fetch(root.dataset.openapi);
