@@ -234,6 +234,24 @@ def test_an_event_source_reconnect_is_shown_with_its_last_event_id(page: Page) -
     page.get_by_role("button", name="Stop").click()
 
 
+def test_a_streamed_request_body_is_sent_and_its_streamed_answer_shown(page: Page) -> None:
+    open_route(page, "POST", "/test/price")
+    body = page.get_by_label("request body (application/jsonl)")
+    body.fill('{"item": "tea", "quantity": 2}\n{"item": "cake", "quantity": 4}\n')
+    start(page)
+    expect(page.locator("#rows tr")).to_have_count(2)
+    assert [json.loads(row) for row in rows(page)] == [{"item": "tea", "total": 5.0}, {"item": "cake", "total": 10.0}]
+    # A bad first line is the server's 422, naming the line and the field...
+    body.fill('{"item": "cake"}\n')
+    start(page)
+    expect(page.locator("#banner")).to_contain_text("HTTP 422")
+    expect(page.locator("#banner")).to_contain_text("body.1.quantity")
+    # ...and a bad line after the answer started truncates it after what was already answered.
+    body.fill('{"item": "tea", "quantity": 2}\n{"item": "cake"}\n')
+    start(page)
+    expect(page.locator("#banner")).to_contain_text("Stream truncated after 1 item(s)")
+
+
 def test_filter_and_raw_json_view(page: Page) -> None:
     open_route(page, "GET", "/test/things/{thing_id}")
     page.get_by_label("thing_id * (path)").fill("1")

@@ -8,6 +8,7 @@ import linestream.responses
 import linestream.sse
 import linestream.streams
 import linestream.testing
+import linestream.topics
 
 
 def test_every_exported_name_is_importable() -> None:
@@ -20,6 +21,7 @@ def test_every_exported_name_is_importable() -> None:
         linestream.sse,
         linestream.streams,
         linestream.testing,
+        linestream.topics,
     )
     for module in modules:
         for name in module.__all__:

@@ -95,6 +95,23 @@ async def things(thing_id: int, limit: Annotated[int, Query(ge=1, le=10)] = 3) -
         yield tick(thing_id * 100 + n)
 
 
+class PriceRequest(BaseModel):
+    item: str
+    quantity: int
+
+
+class Priced(BaseModel):
+    item: str
+    total: float
+
+
+@router.post("/price")
+async def price(requests: AsyncIterable[PriceRequest]) -> AsyncIterable[Priced]:
+    """Streams in, streams out: each order line of the request body, priced."""
+    async for request in requests:
+        yield Priced(item=request.item, total=request.quantity * 2.5)
+
+
 app = LineStream(title="explorer test app", topic_backend=orders.backend)
 app.include_router(items.app.router)
 app.include_router(stream_data.router)

@@ -22,6 +22,7 @@ from linestream.topics import (
     Topic,
     TopicBackend,
     TopicBackendUnavailable,
+    default_backend,
 )
 
 pytestmark = pytest.mark.anyio
@@ -393,3 +394,17 @@ async def test_a_subscriber_gets_the_response_head_before_the_first_message(back
                         break
     assert body.startswith(b"[" if accept == "application/json" else b"id: " if "event" in accept else b'{"id":1')
     assert message_id.encode() in body or "event" not in accept
+
+
+def test_topic_arguments_are_checked_and_the_default_backend_is_shared() -> None:
+    for kwargs, message in (
+        ({"name": ""}, "non-empty name"),
+        ({"retention": 0}, "retention must be a positive number"),
+        ({"max_pending": 0}, "max_pending must be a positive number"),
+    ):
+        arguments = {"name": "orders", **kwargs}
+        with pytest.raises(ValueError, match=message):
+            Topic(arguments.pop("name"), Order, **arguments)
+    first, second = Topic("shared-a", Order), Topic("shared-b")
+    assert first.backend is second.backend is default_backend()
+    assert repr(first) == f"Topic('shared-a', {Order!r}, backend={default_backend()!r})"

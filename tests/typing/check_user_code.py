@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from linestream import Depends, Header, HTTPException, LineStream, Query
 from linestream.testing import TestClient, iter_json_lines
+from linestream.topics import Message, Topic
 
 app = LineStream()
 
@@ -35,3 +36,21 @@ def sync_items() -> Iterable[Item]:
 def consume() -> list[str]:
     with TestClient(app) as client, client.stream("GET", "/items") as response:
         return [item.name for item in iter_json_lines(response, Item)]
+
+
+# Topics: typed publish and subscribe, and a route that streams the messages.
+orders = Topic("orders", Item)
+
+
+@app.post("/orders")
+async def place(item: Item) -> dict[str, str]:
+    message_id: str = await orders.publish(item)
+    return {"id": message_id}
+
+
+@app.get("/orders/live")
+async def live(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[Message[Item]]:
+    async for message in orders.subscribe(last_event_id):
+        name: str = message.item.name
+        assert name
+        yield message
