@@ -14,6 +14,7 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from linestream import Header, LineStream
+from linestream.sse import ServerSentEvent
 from linestream.testing import AsyncTestClient
 from linestream.topics import (
     InvalidMessageId,
@@ -408,3 +409,34 @@ def test_topic_arguments_are_checked_and_the_default_backend_is_shared() -> None
     first, second = Topic("shared-a", Order), Topic("shared-b")
     assert first.backend is second.backend is default_backend()
     assert repr(first) == f"Topic('shared-a', {Order!r}, backend={default_backend()!r})"
+
+
+async def test_messages_in_events_and_routes_with_serialization_options(backend: TopicBackend) -> None:
+    secrets = Topic("secrets", Secret, backend=backend)
+    app = LineStream(sse_keepalive=None)
+
+    @app.get("/named", stream_formats=["sse"])
+    async def named(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Secret]]:
+        async for message in secrets.subscribe(last_event_id):
+            yield ServerSentEvent(data=message, event="secret")  # type: ignore[misc] - an event around a message
+
+    @app.get("/trimmed", response_model_exclude={"cost"})
+    async def trimmed(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Secret]]:
+        async for message in secrets.subscribe(last_event_id):
+            yield message
+
+    start = await secrets.publish(Secret(id=0, sku="-", cost=0))
+    message_id = await secrets.publish(Secret(id=1, sku="a", cost=2.5))
+    async with AsyncTestClient(app) as client:
+        for path, expected in (
+            ("/named", f'event: secret\nid: {message_id}\ndata: {{"id":1,"sku":"a","cost":2.5}}\n\n'),
+            ("/trimmed", '{"id":1,"sku":"a"}\n'),
+        ):
+            async with client.stream("GET", path, headers={"last-event-id": start}) as response:
+                body = ""
+                with anyio.fail_after(10):
+                    async for text in response.aiter_text():
+                        body += text
+                        if body.endswith("\n\n" if path == "/named" else "\n"):
+                            break
+            assert body == expected
