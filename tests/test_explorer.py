@@ -440,3 +440,23 @@ def test_javascript_decoders_match_the_python_codecs_at_every_split(
         [media_type, list(body[:-3])],
     )
     assert truncated == "TruncatedError"
+
+
+def test_reads_openapi_3_2_item_schemas(browser: Browser) -> None:
+    app = LineStream(openapi_version="3.2.0")
+    app.include_router(explorer_app.router)
+    with serve(app) as url:
+        page = browser.new_page()
+        page.goto(url + "/explorer?route=GET%20/test/things/%7Bthing_id%7D")
+        expect(page.locator("#route-title")).to_have_text("GET /test/things/{thing_id}")
+        page.get_by_label("thing_id * (path)").fill("1")
+        start(page)
+        expect(page.locator("#rows tr")).to_have_count(3)
+        headers = page.locator("#head th.cell").all_inner_texts()
+        assert headers == ["n", "label", "point", "tags"]
+        document = httpx.get(url + "/openapi.json").json()
+        content = document["paths"]["/test/things/{thing_id}"]["get"]["responses"]["200"]["content"]
+        assert "itemSchema" in content["application/jsonl"]
+        schema = json.loads(page.locator("#item-schema").text_content() or "")  # what the page found
+        assert list(schema["properties"]) == headers
+        page.close()
