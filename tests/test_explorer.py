@@ -6,6 +6,7 @@ Screenshots of the main states are written to build/screenshots/ (docs/images/ex
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,10 +247,12 @@ def test_a_streamed_request_body_is_sent_and_its_streamed_answer_shown(page: Pag
     start(page)
     expect(page.locator("#banner")).to_contain_text("HTTP 422")
     expect(page.locator("#banner")).to_contain_text("body.1.quantity")
-    # ...and a bad line after the answer started truncates it after what was already answered.
+    # ...and a bad line after the answer started truncates it. (The server sent one item before the cut, but a
+    # server that closes a connection with request bytes still unread makes TCP reset it, and a reset may discard
+    # what the browser had received but not yet read: 0 or 1 item arrive.)
     body.fill('{"item": "tea", "quantity": 2}\n{"item": "cake"}\n')
     start(page)
-    expect(page.locator("#banner")).to_contain_text("Stream truncated after 1 item(s)")
+    expect(page.locator("#banner")).to_contain_text(re.compile(r"Stream truncated after [01] item\(s\)"))
 
 
 def test_filter_and_raw_json_view(page: Page) -> None:
