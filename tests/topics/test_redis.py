@@ -18,10 +18,12 @@ import h11
 import httpx
 import pytest
 import redis
+from playwright.sync_api import sync_playwright
 
 from linestream.streams.sse import SseDecoder
 from linestream.topics import RedisBackend, Topic, TopicBackendUnavailable
 from tests.conftest import wait_for
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.topics.conftest import free_port, redis_server
 
 ROOT = Path(__file__).parent.parent.parent
@@ -243,3 +245,36 @@ async def _subscribe_many(app: AppProcess, start: str, subscribers: int, count: 
             for i in range(count):
                 ids.append(await anyio.to_thread.run_sync(app.place, f"o{i}"))
     return results
+
+
+def test_a_browser_event_source_resumes_a_topic_across_a_server_restart(redis_url: str, prefix: str) -> None:
+    """Chromium's EventSource, connected to one server that restarts while orders keep coming in through
+    another: after its automatic reconnect (with Last-Event-ID), it has every order exactly once, in order."""
+    with app_process(redis_url, prefix) as a, app_process(redis_url, prefix) as b, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(a.url + "/explorer")  # any page of that origin
+        page.evaluate(
+            """() => {
+                window.received = [];
+                window.opened = 0;
+                const source = new EventSource('/orders/live');
+                source.onopen = () => { window.opened += 1; };
+                source.onmessage = (event) => window.received.push([event.lastEventId, JSON.parse(event.data).item]);
+            }"""
+        )
+        page.wait_for_function("window.opened === 1")  # the response starts once the subscription is in place
+        sent = [b.place(f"o{i}") for i in range(3)]
+        page.wait_for_function("window.received.length === 3")
+        # The server stops: the stream ends with `retry: 1000`, and EventSource keeps retrying until it is back.
+        a.stop()
+        sent += [b.place(f"m{i}") for i in range(3)]
+        a.start()
+        page.wait_for_function("window.opened === 2", timeout=20_000)
+        sent.append(b.place("after"))
+        page.wait_for_function("window.received.length >= 7", timeout=10_000)
+        received = page.evaluate("window.received")
+        browser.close()
+    assert received == [
+        [message_id, item] for message_id, item in zip(sent, ["o0", "o1", "o2", "m0", "m1", "m2", "after"], strict=True)
+    ]
