@@ -28,12 +28,13 @@ import tempfile
 import time
 import tracemalloc
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import redis
 import redis.asyncio
@@ -123,6 +124,16 @@ SIDES = {"linestream": linestream_side, "litestar": litestar_side}
 
 
 # -- workloads -------------------------------------------------------------------------------------------------
+async def start_subscribers(
+    tg: anyio.abc.TaskGroup, count: int, consume: Callable[[anyio.Event], Awaitable[None]]
+) -> None:
+    """Start ``count`` subscriber tasks, one after the other, each once the previous one has subscribed."""
+    for _ in range(count):
+        ready = anyio.Event()
+        tg.start_soon(consume, ready)
+        await ready.wait()
+
+
 async def throughput(side: Any, subscribers: int, messages: int) -> float:
     publish, subscribe = side
     done = 0
@@ -141,10 +152,7 @@ async def throughput(side: Any, subscribers: int, messages: int) -> float:
             finished.set()
 
     async with anyio.create_task_group() as tg:
-        for _ in range(subscribers):
-            ready = anyio.Event()
-            tg.start_soon(consume, ready)
-            await ready.wait()
+        await start_subscribers(tg, subscribers, consume)
         await anyio.sleep(0.2)
         item = tick()
         start = time.perf_counter()
@@ -173,10 +181,7 @@ async def latency(side: Any, subscribers: int, messages: int) -> list[float]:
                     break
 
     async with anyio.create_task_group() as tg:
-        for _ in range(subscribers):
-            ready = anyio.Event()
-            tg.start_soon(consume, ready)
-            await ready.wait()
+        await start_subscribers(tg, subscribers, consume)
         await anyio.sleep(0.2)
         for _ in range(messages):
             await publish(tick(time.perf_counter_ns()))
@@ -197,10 +202,7 @@ async def memory_per_subscriber(side: Any, subscribers: int) -> float:
                 async for _ in events:
                     pass  # nothing is published
 
-        for _ in range(subscribers):
-            ready = anyio.Event()
-            tg.start_soon(hold, ready)
-            await ready.wait()
+        await start_subscribers(tg, subscribers, hold)
         await anyio.sleep(0.5)
         gc.collect()
         used = tracemalloc.get_traced_memory()[0] - before

@@ -194,11 +194,7 @@ class Inbox:
             self.behind = True
         else:
             pending.extend(messages)
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self.wake()
 
     def fail(self) -> None:
         self.failed = True

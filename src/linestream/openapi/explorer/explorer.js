@@ -33,7 +33,7 @@
   };
 
   let documentSpec = null;
-  let current = null; // the chosen route
+  let chosen = null; // the chosen route
   let session = null; // the running stream
   let following = true; // the table keeps the newest row in view, unless the reader scrolled up
 
@@ -169,7 +169,7 @@
 
   function choose(route) {
     stop("switched route");
-    current = route;
+    chosen = route;
     for (const button of document.querySelectorAll("button.route")) {
       button.setAttribute("aria-current", button.dataset.route === route.id ? "true" : "false");
     }
@@ -451,9 +451,9 @@
 
   function start(event) {
     if (event) event.preventDefault();
-    if (!current || !validate()) return;
+    if (!chosen || !validate()) return;
     stop("restarted");
-    const route = current;
+    const route = chosen;
     const choice = $("format").value;
     const type = choice === EVENT_SOURCE ? "text/event-stream" : choice;
     const spec = request(route);
