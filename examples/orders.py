@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from linestream import APIRouter, Header, LineStream
-from linestream.topics import MemoryBackend, Message, RedisBackend, Topic, TopicBackend
+from linestream.topics import MemoryBackend, RedisBackend, SerializedItem, Topic, TopicBackend
 
 
 class Order(BaseModel):
@@ -47,7 +47,7 @@ async def place_order(order: Order) -> Placed:
 
 
 @router.get("/orders/live")
-async def live_orders(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[Message[Order]]:
+async def live_orders(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[SerializedItem[Order]]:
     """Every order placed from now on; with ``Last-Event-ID``, first those placed after that one."""
     async for message in orders.subscribe(last_event_id):
         yield message

@@ -160,8 +160,8 @@ def test_disconnect_closes_every_kind_of_generator_once_before_teardown(events: 
     assert events.log == ["dependency entered", "generator closed", "dependency closed"], events.log
     assert delay < 1.0, f"{path}: closed {delay:.3f} s after the disconnect"
     assert time.monotonic() - closed_at < 3
-    limiter = getattr(app, "_linestream_sync_limiter", None)
-    assert limiter is None or limiter.borrowed_tokens == 0, "a sync generator thread is still running"
+    assert app.stream_stats().sync_running == 0, "a sync generator thread is still running"
+    assert app.stream_stats().open == 0
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

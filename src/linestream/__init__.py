@@ -21,9 +21,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linestream._app import LineStream
-from linestream._request_stream import BodyLimits
+from linestream._app import LineStream, StreamStats
+from linestream._early_start import response_may_start
+from linestream._route import APIRoute
 from linestream._routing import APIRouter
+from linestream._serialization import SerializedItem
+from linestream._settings import BodyLimits
 from linestream.exceptions import (
     EndpointDefinitionError,
     HTTPException,
@@ -37,6 +40,7 @@ from linestream.params import Body, Cookie, Depends, Header, Path, Query
 __version__ = "0.1.0"
 
 __all__ = [
+    "APIRoute",
     "APIRouter",
     "Body",
     "BodyLimits",
@@ -54,5 +58,8 @@ __all__ = [
     "RequestValidationError",
     "Response",
     "ResponseValidationError",
+    "SerializedItem",
+    "StreamStats",
     "__version__",
+    "response_may_start",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,21 +15,35 @@ from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Lifespan
 
+from linestream._context import AppContext
 from linestream._problem import default_exception_handlers
-from linestream._request_stream import BodyLimits
-from linestream._routing import (
-    APIRouter,
-    PathOperationDecorators,
-    StreamSettings,
-    check_stream_options,
-    resolve_formats,
+from linestream._routing import APIRouter, PathOperationDecorators
+from linestream._settings import BodyLimits, Settings, resolve_formats
+from linestream._shutdown import shutdown_signals
+from linestream.openapi import (
+    OPENAPI_VERSIONS,
+    build_openapi,
+    docs_static_path,
+    explorer_html,
+    explorer_static_path,
+    swagger_ui_html,
 )
-from linestream._shutdown import OpenStreams, shutdown_signals
-from linestream.streams import FORMATS
 
-__all__ = ["LineStream"]
+__all__ = ["LineStream", "StreamStats"]
 
-_OPENAPI_VERSIONS = ("3.1.0", "3.2.0")
+_DEFAULTS = Settings()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamStats:
+    """What an app is streaming right now (``LineStream.stream_stats()``), e.g. for metrics.
+
+    ``open``: streams being served; ``sync_running``: ``def`` generator streams holding a worker thread (at most
+    ``max_sync_streams``).
+    """
+
+    open: int
+    sync_running: int
 
 
 class LineStream(PathOperationDecorators, Starlette):
@@ -90,32 +105,42 @@ class LineStream(PathOperationDecorators, Starlette):
         exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
         lifespan: Lifespan[Any] | None = None,
         dependencies: Sequence[Any] | None = None,
-        chunk_size: int = 64 * 1024,
-        max_sync_streams: int = 64,
+        chunk_size: int = _DEFAULTS.chunk_size,
+        max_sync_streams: int = _DEFAULTS.max_sync_streams,
         stream_formats: Sequence[str] | None = None,
-        sse_keepalive: float | None = 15.0,
-        jsonl_keepalive: float | None = None,
-        stream_errors: str = "truncate",
-        send_timeout: float | None = None,
-        max_item_size: int | None = None,
-        sse_shutdown_retry: int | None = 1000,
+        sse_keepalive: float | None = _DEFAULTS.sse_keepalive,
+        jsonl_keepalive: float | None = _DEFAULTS.jsonl_keepalive,
+        stream_errors: str = _DEFAULTS.stream_errors,
+        send_timeout: float | None = _DEFAULTS.send_timeout,
+        max_item_size: int | None = _DEFAULTS.max_item_size,
+        sse_shutdown_retry: int | None = _DEFAULTS.sse_shutdown_retry,
         request_stream_limits: BodyLimits | None = None,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
-        if openapi_version not in _OPENAPI_VERSIONS:
-            raise ValueError(f"openapi_version must be one of {_OPENAPI_VERSIONS}, not {openapi_version!r}")
-        if chunk_size < 1:
-            raise ValueError("chunk_size must be a positive number of bytes")
-        if max_sync_streams < 1:
-            raise ValueError("max_sync_streams must be at least 1")
-        check_stream_options("LineStream", stream_errors, send_timeout, max_item_size)
+        if openapi_version not in OPENAPI_VERSIONS:
+            raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {openapi_version!r}")
+        #: How this app serves streams (immutable; every route serves with it, and its own options).
+        self.settings = Settings(
+            chunk_size=chunk_size,
+            max_sync_streams=max_sync_streams,
+            stream_formats=resolve_formats(stream_formats, "LineStream") or _DEFAULTS.stream_formats,
+            sse_keepalive=sse_keepalive,
+            jsonl_keepalive=jsonl_keepalive,
+            stream_errors=stream_errors,
+            send_timeout=send_timeout,
+            max_item_size=max_item_size,
+            sse_shutdown_retry=sse_shutdown_retry,
+            request_stream_limits=request_stream_limits or _DEFAULTS.request_stream_limits,
+        )
+        self.context = AppContext(self.settings)
         handlers = default_exception_handlers()
         handlers.update(exception_handlers or {})
-        self.open_streams = OpenStreams()
         self.topic_backend = topic_backend
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
-        self.router: APIRouter = APIRouter(routes=routes, lifespan=wrapped, dependencies=dependencies)
+        self.router: APIRouter = APIRouter(
+            routes=routes, lifespan=wrapped, dependencies=dependencies, context=self.context
+        )
         self.title = title
         self.version = version
         self.description = description
@@ -126,19 +151,6 @@ class LineStream(PathOperationDecorators, Starlette):
         self.servers = servers
         self.docs_url = docs_url
         self.explorer_url = explorer_url
-        self.stream_settings = StreamSettings(
-            chunk_size=chunk_size,
-            max_sync_streams=max_sync_streams,
-            stream_formats=resolve_formats(stream_formats, "LineStream") or FORMATS,
-            sse_keepalive=sse_keepalive,
-            jsonl_keepalive=jsonl_keepalive,
-            stream_errors=stream_errors,
-            send_timeout=send_timeout,
-            max_item_size=max_item_size,
-            sse_shutdown_retry=sse_shutdown_retry,
-        )
-        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
-        self.request_stream_limits = request_stream_limits or BodyLimits()
         self._openapi_schema: dict[str, Any] | None = None
         self._add_documentation_routes()
 
@@ -147,7 +159,11 @@ class LineStream(PathOperationDecorators, Starlette):
 
         @contextlib.asynccontextmanager
         async def lifespan_with_shutdown(app: Any) -> AsyncIterator[Any]:
-            async with shutdown_signals(self.open_streams), self.topic_backend or contextlib.nullcontext():
+            async with (
+                self.context.running(),
+                shutdown_signals(self.context.open_streams),
+                self.topic_backend or contextlib.nullcontext(),
+            ):
                 if lifespan is None:
                     yield None
                 else:
@@ -155,6 +171,19 @@ class LineStream(PathOperationDecorators, Starlette):
                         yield state
 
         return lifespan_with_shutdown
+
+    @property
+    def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        """Replacement dependencies (``{original: replacement}``), as in FastAPI; assign ``{}`` to reset."""
+        return self.context.dependency_overrides
+
+    @dependency_overrides.setter
+    def dependency_overrides(self, overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None) -> None:
+        self.context.dependency_overrides = overrides
+
+    def stream_stats(self) -> StreamStats:
+        """How many streams this app serves right now, and how many ``def`` generator streams hold a thread."""
+        return StreamStats(len(self.context.open_streams), self.context.sync_streams_running)
 
     # -- path operations -----------------------------------------------------------------------------------
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
@@ -170,8 +199,6 @@ class LineStream(PathOperationDecorators, Starlette):
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document of this app (built once, on first use)."""
         if self._openapi_schema is None:
-            from linestream.openapi import build_openapi
-
             self._openapi_schema = build_openapi(self)
         return self._openapi_schema
 
@@ -185,8 +212,6 @@ class LineStream(PathOperationDecorators, Starlette):
                 Route(self.openapi_url, openapi_document, include_in_schema=False, name="linestream-openapi")
             )
         if self.docs_url is not None and self.openapi_url is not None:
-            from linestream.openapi import docs_static_path, swagger_ui_html
-
             static_url = self.docs_url.rstrip("/") + "/static"
             openapi_url = self.openapi_url
 
@@ -200,8 +225,6 @@ class LineStream(PathOperationDecorators, Starlette):
             self._add_explorer(self.explorer_url, self.openapi_url)
 
     def _add_explorer(self, explorer_url: str, openapi_url: str) -> None:
-        from linestream.openapi import explorer_html, explorer_static_path
-
         static_url = explorer_url.rstrip("/") + "/static"
 
         async def explorer_page(request: Request) -> Response:

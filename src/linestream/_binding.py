@@ -16,15 +16,17 @@ import pydantic_core
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linestream._endpoint import CallKind, Dependant, EndpointSpec, build_dependant
-from linestream._request_stream import BodyLimits, RequestItems, SyncRequestItems
+from linestream._annotations import CallKind
+from linestream._dependant import Dependant, build_dependant
+from linestream._endpoint import EndpointSpec
+from linestream._request_stream import RequestItems, SyncRequestItems
+from linestream._settings import BodyLimits
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource
 
 __all__ = ["RequestContext", "solve_arguments"]
 
 _NOT_READ: Any = object()
-_DEFAULT_LIMITS = BodyLimits()
 _FAILED: Any = object()
 
 
@@ -40,17 +42,19 @@ class TemporalResponse(Response):
 class RequestContext:
     """Per-request state of argument binding: the dependency cache, exit stack and parsed body."""
 
-    __slots__ = ("body", "cache", "overrides", "request", "response", "stack")
+    __slots__ = ("body", "body_limits", "cache", "overrides", "request", "response", "stack")
 
     def __init__(
         self,
         request: Request,
         stack: contextlib.AsyncExitStack,
         overrides: Mapping[Callable[..., Any], Callable[..., Any]],
+        body_limits: BodyLimits,
     ) -> None:
         self.request = request
         self.stack = stack
         self.overrides = overrides
+        self.body_limits = body_limits
         self.cache: dict[Callable[..., Any], Any] = {}
         self.response: TemporalResponse | None = None
         self.body: Any = _NOT_READ
@@ -80,7 +84,7 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
             request.headers.get("content-type", ""),
             request.headers.get("content-encoding", ""),
             stream.adapter,
-            getattr(request.scope.get("app"), "request_stream_limits", _DEFAULT_LIMITS),
+            ctx.body_limits,
         )
         result[stream.name] = items if stream.is_async else SyncRequestItems(items)
     return result

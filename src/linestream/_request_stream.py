@@ -13,7 +13,6 @@ may catch; escaping before the response started they become 4xx problem response
 
 from __future__ import annotations
 
-import dataclasses
 import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -26,19 +25,11 @@ from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
+from linestream._settings import BodyLimits
 from linestream.exceptions import FrameTooLarge, HTTPException, InvalidRequestItem, StreamDecodeError
 from linestream.streams import SSE, format_for_media_type
 
-__all__ = ["BodyLimits", "RequestItems", "SyncRequestItems"]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BodyLimits:
-    """Bounds on a streamed request body (app-level ``request_stream_limits=``)."""
-
-    max_line_size: int = 1024 * 1024
-    max_items: int | None = None
-    idle_timeout: float | None = 60.0
+__all__ = ["RequestItems", "SyncRequestItems"]
 
 
 class RequestItems:

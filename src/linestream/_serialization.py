@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import pydantic_core
 from pydantic import TypeAdapter
 
-__all__ = ["ItemEncoder", "Message", "SerializationOptions"]
+__all__ = ["ItemEncoder", "SerializationOptions", "SerializedItem"]
 
 ItemT = TypeVar("ItemT")
 
@@ -93,14 +93,16 @@ class ItemEncoder:
 _UNSET: Any = object()
 
 
-class Message(Generic[ItemT]):
-    """An item already serialized as compact JSON, with the id it has in its topic.
+class SerializedItem(Generic[ItemT]):
+    """An item already serialized as compact JSON, with an id (a topic message's id).
 
-    A stream that yields a ``Message`` sends its ``data`` as is, framed for the negotiated format (in SSE, with
-    ``id:`` set to the message's id), without validating or serializing it again: a topic's message is encoded
-    once, when it is published, however many subscribers it reaches. Only when the route declares another item
-    type than the message's (or ``response_model_*`` options) is ``item`` validated and serialized as the route's
-    item, so that the route's declaration always decides what leaves the server.
+    A stream that yields a ``SerializedItem`` sends its ``data`` as is, framed for the negotiated format (in SSE,
+    with ``id:`` set to its id), without validating or serializing it again: a topic's message is encoded once,
+    when it is published, however many subscribers it reaches. Only when the route declares another item type
+    than the serialized item's (or ``response_model_*`` options) is ``item`` validated and serialized as the
+    route's item, so that the route's declaration always decides what leaves the server.
+
+    ``AsyncIterable[SerializedItem[Order]]`` declares a stream of ``Order`` items.
     """
 
     __slots__ = ("_adapter", "_item", "data", "id", "item_type", "key")
@@ -136,4 +138,4 @@ class Message(Generic[ItemT]):
         return item
 
     def __repr__(self) -> str:
-        return f"Message(id={self.id!r}, data={self.data!r})"
+        return f"SerializedItem(id={self.id!r}, data={self.data!r})"

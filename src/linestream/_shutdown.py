@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import signal
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol
 
@@ -25,10 +24,12 @@ class _Stoppable(Protocol):
 
 
 class OpenStreams:
-    """The streams an app is serving right now (weakly held)."""
+    """The streams an app is serving right now (each is removed by ``open()`` when it ends)."""
+
+    __slots__ = ("_streams", "shutting_down")
 
     def __init__(self) -> None:
-        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._streams: set[_Stoppable] = set()
         self.shutting_down = False
 
     @contextlib.contextmanager

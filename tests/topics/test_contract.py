@@ -18,7 +18,7 @@ from linestream.sse import ServerSentEvent
 from linestream.testing import AsyncTestClient
 from linestream.topics import (
     InvalidMessageId,
-    Message,
+    SerializedItem,
     Subscription,
     Topic,
     TopicBackend,
@@ -39,8 +39,8 @@ def key(message_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-async def take(subscription: Subscription[Order], count: int, seconds: float = 10) -> list[Message[Order]]:
-    got: list[Message[Order]] = []
+async def take(subscription: Subscription[Order], count: int, seconds: float = 10) -> list[SerializedItem[Order]]:
+    got: list[SerializedItem[Order]] = []
     with anyio.fail_after(seconds):
         async for message in subscription:
             got.append(message)
@@ -65,7 +65,7 @@ async def test_new_subscriber_gets_what_is_published_after_it_started(backend: T
     orders = Topic("orders", Order, backend=backend)
     await orders.publish(Order(id=0, sku="before"))
     subscription = orders.subscribe()
-    received: list[Message[Order]] = []
+    received: list[SerializedItem[Order]] = []
 
     async def consume() -> None:
         received.extend(await take(subscription, 5))
@@ -113,7 +113,7 @@ async def test_one_message_object_reaches_every_subscriber(backend: TopicBackend
     orders = Topic("orders", Order, backend=backend)
     start = await orders.publish(Order(id=0, sku="a"))
     subscriptions = [orders.subscribe(start) for _ in range(3)]
-    results: list[list[Message[Order]]] = [[], [], []]
+    results: list[list[SerializedItem[Order]]] = [[], [], []]
 
     async def consume(index: int) -> None:
         results[index] = await take(subscriptions[index], 3)
@@ -166,7 +166,7 @@ async def test_a_slow_subscriber_never_holds_the_publisher_and_catches_up_from_t
     fast = orders.subscribe(start)
     await orders.publish(Order(id=1, sku="a"))
     assert [m.item.id for m in await take(slow, 1)] == [1]  # open, then stop reading
-    fast_received: list[Message[Order]] = []
+    fast_received: list[SerializedItem[Order]] = []
 
     async def consume_fast() -> None:
         fast_received.extend(await take(fast, 300))
@@ -252,7 +252,7 @@ def topic_app(backend: TopicBackend) -> tuple[LineStream, Topic[Secret]]:
     app = LineStream(sse_keepalive=None)
 
     @app.get("/full")
-    async def full(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Secret]]:
+    async def full(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Secret]]:
         async for message in secrets.subscribe(last_event_id):
             yield message
 
@@ -331,7 +331,7 @@ async def test_a_published_item_is_serialized_once_for_all_subscribers(backend: 
     app = LineStream(sse_keepalive=None)
 
     @app.get("/counted")
-    async def stream(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Counted]]:
+    async def stream(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Counted]]:
         async for message in counted.subscribe(last_event_id):
             yield message
 
@@ -416,12 +416,12 @@ async def test_messages_in_events_and_routes_with_serialization_options(backend:
     app = LineStream(sse_keepalive=None)
 
     @app.get("/named", stream_formats=["sse"])
-    async def named(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Secret]]:
+    async def named(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Secret]]:
         async for message in secrets.subscribe(last_event_id):
             yield ServerSentEvent(data=message, event="secret")  # type: ignore[misc] - an event around a message
 
     @app.get("/trimmed", response_model_exclude={"cost"})
-    async def trimmed(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Secret]]:
+    async def trimmed(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Secret]]:
         async for message in secrets.subscribe(last_event_id):
             yield message
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from linestream import Depends, Header, HTTPException, LineStream, Query
 from linestream.testing import TestClient, iter_json_lines
-from linestream.topics import Message, Topic
+from linestream.topics import SerializedItem, Topic
 
 app = LineStream()
 
@@ -49,7 +49,7 @@ async def place(item: Item) -> dict[str, str]:
 
 
 @app.get("/orders/live")
-async def live(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[Message[Item]]:
+async def live(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[SerializedItem[Item]]:
     async for message in orders.subscribe(last_event_id):
         name: str = message.item.name
         assert name

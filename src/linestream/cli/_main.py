@@ -89,10 +89,15 @@ def run(target: str, host: str, port: int, reload: bool, workers: int, graceful_
 
 
 def _stream_paths(app: Any) -> list[str]:
-    from linestream._routing import APIRoute
+    """The paths a browser or ``curl`` can open: the app's ``GET`` streams."""
+    from linestream import APIRoute
 
-    routes = getattr(getattr(app, "router", None), "routes", [])
-    return [route.path for route in routes if isinstance(route, APIRoute) and route.spec.is_stream]
+    routes = getattr(app, "routes", [])
+    return [
+        route.path
+        for route in routes
+        if isinstance(route, APIRoute) and route.is_stream and "GET" in (route.methods or ())
+    ]
 
 
 @cli.command()
@@ -100,13 +105,14 @@ def _stream_paths(app: Any) -> list[str]:
 @click.option("--version", "version", type=click.Choice(["3.1", "3.2"]), help="OpenAPI version (default: the app's).")
 def openapi(target: str, version: str | None) -> None:
     """Print the OpenAPI document of TARGET (path/to/app.py[:app] or package.module[:app])."""
+    from linestream import LineStream
+    from linestream.openapi import build_openapi
+
     app = load_app(target)
-    if not hasattr(app, "openapi"):
-        raise _UsageFail(f"{target} is not a linestream app (it has no openapi())")
-    if version is not None:
-        app.openapi_version = f"{version}.0"
-        app._openapi_schema = None
-    click.echo(json.dumps(app.openapi(), indent=2, ensure_ascii=False))
+    if not isinstance(app, LineStream):
+        raise _UsageFail(f"{target} is not a linestream app (a LineStream)")
+    document = app.openapi() if version is None else build_openapi(app, version=f"{version}.0")
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 @cli.command()
@@ -172,10 +178,9 @@ def _tail_once(
 ) -> None:
     """One request: decoded items when the response is a stream format (and not ``raw``), else its bytes."""
     from linestream.client import HTTPStatusError, StreamReader
-    from linestream.client._reader import accept_for
-    from linestream.streams import format_for_media_type
+    from linestream.streams import accept_header, format_for_media_type
 
-    headers.setdefault("accept", accept_for(stream_format))
+    headers.setdefault("accept", accept_header(stream_format))
     with http.stream("GET", url, headers=headers) as response:
         if not response.is_success:
             raise _HTTPFail(str(HTTPStatusError(response, response.read())))

@@ -12,8 +12,9 @@ import anyio
 import httpx
 import pydantic_core
 
-from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader, accept_for
+from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
 from linestream.exceptions import LineStreamError, StreamTruncated
+from linestream.streams import accept_header
 from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = ["AsyncClient", "Client", "HTTPStatusError"]
@@ -64,7 +65,7 @@ async def _aencode_lines(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIter
 
 def _headers(format: str | None, extra: Any, last_event_id: str | None = None) -> httpx.Headers:
     headers = httpx.Headers(extra)
-    headers.setdefault("accept", accept_for(format))
+    headers.setdefault("accept", accept_header(format))
     if last_event_id is not None:
         headers["last-event-id"] = last_event_id
     return headers

@@ -16,23 +16,9 @@ from linestream.streams import FORMATS, SSE, StreamFormat, format_for_media_type
 from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["ACCEPT_ALL", "Event", "RetryPolicy", "StreamReader", "accept_for"]
+__all__ = ["Event", "RetryPolicy", "StreamReader"]
 
 T = TypeVar("T")
-
-#: What the clients ask for by default: every format, JSON Lines first.
-ACCEPT_ALL = ", ".join(
-    f"{f.media_type};q={q}" if q != 1 else f.media_type for f, q in zip(FORMATS, (1, 0.9, 0.8, 0.7, 0.5), strict=True)
-)
-
-
-def accept_for(format: str | None) -> str:
-    """The ``Accept`` header asking for ``format`` (a name like ``"sse"`` or a media type), or for any."""
-    if format is None:
-        return ACCEPT_ALL
-    from linestream.streams import format_named
-
-    return format_named(format).media_type
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

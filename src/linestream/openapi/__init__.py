@@ -11,6 +11,14 @@ from __future__ import annotations
 
 from linestream.openapi._docs import docs_static_path, swagger_ui_html
 from linestream.openapi._explorer import explorer_html, explorer_static_path
-from linestream.openapi._generate import build_openapi
+from linestream.openapi._generate import OPENAPI_VERSIONS, DocumentedApp, build_openapi
 
-__all__ = ["build_openapi", "docs_static_path", "explorer_html", "explorer_static_path", "swagger_ui_html"]
+__all__ = [
+    "OPENAPI_VERSIONS",
+    "DocumentedApp",
+    "build_openapi",
+    "docs_static_path",
+    "explorer_html",
+    "explorer_static_path",
+    "swagger_ui_html",
+]

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import http
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
+from starlette.routing import BaseRoute
 
-from linestream._endpoint import Dependant, EndpointSpec
+from linestream._dependant import Dependant
+from linestream._endpoint import EndpointSpec
 from linestream._problem import PROBLEM_MEDIA_TYPE
-from linestream._routing import APIRoute, StreamSettings
+from linestream._route import APIRoute
 from linestream.params import ParamSource
 from linestream.streams import FORMATS, JSON_ARRAY, SSE, StreamFormat
 
-if TYPE_CHECKING:
-    from linestream._app import LineStream
+__all__ = ["OPENAPI_VERSIONS", "DocumentedApp", "build_openapi"]
 
-__all__ = ["build_openapi"]
+#: The OpenAPI versions a document can be generated in.
+OPENAPI_VERSIONS = ("3.1.0", "3.2.0")
+
+
+class DocumentedApp(Protocol):
+    """What the document is made of: an app's metadata and routes (``LineStream`` is one)."""
+
+    title: str
+    version: str
+    summary: str | None
+    description: str | None
+    openapi_version: str
+    openapi_tags: list[dict[str, Any]] | None
+    servers: list[dict[str, Any]] | None
+
+    @property
+    def routes(self) -> Sequence[BaseRoute]: ...
+
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -118,12 +137,14 @@ def _operation_id(route: APIRoute, method: str) -> str:
     return re.sub(r"\W", "_", raw)
 
 
-def build_openapi(app: LineStream) -> dict[str, Any]:
-    """The app's OpenAPI document as a dict (3.1.0 by default, 3.2.0 when the app asks for it)."""
-    version = app.openapi_version
+def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str, Any]:
+    """The app's OpenAPI document as a dict, in ``version`` (default: the app's ``openapi_version``)."""
+    version = version or app.openapi_version
+    if version not in OPENAPI_VERSIONS:
+        raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {version!r}")
     registry = _SchemaRegistry()
     private: set[Any] = set()
-    routes = [route for route in app.router.routes if isinstance(route, APIRoute) and route.include_in_schema]
+    routes = [route for route in app.routes if isinstance(route, APIRoute) and route.include_in_schema]
     for route in routes:
         spec = route.spec
         for dependant in _walk(route):
@@ -143,7 +164,7 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
         for method in sorted(route.methods or ()):
             if method == "HEAD":
                 continue
-            operation = _operation(route, method, registry, version, app.stream_settings)
+            operation = _operation(route, method, registry, version)
             if operation["operationId"] in used_ids:
                 operation["operationId"] = f"{operation['operationId']}_{len(used_ids)}"
             used_ids.add(operation["operationId"])
@@ -168,9 +189,7 @@ def build_openapi(app: LineStream) -> dict[str, Any]:
     return document
 
 
-def _operation(
-    route: APIRoute, method: str, registry: _SchemaRegistry, version: str, settings: StreamSettings
-) -> dict[str, Any]:
+def _operation(route: APIRoute, method: str, registry: _SchemaRegistry, version: str) -> dict[str, Any]:
     spec = route.spec
     operation: dict[str, Any] = {}
     if route.tags:
@@ -193,7 +212,7 @@ def _operation(
         operation["parameters"] = parameters
     if body is not None:
         operation["requestBody"] = body
-    operation["responses"] = _responses(route, spec, registry, version, settings, has_input=bool(parameters or body))
+    operation["responses"] = _responses(route, spec, registry, version, has_input=bool(parameters or body))
     if route.openapi_extra:
         operation.update(route.openapi_extra)
     return operation
@@ -289,7 +308,6 @@ def _responses(
     spec: EndpointSpec,
     registry: _SchemaRegistry,
     version: str,
-    settings: StreamSettings,
     *,
     has_input: bool,
 ) -> dict[str, Any]:
@@ -305,8 +323,8 @@ def _responses(
             "content": {media_type.split(";", 1)[0]: {"schema": schema}},
         }
     elif spec.is_stream:
-        formats = route.offered_formats(settings)
-        record = route.error_policy(settings) == "record"
+        formats = route.offered_formats
+        record = route.error_policy == "record"
         on_error = (
             "If the stream fails after its first item, it ends with an error record (a StreamError item; in SSE "
             "an `error` event) and completes normally."

@@ -20,6 +20,7 @@ from linestream.streams.ndjson import NdjsonDecoder
 from linestream.streams.sse import ServerSentEvent, SseDecoder
 
 __all__ = [
+    "ACCEPT_ANY",
     "FORMATS",
     "Framing",
     "JsonArrayDecoder",
@@ -29,6 +30,7 @@ __all__ = [
     "ServerSentEvent",
     "SseDecoder",
     "StreamFormat",
+    "accept_header",
     "format_named",
     "format_for_media_type",
 ]
@@ -75,3 +77,14 @@ def format_for_media_type(content_type: str) -> StreamFormat | None:
         if stream_format.media_type == media_type:
             return stream_format
     return None
+
+
+#: An ``Accept`` header asking for any stream format, in the server's order of preference (JSON Lines first).
+ACCEPT_ANY = ", ".join(
+    f"{f.media_type};q={q}" if q != 1 else f.media_type for f, q in zip(FORMATS, (1, 0.9, 0.8, 0.7, 0.5), strict=True)
+)
+
+
+def accept_header(format: str | None) -> str:
+    """The ``Accept`` header asking for ``format`` (a name like ``"sse"`` or a media type), or for any format."""
+    return ACCEPT_ANY if format is None else format_named(format).media_type

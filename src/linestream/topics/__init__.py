@@ -4,7 +4,7 @@
 ``RedisBackend`` (Redis Streams, shared by every worker and host). See docs/scaling-out.md.
 """
 
-from linestream._serialization import Message
+from linestream._serialization import SerializedItem
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
 from linestream.topics._base import Subscription, TopicBackend
 from linestream.topics._memory import MemoryBackend
@@ -14,8 +14,8 @@ from linestream.topics._topic import Topic, default_backend
 __all__ = [
     "InvalidMessageId",
     "MemoryBackend",
-    "Message",
     "RedisBackend",
+    "SerializedItem",
     "Subscription",
     "Topic",
     "TopicBackend",

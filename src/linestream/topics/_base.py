@@ -27,8 +27,8 @@ from typing import Any, Generic, TypeVar
 import anyio
 from pydantic import TypeAdapter
 
-from linestream._response import response_may_start
-from linestream._serialization import Message
+from linestream._early_start import response_may_start
+from linestream._serialization import SerializedItem
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
 
 __all__ = ["MessageKey", "Subscription", "TopicBackend", "format_id", "parse_id"]
@@ -86,12 +86,12 @@ class TopicBackend(abc.ABC):
 
     # -- to implement --------------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def append(self, topic: str, data: bytes, *, retention: int) -> Message[Any]:
+    async def append(self, topic: str, data: bytes, *, retention: int) -> SerializedItem[Any]:
         """Add ``data`` (a serialized item) to ``topic``'s log, keeping about ``retention`` messages, and return
         the message with its new id."""
 
     @abc.abstractmethod
-    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[Message[Any]]:
+    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[SerializedItem[Any]]:
         """At most ``limit`` messages of ``topic`` whose ids come after ``after``, oldest first."""
 
     @abc.abstractmethod
@@ -135,18 +135,18 @@ class TopicBackend(abc.ABC):
             )
         self._types[topic] = _TopicType(item_type, adapter)
 
-    def message(self, topic: str, key: MessageKey, data: bytes, message_id: str | None = None) -> Message[Any]:
+    def message(self, topic: str, key: MessageKey, data: bytes, message_id: str | None = None) -> SerializedItem[Any]:
         """A message of ``topic`` (typed as declared), for a backend to return or deliver."""
         known = self._types.get(topic)
         if known is None:
-            return Message(message_id or format_id(key), data, key=key)
-        return Message(message_id or format_id(key), data, known.item_type, adapter=known.adapter, key=key)
+            return SerializedItem(message_id or format_id(key), data, key=key)
+        return SerializedItem(message_id or format_id(key), data, known.item_type, adapter=known.adapter, key=key)
 
     def subscriber_count(self, topic: str) -> int:
         """How many subscriptions of ``topic`` are open in this process."""
         return len(self._inboxes.get(topic, ()))
 
-    def deliver(self, topic: str, messages: Sequence[Message[Any]]) -> None:
+    def deliver(self, topic: str, messages: Sequence[SerializedItem[Any]]) -> None:
         """Hand new messages (in id order) to every local subscription of ``topic``; never waits."""
         inboxes = self._inboxes.get(topic)
         if inboxes:
@@ -180,13 +180,13 @@ class Inbox:
 
     def __init__(self, max_pending: int) -> None:
         self.max_pending = max_pending
-        self.pending: collections.deque[Message[Any]] = collections.deque()
+        self.pending: collections.deque[SerializedItem[Any]] = collections.deque()
         #: The queue was dropped (or never filled): read the log before taking from it.
         self.behind = True
         self.failed = False
         self.waiter: asyncio.Future[None] | _EventWaiter | None = None
 
-    def push(self, messages: Sequence[Message[Any]]) -> None:
+    def push(self, messages: Sequence[SerializedItem[Any]]) -> None:
         """Live delivery. A full queue is dropped: the subscription re-reads the log instead."""
         pending = self.pending
         if len(pending) + len(messages) > self.max_pending:
@@ -245,7 +245,7 @@ class Subscription(Generic[ItemT]):
         self.topic = topic
         self._after = after
         self._inbox = Inbox(max_pending)
-        self._history: collections.deque[Message[ItemT]] = collections.deque()
+        self._history: collections.deque[SerializedItem[ItemT]] = collections.deque()
         self._opened = False
         self._closed = False
         self._new_waiter: Callable[[], asyncio.Future[None] | _EventWaiter] = _EventWaiter
@@ -269,7 +269,7 @@ class Subscription(Generic[ItemT]):
     def __aiter__(self: SubscriptionT) -> SubscriptionT:
         return self
 
-    async def __anext__(self) -> Message[ItemT]:
+    async def __anext__(self) -> SerializedItem[ItemT]:
         if not self._opened:
             await self._open()
         inbox = self._inbox

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from linestream._serialization import Message
+from linestream._serialization import SerializedItem
 from linestream.topics._base import MessageKey, TopicBackend
 
 __all__ = ["MemoryBackend"]
@@ -18,7 +18,7 @@ class _Log:
 
     def __init__(self) -> None:
         # Trimmed from the front by advancing `start`; compacted when half of the list is dead.
-        self.messages: list[Message[Any]] = []
+        self.messages: list[SerializedItem[Any]] = []
         self.keys: list[MessageKey] = []
         self.start = 0
         self.last: MessageKey = (0, 0)
@@ -43,7 +43,7 @@ class MemoryBackend(TopicBackend):
             log = self._logs[topic] = _Log()
         return log
 
-    async def append(self, topic: str, data: bytes, *, retention: int) -> Message[Any]:
+    async def append(self, topic: str, data: bytes, *, retention: int) -> SerializedItem[Any]:
         log = self._log(topic)
         now = time.time_ns() // 1_000_000
         key = (now, 0) if now > log.last[0] else (log.last[0], log.last[1] + 1)
@@ -62,7 +62,7 @@ class MemoryBackend(TopicBackend):
         self.deliver(topic, (message,))
         return message
 
-    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[Message[Any]]:
+    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[SerializedItem[Any]]:
         log = self._logs.get(topic)
         if log is None:
             return ()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from linestream._serialization import Message
+from linestream._serialization import SerializedItem
 from linestream.exceptions import TopicBackendUnavailable
 from linestream.topics._base import MessageKey, TopicBackend, format_id, logger, parse_id
 
@@ -127,7 +127,7 @@ class RedisBackend(TopicBackend):
         await self.client.aclose()
 
     # -- the log -------------------------------------------------------------------------------------------
-    async def append(self, topic: str, data: bytes, *, retention: int) -> Message[Any]:
+    async def append(self, topic: str, data: bytes, *, retention: int) -> SerializedItem[Any]:
         try:
             raw_id = await self.client.xadd(self._key(topic), {_FIELD: data}, maxlen=retention, approximate=True)
         except self._errors as exc:
@@ -135,7 +135,7 @@ class RedisBackend(TopicBackend):
         message_id = _text(raw_id)
         return self.message(topic, parse_id(topic, message_id), data, message_id)
 
-    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[Message[Any]]:
+    async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[SerializedItem[Any]]:
         key = self._key(topic)
         entries = await self._retrying(
             f"read topic {topic!r}", lambda: self.client.xrange(key, min="(" + format_id(after), count=limit)
@@ -167,7 +167,7 @@ class RedisBackend(TopicBackend):
         ms, seq = parse_id(topic, _text(first[0]))
         return (ms, seq - 1) if seq else (ms - 1, 2**64 - 1)
 
-    def _messages(self, topic: str, entries: Any) -> list[Message[Any]]:
+    def _messages(self, topic: str, entries: Any) -> list[SerializedItem[Any]]:
         messages = []
         for raw_id, fields in entries:
             message_id = _text(raw_id)

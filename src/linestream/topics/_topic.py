@@ -34,7 +34,7 @@ class Topic(Generic[ItemT]):
             return {"id": await orders.publish(order)}
 
         @app.get("/orders/live")
-        async def live(last_event_id: str | None = Header(None)) -> AsyncIterable[Message[Order]]:
+        async def live(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Order]]:
             async for message in orders.subscribe(last_event_id):
                 yield message
 
@@ -105,7 +105,7 @@ class Topic(Generic[ItemT]):
 
     def subscribe(self, last_id: str | None = None, *, max_pending: int | None = None) -> Subscription[ItemT]:
         """The messages published after ``last_id`` (a message id, e.g. a client's ``Last-Event-ID``; ``None``
-        or empty: from now on), as an async iterator of ``Message`` (``.id``, ``.item``, ``.data``).
+        or empty: from now on), as an async iterator of ``SerializedItem`` (``.id``, ``.item``, ``.data``).
 
         Raises ``InvalidMessageId`` (a 400 ``HTTPException``) when ``last_id`` is not a message id. The
         subscription starts when first iterated and stops when closed or garbage-collected.

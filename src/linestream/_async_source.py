@@ -1,0 +1,165 @@
+"""The item source of an ``async def`` generator: one ``async for`` loop framing items into the ``Outbox``.
+
+The loop has no ``await`` of its own per item. It runs under ``WakeBeforeSuspending``, which sees each real
+suspension of the generator and wakes the outbox's writer first, so what is buffered goes out while the
+generator waits, and nothing ready is held back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
+
+import anyio
+import anyio.abc
+from starlette.types import Send
+
+from linestream._outbox import Outbox
+from linestream._plan import StreamPlan
+from linestream._serialization import SerializedItem
+from linestream.streams.sse import ServerSentEvent
+
+__all__ = ["AsyncItemSource", "WakeBeforeSuspending"]
+
+
+class WakeBeforeSuspending:
+    """Await a coroutine, calling ``before_suspend()`` each time it is about to wait for the event loop.
+
+    This is how the producer learns, without an ``await`` per item, that its generator stopped having items
+    ready: the producer coroutine runs ``async for`` over the generator, and whenever the generator (or the
+    producer) really suspends, the suspension passes through here, where the writer is woken so that what is
+    buffered goes out while the generator waits. Values and exceptions are relayed as ``yield from`` would.
+    """
+
+    __slots__ = ("before_suspend", "coro")
+
+    def __init__(self, coro: Any, before_suspend: Callable[[], None]) -> None:
+        self.coro = coro
+        self.before_suspend = before_suspend
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self.coro
+        before_suspend = self.before_suspend
+        send, throw = coro.send, coro.throw
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                pending = send(value) if error is None else throw(error)
+            except StopIteration as stop:
+                return stop.value
+            before_suspend()
+            try:
+                value = yield pending
+                error = None
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine, as `yield from` does
+                value, error = None, exc
+
+
+class AsyncItemSource:
+    """Pulls items from an async generator and frames them, as ``plan`` says, into an ``Outbox``."""
+
+    __slots__ = ("count", "exhausted", "generator", "outbox", "plan")
+
+    def __init__(self, generator: AsyncGenerator[Any, None], plan: StreamPlan) -> None:
+        self.generator = generator
+        self.plan = plan
+        self.count = 0
+        self.exhausted = False
+        self.outbox = Outbox()
+
+    @property
+    def failure(self) -> Exception | None:
+        """What failed while sending in the writer task, if anything."""
+        return self.outbox.error
+
+    def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Nothing runs before ``prefetch()`` for an async generator."""
+
+    async def prefetch(self) -> bytes:
+        """The head and first frame, or head and tail of an empty stream; errors propagate unchanged."""
+        plan = self.plan
+        framing = plan.framing
+        while True:
+            try:
+                item = await self.generator.__anext__()
+            except StopAsyncIteration:
+                self.exhausted = True
+                return framing.head + framing.tail
+            if item.__class__ is ServerSentEvent or item.__class__ is SerializedItem:
+                frame = plan.frame_event(item, True)
+                if frame is None:
+                    continue
+            else:
+                frame = framing.prefix + plan.encode(item) + framing.suffix
+            self.count = 1
+            return framing.head + frame
+
+    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+        """Send every remaining item; return once all were handed to ``send``."""
+        if self.exhausted:
+            return
+        outbox = self.outbox
+        outbox.send = send
+        keepalive = self.plan.keepalive
+
+        def start_writer() -> None:
+            task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, keepalive)
+
+        outbox.start_writer = start_writer
+        try:
+            await WakeBeforeSuspending(self._produce(outbox), outbox.before_suspend)
+        finally:
+            # What was produced before an error or the end is still delivered.
+            with anyio.CancelScope(shield=True):
+                await outbox.finish()
+        if outbox.error is not None:
+            raise outbox.error
+
+    async def _produce(self, outbox: Outbox) -> None:
+        """Frame the remaining items into the outbox: the hot loop, with no ``await`` per item."""
+        plan = self.plan
+        framing = plan.framing
+        prefix = framing.separator + framing.prefix
+        suffix = framing.suffix
+        encode = plan.encode
+        limit = plan.chunk_size
+        buffer = outbox.buffer
+        frame_event = plan.frame_event
+        count = self.count
+        # Raw byte streams: a chunk at least as large as a message goes out as it is, never copied.
+        passthrough = not prefix and not suffix
+        try:
+            async for item in self.generator:
+                if item.__class__ is ServerSentEvent or item.__class__ is SerializedItem:
+                    frame = frame_event(item, False)
+                    if frame is None:
+                        continue
+                    buffer += frame
+                else:
+                    data = encode(item)
+                    if passthrough and len(data) >= limit:
+                        count += 1
+                        self.count = count
+                        await outbox.flush(data)
+                        continue
+                    if prefix:
+                        buffer += prefix
+                    buffer += data
+                    buffer += suffix
+                count += 1
+                if len(buffer) >= limit:
+                    self.count = count
+                    await outbox.flush()
+        finally:
+            self.count = count
+        buffer += framing.tail
+
+    def cancel(self) -> None:
+        """Nothing to signal: cancelling the task group interrupts the generator where it awaits."""
+
+    async def aclose(self) -> None:
+        await self.generator.aclose()

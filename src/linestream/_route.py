@@ -1,0 +1,305 @@
+"""``APIRoute``: one path operation, analysed when it is declared and planned when it is mounted.
+
+Declaring a route analyses its endpoint (``_endpoint``), so a mis-declared path operation fails at import time.
+Mounting it in an app (or a router) hands it the ``AppContext``; with the app's settings and its own options it
+builds one ``StreamPlan`` per format it offers. Serving a request: pick the plan by ``Accept``, bind arguments
+(``_binding``), then either run the plan (``_response.ItemStream``) or send the returned value as JSON.
+``yield`` dependencies are closed after the response, or the stream, has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio.to_thread
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from linestream._annotations import CallKind
+from linestream._async_source import AsyncItemSource
+from linestream._binding import RequestContext, TemporalResponse, solve_arguments
+from linestream._context import AppContext
+from linestream._dependant import Dependant, build_dependant
+from linestream._endpoint import EndpointSpec, analyse_endpoint
+from linestream._frames import serialized_payload
+from linestream._negotiation import negotiate
+from linestream._plan import StreamPlan, build_plans, raw_stream_format
+from linestream._receive import ReceiveChannel
+from linestream._response import ItemSource, ItemStream
+from linestream._serialization import ItemEncoder, SerializationOptions
+from linestream._settings import DEFAULT, Settings, StreamOptions, resolve_formats
+from linestream._sync_source import SyncItemSource
+from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
+from linestream.params import DependsInfo
+from linestream.sse import EventSourceResponse
+from linestream.streams import SSE, StreamFormat
+
+__all__ = ["APIRoute"]
+
+
+class APIRoute(Route):
+    """One path operation. Created by the router's decorators; rarely built by hand."""
+
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+        status_code: int | None = None,
+        response_model: Any = DEFAULT,
+        response_class: type[Response] | None = None,
+        tags: Sequence[str] | None = None,
+        summary: str | None = None,
+        description: str | None = None,
+        response_description: str = "Successful Response",
+        responses: Mapping[int | str, dict[str, Any]] | None = None,
+        deprecated: bool | None = None,
+        operation_id: str | None = None,
+        dependencies: Sequence[Any] | None = None,
+        openapi_extra: dict[str, Any] | None = None,
+        response_model_include: Any = None,
+        response_model_exclude: Any = None,
+        response_model_by_alias: bool = True,
+        response_model_exclude_unset: bool = False,
+        response_model_exclude_defaults: bool = False,
+        response_model_exclude_none: bool = False,
+        stream_formats: Sequence[str] | None = None,
+        sse_keepalive: float | None = DEFAULT,
+        jsonl_keepalive: float | None = DEFAULT,
+        stream_errors: str = DEFAULT,
+        send_timeout: float | None = DEFAULT,
+        max_item_size: int | None = DEFAULT,
+        context: AppContext | None = None,
+    ) -> None:
+        super().__init__(
+            path,
+            endpoint,
+            methods=list(methods) if methods is not None else ["GET"],
+            name=name,
+            include_in_schema=include_in_schema,
+        )
+        self.status_code = status_code
+        self.response_class = response_class
+        self.tags = list(tags or [])
+        self.summary = summary
+        self.description = description if description is not None else inspect.getdoc(endpoint)
+        self.response_description = response_description
+        self.responses = dict(responses or {})
+        self.deprecated = deprecated
+        self.operation_id = operation_id
+        self.openapi_extra = openapi_extra
+        self.dependencies = list(dependencies or [])
+        is_event_source = response_class is not None and issubclass(response_class, EventSourceResponse)
+        raw = response_class is not None and not issubclass(response_class, JSONResponse) and not is_event_source
+        path_params = frozenset(self.param_convertors)
+        self.spec: EndpointSpec = analyse_endpoint(
+            endpoint, path_param_names=path_params, response_model=response_model, response_is_raw=raw
+        )
+        name = self.spec.name
+        #: For a raw byte/text stream (``response_class=StreamingResponse``): its one format.
+        self.raw_format: StreamFormat | None = None
+        formats = resolve_formats(stream_formats, name)
+        if self.spec.is_stream and raw:
+            assert response_class is not None
+            self.raw_format = raw_stream_format(name, self.spec.item_type, response_class)
+            if stream_formats is not None:
+                raise EndpointDefinitionError(
+                    f"{name}: a {response_class.__name__} stream has one media type; drop stream_formats=."
+                )
+            formats = (self.raw_format,)
+        if is_event_source:
+            if stream_formats is not None:
+                raise EndpointDefinitionError(
+                    f"{name}: response_class=EventSourceResponse already restricts the route to SSE; "
+                    "drop stream_formats=."
+                )
+            formats = (SSE,)
+        self.stream_options = StreamOptions(
+            stream_formats=formats,
+            sse_keepalive=sse_keepalive,
+            jsonl_keepalive=jsonl_keepalive,
+            stream_errors=stream_errors,
+            send_timeout=send_timeout,
+            max_item_size=max_item_size,
+        )
+        self.stream_options.check(name)
+        self.extra_dependants: list[Dependant] = []
+        for marker in self.dependencies:
+            if not isinstance(marker, DependsInfo) or marker.dependency is None:
+                raise EndpointDefinitionError(
+                    f"{name}: dependencies=[...] takes Depends(function) markers, got {marker!r}."
+                )
+            self.extra_dependants.append(build_dependant(marker.dependency, path_param_names=path_params))
+        self.serialization = SerializationOptions(
+            include=response_model_include,
+            exclude=response_model_exclude,
+            by_alias=response_model_by_alias,
+            exclude_unset=response_model_exclude_unset,
+            exclude_defaults=response_model_exclude_defaults,
+            exclude_none=response_model_exclude_none,
+        )
+        adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
+        self.encoder = ItemEncoder(adapter, self.serialization)
+        self.app = self._handle
+        self.label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
+        self.plans: tuple[StreamPlan, ...] = ()
+        self.mount(context if context is not None else AppContext())
+
+    def mount(self, context: AppContext) -> None:
+        """Serve under the app (or router) whose context this is: its settings with this route's options, its
+        open streams, its dependency overrides. Builds the route's stream plans."""
+        self.context = context
+        self.settings: Settings = self.stream_options.resolve(context.settings)
+        if self.spec.is_stream:
+            adapter = self.encoder.adapter
+            encode = self.encoder.encode
+            payload = serialized_payload(encode, self.spec.item_type, adapter is not None, self.serialization)
+            self.plans = build_plans(
+                self.settings,
+                label=self.label,
+                endpoint=self.spec.name,
+                encode=encode,
+                payload=payload,
+                raw=self.raw_format is not None,
+            )
+
+    @property
+    def is_stream(self) -> bool:
+        """Whether the path operation is a generator whose items (or chunks) are streamed."""
+        return self.spec.is_stream
+
+    @property
+    def offered_formats(self) -> tuple[StreamFormat, ...]:
+        """The formats this stream is served in, in the server's order of preference."""
+        return tuple(plan.format for plan in self.plans)
+
+    @property
+    def error_policy(self) -> str:
+        """``"truncate"`` or ``"record"``: what a client sees when the generator fails after the first item."""
+        return "record" if self.plans and self.plans[0].error_record is not None else "truncate"
+
+    def _plan_for(self, request: Request) -> StreamPlan:
+        plans = self.plans
+        if self.raw_format is not None:
+            # A raw stream has one media type: like Starlette's StreamingResponse, it ignores Accept.
+            return plans[0]
+        stream_format = negotiate(request.headers.get("accept"), self.offered_formats)
+        if stream_format is None:
+            raise HTTPException(
+                406,
+                "None of the media types in the Accept header can be served; this stream is available as "
+                + ", ".join(plan.format.media_type for plan in plans)
+                + ".",
+            )
+        return next(plan for plan in plans if plan.format is stream_format)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        channel = ReceiveChannel(receive)
+        request = Request(scope, channel)
+        context = self.context
+        sent = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal sent
+            sent = True
+            await send(message)
+
+        plan = self._plan_for(request) if self.spec.is_stream else None
+        async with contextlib.AsyncExitStack() as stack:
+            ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.request_stream_limits)
+            arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
+            if plan is not None:
+                await self._stream(scope, tracking_send, channel, ctx, arguments, plan)
+            else:
+                response = await self._respond(ctx, arguments)
+                await response(scope, channel, tracking_send)
+        if not sent:
+            raise RuntimeError(
+                f"{self.spec.name}: no response was sent because a `yield` dependency swallowed the endpoint's "
+                "exception. Re-raise it in the dependency (`except ...: ...; raise`)."
+            )
+
+    async def _stream(
+        self,
+        scope: Scope,
+        send: Send,
+        channel: ReceiveChannel,
+        ctx: RequestContext,
+        arguments: dict[str, Any],
+        plan: StreamPlan,
+    ) -> None:
+        generator = self.endpoint(**arguments)
+        source: ItemSource
+        if self.spec.dependant.kind is CallKind.ASYNC_GEN:
+            source = AsyncItemSource(generator, plan)
+        else:
+            source = SyncItemSource(generator, plan, self.context.sync_limiter())
+        stream = ItemStream(plan, source, channel)
+
+        def start() -> Message:
+            status = self.status_code or 200
+            temporal = ctx.response
+            if temporal is None:
+                return plan.start_message(status)
+            extra = [(key, value) for key, value in temporal.raw_headers if key != b"content-length"]
+            return plan.start_message(temporal.status_code or status, extra)
+
+        try:
+            with self.context.open_streams.open(stream):
+                await stream.serve(send, start, head_only=scope["method"] == "HEAD")
+        except (ValidationError, PydanticSerializationError) as exc:
+            raise _response_error(self.spec.name, exc, source.count) from exc
+
+    async def _respond(self, ctx: RequestContext, arguments: dict[str, Any]) -> Response:
+        kind = self.spec.dependant.kind
+        endpoint = self.endpoint
+        if kind is CallKind.ASYNC:
+            result = await endpoint(**arguments)
+        else:
+            result = await anyio.to_thread.run_sync(lambda: endpoint(**arguments))
+        if isinstance(result, Response):
+            return result
+        status = self.status_code or 200
+        temporal = ctx.response
+        if temporal is not None and temporal.status_code:
+            status = temporal.status_code
+        response_class = self.response_class
+        if response_class is not None and not issubclass(response_class, JSONResponse):
+            response = response_class(result, status_code=status)
+        elif status in (204, 304) or (status < 200):
+            response = Response(status_code=status)
+        else:
+            try:
+                content = self.encoder.encode(result)
+            except (ValidationError, PydanticSerializationError) as exc:
+                raise _response_error(self.spec.name, exc) from exc
+            media_type = response_class.media_type if response_class is not None else "application/json"
+            response = Response(content, status_code=status, media_type=media_type)
+        if temporal is not None:
+            _merge_headers(response, temporal)
+        return response
+
+
+def _response_error(
+    endpoint: str, exc: ValidationError | PydanticSerializationError, index: int | None = None
+) -> ResponseValidationError:
+    """The error for a value (or the ``index``-th item) the endpoint produced that fails its declared type."""
+    if isinstance(exc, ValidationError):
+        return ResponseValidationError(endpoint, exc.errors(include_url=False), index)
+    return ResponseValidationError(endpoint, [{"loc": (), "msg": str(exc), "type": "serialization"}], index)
+
+
+def _merge_headers(response: Response, temporal: TemporalResponse) -> None:
+    for key, value in temporal.raw_headers:
+        if key != b"content-length":
+            response.raw_headers.append((key, value))

@@ -1,0 +1,145 @@
+"""How an app serves streams: one immutable ``Settings``, made by ``LineStream`` and handed down to its routes.
+
+Every default is written here, once. A route's own options (``StreamOptions``) override some of them; resolved
+against the settings of the app that mounts the route, they give that route's ``Settings``. A route used without
+an app gets ``Settings()``: the same defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from linestream.exceptions import EndpointDefinitionError
+from linestream.streams import FORMATS, StreamFormat, format_named
+
+__all__ = ["DEFAULT", "STREAM_ERROR_POLICIES", "BodyLimits", "Settings", "StreamOptions", "resolve_formats"]
+
+
+class _Default:
+    """Sentinel: an option that was not given, so the level above decides (the app's setting, the annotation)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()
+
+STREAM_ERROR_POLICIES = ("truncate", "record")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """Bounds on a streamed request body (app-level ``request_stream_limits=``).
+
+    ``max_line_size``: bytes one item (line, record, element) may take (413 past it); ``max_items``: items one
+    body may hold (413); ``idle_timeout``: seconds without a body byte before the request is answered 408.
+    """
+
+    max_line_size: int = 1024 * 1024
+    max_items: int | None = None
+    idle_timeout: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        _check_positive("BodyLimits", "max_line_size", self.max_line_size, "bytes", optional=False)
+        _check_positive("BodyLimits", "max_items", self.max_items, "items")
+        _check_positive("BodyLimits", "idle_timeout", self.idle_timeout, "seconds")
+
+
+def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        also = " or None" if optional else ""
+        raise ValueError(f"{owner}: {name} must be a positive number of {unit}{also}, not {value!r}")
+
+
+def _check_stream_errors(owner: str, value: Any) -> None:
+    if value not in STREAM_ERROR_POLICIES:
+        raise ValueError(f"{owner}: stream_errors must be 'truncate' or 'record', not {value!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """How streams are served; set on the app (``LineStream(chunk_size=...)``), see ``LineStream`` for each."""
+
+    chunk_size: int = 64 * 1024
+    max_sync_streams: int = 64
+    stream_formats: tuple[StreamFormat, ...] = FORMATS
+    sse_keepalive: float | None = 15.0
+    jsonl_keepalive: float | None = None
+    stream_errors: str = "truncate"
+    send_timeout: float | None = None
+    max_item_size: int | None = None
+    sse_shutdown_retry: int | None = 1000
+    request_stream_limits: BodyLimits = BodyLimits()
+
+    def __post_init__(self) -> None:
+        owner = "LineStream"
+        _check_positive(owner, "chunk_size", self.chunk_size, "bytes", optional=False)
+        _check_positive(owner, "max_sync_streams", self.max_sync_streams, "streams", optional=False)
+        if not self.stream_formats:
+            raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
+        _check_positive(owner, "sse_keepalive", self.sse_keepalive, "seconds")
+        _check_positive(owner, "jsonl_keepalive", self.jsonl_keepalive, "seconds")
+        _check_stream_errors(owner, self.stream_errors)
+        _check_positive(owner, "send_timeout", self.send_timeout, "seconds")
+        _check_positive(owner, "max_item_size", self.max_item_size, "bytes")
+        retry = self.sse_shutdown_retry
+        if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
+            raise ValueError(f"{owner}: sse_shutdown_retry must be a whole number of milliseconds or None")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """A route's own stream options; each left ``DEFAULT`` takes the setting of the app that mounts the route."""
+
+    stream_formats: tuple[StreamFormat, ...] | None = None
+    sse_keepalive: Any = DEFAULT
+    jsonl_keepalive: Any = DEFAULT
+    stream_errors: Any = DEFAULT
+    send_timeout: Any = DEFAULT
+    max_item_size: Any = DEFAULT
+
+    def check(self, owner: str) -> None:
+        """Refuse invalid options when the route is declared (naming the route)."""
+        for name, unit in (
+            ("sse_keepalive", "seconds"),
+            ("jsonl_keepalive", "seconds"),
+            ("send_timeout", "seconds"),
+            ("max_item_size", "bytes"),
+        ):
+            value = getattr(self, name)
+            if value is not DEFAULT:
+                _check_positive(owner, name, value, unit)
+        if self.stream_errors is not DEFAULT:
+            _check_stream_errors(owner, self.stream_errors)
+
+    def resolve(self, settings: Settings) -> Settings:
+        """``settings`` with this route's options in force."""
+        changes: dict[str, Any] = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "stream_formats" and getattr(self, field.name) is not DEFAULT
+        }
+        if self.stream_formats is not None:
+            changes["stream_formats"] = self.stream_formats
+        return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def resolve_formats(formats: Sequence[str] | None, owner: str) -> tuple[StreamFormat, ...] | None:
+    """The formats named by a ``stream_formats=`` option, in the server's order of preference."""
+    if formats is None:
+        return None
+    if isinstance(formats, str):
+        raise EndpointDefinitionError(f"{owner}: stream_formats takes a list of format names, e.g. [{formats!r}].")
+    try:
+        chosen = {format_named(name) for name in formats}
+    except ValueError as exc:
+        raise EndpointDefinitionError(f"{owner}: {exc}") from exc
+    if not chosen:
+        raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
+    return tuple(f for f in FORMATS if f in chosen)
