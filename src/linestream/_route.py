@@ -150,6 +150,11 @@ class APIRoute(Route):
         )
         adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
         self.encoder = ItemEncoder(adapter, self.serialization)
+        dependants = [d for extra in self.extra_dependants for d in extra.walk()] + list(self.spec.dependant.walk())
+        #: Whether the endpoint can read the request body while it streams (else the body is dropped then).
+        self.reads_body_while_streaming = self.spec.body_stream is not None or any(
+            d.request_param or d.connection_param for d in dependants
+        )
         self.app = self._handle
         self.label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
         self.plans: tuple[StreamPlan, ...] = ()
@@ -204,7 +209,7 @@ class APIRoute(Route):
         return next(plan for plan in plans if plan.format is stream_format)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        channel = ReceiveChannel(receive)
+        channel = ReceiveChannel(receive, keep_body=self.reads_body_while_streaming)
         request = Request(scope, channel)
         context = self.context
         sent = False
