@@ -1,12 +1,17 @@
-"""Shared fixtures: a real uvicorn server on 127.0.0.1 running in a background thread."""
+"""Shared fixtures: a real uvicorn server on 127.0.0.1, in a background thread (``serve``) or in a subprocess
+(``serve_process``, optionally with capped memory)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +67,92 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """A uvicorn server in a subprocess (``serve_process``): its URL, and its memory as the kernel counts it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def _status(self, field: str) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError(f"no {field} in /proc/{self.process.pid}/status")
+
+    @property
+    def rss(self) -> int:
+        """Resident memory now, in bytes."""
+        return self._status("VmRSS")
+
+    @property
+    def peak_rss(self) -> int:
+        """The most resident memory the process had since it started or since ``reset_peak()``, in bytes."""
+        return self._status("VmHWM")
+
+    def reset_peak(self) -> int:
+        """Start measuring the peak anew (Linux: ``5`` in ``/proc/PID/clear_refs``); return the RSS now."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        return self.rss
+
+    @property
+    def address_space(self) -> int:
+        return self._status("VmSize")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@contextlib.contextmanager
+def serve_process(
+    target: str,
+    *,
+    address_space: int | None = None,
+    env: dict[str, str] | None = None,
+    args: Sequence[str] = (),
+) -> Iterator[ServerProcess]:
+    """Run ``target`` (``module:app``) under uvicorn in a subprocess on loopback, until the block ends.
+
+    ``address_space`` caps the process's virtual memory (``prlimit --as``), so that a server that tries to
+    allocate without bound fails (a MemoryError, a failed test) instead of exhausting the machine.
+    """
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+        "--timeout-graceful-shutdown", "1", "--log-level", "warning", *args,
+    ]  # fmt: skip
+    if address_space is not None:
+        command = ["prlimit", f"--as={address_space}", "--", *command]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})})
+    server = ServerProcess(process, f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if not server.alive():
+                raise RuntimeError(f"{target} exited with {process.returncode} before it served")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not start listening within 20 s")
+            time.sleep(0.05)
+        yield server
+    finally:
+        if server.alive():
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a server that ignores SIGTERM
+                process.kill()
+                process.wait()

@@ -2,7 +2,8 @@
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from typing import Annotated, Any
+from enum import Enum, StrEnum
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel, Field
@@ -419,3 +420,59 @@ def test_http_exception_headers_and_non_string_detail() -> None:
         unchanged_response = client.get("/unchanged")
         assert unchanged_response.status_code == 304
         assert unchanged_response.content == b""
+
+
+class Colour(str, Enum):
+    red = "red"
+    green = "green"
+
+
+class Size(StrEnum):
+    small = "S"
+    large = "L"
+
+
+def test_enum_and_literal_parameters_validate_in_every_location() -> None:
+    app = LineStream()
+
+    @app.get("/paint/{colour}")
+    async def paint(
+        colour: Colour,
+        size: Size = Size.small,
+        finish: Literal["matte", "gloss"] = "matte",
+        extras: Annotated[list[Colour], Query()] = [],  # noqa: B006 - a declaration, as in FastAPI
+        x_size: Annotated[Size | None, Header()] = None,
+        shade: Annotated[Colour | None, Cookie()] = None,
+    ) -> dict[str, Any]:
+        return {
+            "colour": colour,
+            "size": size,
+            "finish": finish,
+            "extras": extras,
+            "x_size": x_size,
+            "shade": shade,
+        }
+
+    with TestClient(app) as client:
+        client.cookies.set("shade", "green")
+        response = client.get("/paint/red?size=L&finish=gloss&extras=green&extras=red", headers={"x-size": "S"})
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "colour": "red",
+            "size": "L",
+            "finish": "gloss",
+            "extras": ["green", "red"],
+            "x_size": "S",
+            "shade": "green",
+        }
+        client.cookies.clear()
+        bad = client.get("/paint/blue?size=M&finish=shiny&extras=pink", headers={"x-size": "XL"})
+        assert bad.status_code == 422
+        locations = sorted(tuple(error["loc"]) for error in bad.json()["errors"])
+        assert locations == [
+            ("header", "x-size"),
+            ("path", "colour"),
+            ("query", "extras", 0),
+            ("query", "finish"),
+            ("query", "size"),
+        ]

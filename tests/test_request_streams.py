@@ -3,6 +3,7 @@
 import gzip
 import json
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -75,7 +76,7 @@ def make_app(**options: Any) -> LineStream:
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    with serve(make_app(request_stream_limits=BodyLimits(max_line_size=4096, max_items=1000, idle_timeout=0.5))) as url:
+    with serve(make_app(body_limits=BodyLimits(max_line_size=4096, max_items=1000, idle_timeout=0.5))) as url:
         yield url
 
 
@@ -289,3 +290,17 @@ def test_one_gibibyte_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
     assert response.json()["count"] == count // 64 * 64
     assert after - before < 64 * 1024 * 1024, f"RSS grew by {(after - before) >> 20} MiB"
     assert elapsed < 240
+
+
+def test_curl_uploads_a_file_as_the_docs_say(base_url: str, tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_bytes(b"".join(b'{"name":"n%d","price":2}\n' % index for index in range(1000)))
+    command = ["curl", "-sS", "-X", "POST", "-T", str(items), "-H", "Content-Type: application/jsonl"]
+    output = subprocess.run([*command, base_url + "/ingest"], capture_output=True, check=True, timeout=30).stdout
+    assert json.loads(output) == {"count": 1000, "total": 2000.0}
+    refused = subprocess.run(
+        ["curl", "-sS", "--data-binary", f"@{items}", base_url + "/ingest"], capture_output=True, timeout=30
+    ).stdout
+    problem = json.loads(refused)
+    assert problem["status"] == 415
+    assert "application/jsonl" in problem["detail"]

@@ -106,7 +106,8 @@ def strip_optional(annotation: Any) -> Any:
 def is_sequence(annotation: Any) -> bool:
     base = strip_optional(split_annotated(annotation)[0])
     origin = get_origin(base) or base
-    return inspect.isclass(origin) and issubclass(origin, _SEQUENCE_ORIGINS) and origin not in (str, bytes)
+    # A str or bytes subclass (a StrEnum) is one value, not a sequence of characters.
+    return inspect.isclass(origin) and issubclass(origin, _SEQUENCE_ORIGINS) and not issubclass(origin, (str, bytes))
 
 
 def is_scalar(annotation: Any) -> bool:

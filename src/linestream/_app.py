@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Lifespan
+from starlette.types import Lifespan, Receive, Scope, Send
 
 from linestream._context import AppContext
-from linestream._problem import default_exception_handlers
+from linestream._problem import default_exception_handlers, problem_response
 from linestream._routing import APIRouter, PathOperationDecorators
 from linestream._settings import BodyLimits, Settings, resolve_formats
 from linestream._shutdown import shutdown_signals
@@ -32,6 +32,13 @@ from linestream.openapi import (
 __all__ = ["LineStream", "StreamStats"]
 
 _DEFAULTS = Settings()
+
+
+def _head_size(scope: Scope) -> int:
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+    for name, value in scope["headers"]:
+        size += len(name) + len(value)
+    return size
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,8 +86,10 @@ class LineStream(PathOperationDecorators, Starlette):
     reconnect (to another instance) after that delay; other formats see a truncated stream.
 
     A parameter annotated ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body
-    decoded and validated item by item as it arrives; ``request_stream_limits`` (a ``BodyLimits``) bounds its
-    line size, item count and idle time.
+    decoded and validated item by item as it arrives. ``body_limits`` (a ``BodyLimits``) bounds every request
+    body: size, item size and count, time, decompression, and the errors listed in a 422.
+    ``max_request_head_size`` bounds the request line and headers together (431 past it; ``None``: the server's
+    own limit, which uvicorn with httptools does not have).
 
     ``topic_backend`` (a ``linestream.topics`` backend, e.g. ``RedisBackend``) is started with the app (start-up
     fails if it cannot be reached) and closed at shutdown, after the open streams ended.
@@ -114,7 +123,8 @@ class LineStream(PathOperationDecorators, Starlette):
         send_timeout: float | None = _DEFAULTS.send_timeout,
         max_item_size: int | None = _DEFAULTS.max_item_size,
         sse_shutdown_retry: int | None = _DEFAULTS.sse_shutdown_retry,
-        request_stream_limits: BodyLimits | None = None,
+        body_limits: BodyLimits | None = None,
+        max_request_head_size: int | None = _DEFAULTS.max_request_head_size,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
         if openapi_version not in OPENAPI_VERSIONS:
@@ -130,7 +140,8 @@ class LineStream(PathOperationDecorators, Starlette):
             send_timeout=send_timeout,
             max_item_size=max_item_size,
             sse_shutdown_retry=sse_shutdown_retry,
-            request_stream_limits=request_stream_limits or _DEFAULTS.request_stream_limits,
+            body_limits=body_limits or _DEFAULTS.body_limits,
+            max_request_head_size=max_request_head_size,
         )
         self.context = AppContext(self.settings)
         handlers = default_exception_handlers()
@@ -153,6 +164,19 @@ class LineStream(PathOperationDecorators, Starlette):
         self.explorer_url = explorer_url
         self._openapi_schema: dict[str, Any] | None = None
         self._add_documentation_routes()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.settings.max_request_head_size
+        if limit is not None and scope["type"] in ("http", "websocket") and _head_size(scope) > limit:
+            # Some servers (uvicorn with httptools) pass request heads of any size on; every header an app
+            # parses, echoes or caches must have a bound, so the head as a whole gets one here.
+            response = problem_response(431, f"The request head is larger than {limit} bytes.")
+            if scope["type"] == "http":
+                await response(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1009, "reason": "request head too large"})
+            return
+        await super().__call__(scope, receive, send)
 
     def _wrap_lifespan(self, lifespan: Lifespan[Any] | None) -> Lifespan[Any]:
         """The user's lifespan, run while shutdown signals end the open streams first (see ``_shutdown``)."""

@@ -19,14 +19,17 @@ from starlette.responses import Response
 from linestream._annotations import CallKind
 from linestream._dependant import Dependant, build_dependant
 from linestream._endpoint import EndpointSpec
+from linestream._request_body import read_body
 from linestream._request_stream import RequestItems, SyncRequestItems
 from linestream._settings import BodyLimits
+from linestream._validation import echo
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource
 
 __all__ = ["RequestContext", "solve_arguments"]
 
 _NOT_READ: Any = object()
+_INVALID: Any = object()  # a body that is not JSON: its error is reported, its fields are not validated
 _FAILED: Any = object()
 
 
@@ -42,7 +45,7 @@ class TemporalResponse(Response):
 class RequestContext:
     """Per-request state of argument binding: the dependency cache, exit stack and parsed body."""
 
-    __slots__ = ("body", "body_limits", "cache", "overrides", "request", "response", "stack")
+    __slots__ = ("body", "body_limits", "cache", "errors_omitted", "overrides", "request", "response", "stack")
 
     def __init__(
         self,
@@ -58,6 +61,7 @@ class RequestContext:
         self.cache: dict[Callable[..., Any], Any] = {}
         self.response: TemporalResponse | None = None
         self.body: Any = _NOT_READ
+        self.errors_omitted = 0
 
     def temporal_response(self) -> TemporalResponse:
         if self.response is None:
@@ -74,7 +78,9 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
         await _solve(dependant, ctx, errors, spec)
     values = await _solve(spec.dependant, ctx, errors, spec, call=False)
     if errors or values is _FAILED:
-        raise RequestValidationError(errors)
+        limit = ctx.body_limits.max_errors
+        omitted = ctx.errors_omitted + max(0, len(errors) - limit)
+        raise RequestValidationError(errors[:limit], errors_omitted=omitted)
     result: dict[str, Any] = values
     stream = spec.body_stream
     if stream is not None:
@@ -92,21 +98,26 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
 
 async def _read_body(spec: EndpointSpec, ctx: RequestContext, errors: list[dict[str, Any]]) -> None:
     request = ctx.request
-    raw = await request.body()
+    headers = request.headers
+    raw = await read_body(
+        request.receive, headers.get("content-length"), headers.get("content-encoding", ""), ctx.body_limits
+    )
+    # Starlette's Request caches its body here: `await request.body()` in the endpoint gets the decoded body.
+    request._body = raw
     if not raw:
         ctx.body = None
         return
-    content_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    content_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             415,
-            f"The request body must be JSON (Content-Type: application/json), not {content_type!r}.",
+            f"The request body must be JSON (Content-Type: application/json), not {echo(content_type)!r}.",
         )
     try:
         ctx.body = pydantic_core.from_json(raw)
     except ValueError as exc:
         errors.append({"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"})
-        ctx.body = None
+        ctx.body = _INVALID
 
 
 def _body_data(spec: EndpointSpec, ctx: RequestContext) -> tuple[dict[str, Any], bool]:
@@ -145,16 +156,22 @@ async def _solve(
         values[sub.param_name] = value
     request = ctx.request
     for source, model in dependant.models.items():
+        limit = ctx.body_limits.max_errors
         if source is ParamSource.BODY:
             if ctx.body is _NOT_READ:
                 continue
+            if ctx.body is _INVALID:
+                failed = True
+                continue
             data, single = _body_data(spec, ctx)
-            found, problems = model.validate(data, "body")
+            found, problems, omitted = model.validate(data, "body", limit)
             if single:
                 for problem in problems:
-                    del problem["loc"][1]
+                    del problem["loc"][1:2]
         else:
-            found, problems = model.validate(_location_data(request, source, model.fields), source.value)
+            data = _location_data(request, source, model.fields)
+            found, problems, omitted = model.validate(data, source.value, limit)
+        ctx.errors_omitted += omitted
         if problems:
             errors.extend(problems)
             failed = True

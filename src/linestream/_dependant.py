@@ -31,6 +31,7 @@ from linestream._annotations import (
     split_annotated,
     type_hints,
 )
+from linestream._validation import located_errors
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource
 
@@ -86,26 +87,17 @@ class LocationModel:
                 "Use types Pydantic can validate (str, int, float, bool, enums, UUID, datetime, lists of them...)."
             ) from exc
 
-    def validate(self, data: Mapping[str, Any], prefix: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def validate(
+        self, data: Mapping[str, Any], prefix: str, limit: int
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+        """The values by parameter name; or, when invalid, at most ``limit`` errors and how many were left out."""
         try:
             instance = self.model.__pydantic_validator__.validate_python(data)
         except pydantic.ValidationError as exc:
-            return {}, [_located(error, (prefix,)) for error in exc.errors(include_url=False)]
+            errors, omitted = located_errors(exc, (prefix,), limit)
+            return {}, errors, omitted
         values = instance.__dict__
-        return {name: values[key] for key, name in self.names}, []
-
-
-def _located(error: Mapping[str, Any], prefix: tuple[str, ...]) -> dict[str, Any]:
-    located = {"loc": [*prefix, *error["loc"]], "msg": error["msg"], "type": error["type"]}
-    if "input" in error and not isinstance(error["input"], (dict, BaseModel)):
-        located["input"] = error["input"]
-    if error.get("ctx"):
-        located["ctx"] = {key: _jsonable_ctx(value) for key, value in error["ctx"].items()}
-    return located
-
-
-def _jsonable_ctx(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        return {name: values[key] for key, name in self.names}, [], 0
 
 
 @dataclasses.dataclass(slots=True)

@@ -23,6 +23,7 @@ __all__ = [
     "Payload",
     "error_record",
     "event_framer",
+    "gap_frame",
     "raw_chunk_encoder",
     "refuse_events",
     "serialized_payload",
@@ -70,7 +71,8 @@ def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], pa
         def frame_sse(event: ServerSentEvent | SerializedItem[Any], first: bool) -> bytes | None:
             if event.__class__ is SerializedItem:
                 assert isinstance(event, SerializedItem)
-                return b"id: " + event.id.encode() + b"\ndata: " + payload(event) + b"\n\n"
+                frame = b"id: " + event.id.encode() + b"\ndata: " + payload(event) + b"\n\n"
+                return frame if event.gap_after is None else gap_frame(event) + frame
             assert isinstance(event, ServerSentEvent)
             data = event.data
             if data is None:
@@ -79,7 +81,8 @@ def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], pa
                 # An event wrapping a serialized item: its data as is, its id unless the event sets one.
                 if event.id is None:
                     event = dataclasses.replace(event, id=data.id)
-                return encode_event(event, payload(data))
+                frame = encode_event(event, payload(data))
+                return frame if data.gap_after is None else gap_frame(data) + frame
             return encode_event(event, encode(data))
 
         return frame_sse
@@ -100,6 +103,16 @@ def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], pa
         return framing.encode(message, first=first)
 
     return frame_item
+
+
+def gap_frame(serialized: SerializedItem[Any]) -> bytes:
+    """The SSE event telling a topic subscriber that messages after ``gap_after`` were lost before this one::
+
+    event: gap
+    data: {"after":"1764000000000-4","next":"1764000000100-0"}
+    """
+    data = pydantic_core.to_json({"after": serialized.gap_after, "next": serialized.id})
+    return b"event: gap\ndata: " + data + b"\n\n"
 
 
 def error_record(stream_format: StreamFormat) -> ErrorRecord:

@@ -1,20 +1,35 @@
-"""``Accept`` header -> stream format, with q-values, wildcards and the server's order of preference."""
+"""``Accept`` header -> stream format, with q-values, wildcards and the server's order of preference.
+
+Clients send a handful of distinct short ``Accept`` values, so their answers are cached; a hostile client can
+send endless distinct long ones, so only short values are cached (the cache stays small), and values longer
+than ``MAX_ACCEPT_LENGTH`` or with more than ``MAX_RANGES`` media ranges are refused before they are parsed.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
 
+from linestream.exceptions import HTTPException
 from linestream.streams import StreamFormat
 
-__all__ = ["negotiate"]
+__all__ = ["MAX_ACCEPT_LENGTH", "MAX_RANGES", "negotiate"]
+
+#: The longest ``Accept`` value parsed (431 past it); browsers send about 100 characters.
+MAX_ACCEPT_LENGTH = 4096
+#: The most media ranges parsed in one ``Accept`` value (400 past it).
+MAX_RANGES = 64
+#: The longest ``Accept`` value whose answer is cached.
+_CACHED_LENGTH = 256
 
 
-@functools.lru_cache(maxsize=512)
 def _ranges(accept: str) -> tuple[tuple[str, str, float], ...]:
     """The media ranges of an ``Accept`` value as ``(type, subtype, q)``; unparsable ones are skipped."""
+    parts = accept.split(",", MAX_RANGES)
+    if len(parts) > MAX_RANGES:
+        raise HTTPException(400, f"The Accept header lists more than {MAX_RANGES} media ranges.")
     ranges = []
-    for part in accept.split(","):
+    for part in parts:
         media_range, *parameters = part.split(";")
         kind, slash, subtype = media_range.strip().lower().partition("/")
         if not slash or not kind or not subtype or (kind == "*" and subtype != "*"):
@@ -50,7 +65,6 @@ def _quality(media_type: str, ranges: tuple[tuple[str, str, float], ...]) -> flo
     return quality
 
 
-@functools.lru_cache(maxsize=1024)
 def _negotiate(accept: str, offered: tuple[StreamFormat, ...]) -> StreamFormat | None:
     ranges = _ranges(accept)
     best: StreamFormat | None = None
@@ -67,4 +81,11 @@ def negotiate(accept: str | None, offered: Sequence[StreamFormat]) -> StreamForm
     order. No ``Accept`` (or an empty one) means the first offered format; ``None`` means nothing acceptable."""
     if accept is None or not accept.strip():
         return offered[0]
-    return _negotiate(accept, tuple(offered))
+    if len(accept) > MAX_ACCEPT_LENGTH:
+        raise HTTPException(431, f"The Accept header is longer than {MAX_ACCEPT_LENGTH} characters.")
+    if len(accept) > _CACHED_LENGTH:
+        return _negotiate(accept, tuple(offered))
+    return _negotiate_cached(accept, tuple(offered))
+
+
+_negotiate_cached = functools.lru_cache(maxsize=1024)(_negotiate)

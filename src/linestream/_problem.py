@@ -59,6 +59,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 
 async def request_validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if exc.errors_omitted:
+        return problem_response(422, exc.detail, errors=exc.errors, errors_omitted=exc.errors_omitted)
     return problem_response(422, exc.detail, errors=exc.errors)
 
 

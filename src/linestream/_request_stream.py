@@ -1,31 +1,35 @@
 """Streamed request bodies: ``items: AsyncIterable[Item]`` parameters, decoded and validated as they arrive.
 
-The body is read from the request's ``receive`` in the chunks the server delivers, decompressed on the fly
-(``Content-Encoding: gzip``), framed by the shared ``linestream.streams`` decoders and validated item by item,
-so memory stays bounded by one chunk and one line whatever the body size. Errors are HTTP errors the endpoint
-may catch; escaping before the response started they become 4xx problem responses:
+The body is read from the request's ``receive`` in the chunks the server delivers, its ``Content-Encoding``
+undone in slices of at most ``SLICE`` bytes (``_request_body``), framed by the shared ``linestream.streams``
+decoders and validated item by item. So memory stays bounded by one slice, one item and the items of one slice,
+whatever the body's size or compression, and between two slices the event loop runs other tasks. Errors are
+HTTP errors the endpoint may catch; escaping before the response started they become 4xx problem responses:
 
 - ``415``: a content type that is not JSON Lines, NDJSON, json-seq or a JSON array, or an unknown encoding;
 - ``422`` (``InvalidRequestItem``): a line that is not valid JSON or not a valid item, naming the line and field;
-- ``413``: a line longer than ``max_line_size``, or more than ``max_items`` items;
-- ``408``: no body bytes for ``idle_timeout`` seconds.
+- ``413``: an item longer than ``max_line_size``, more than ``max_items`` items, or a decompression bomb;
+- ``400``: a compressed body that is corrupt, truncated or followed by garbage;
+- ``408``: no complete item for ``idle_timeout`` seconds.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import pydantic
 import pydantic_core
 from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
+from linestream._request_body import ContentDecoder
 from linestream._settings import BodyLimits
+from linestream._validation import echo, located_errors
 from linestream.exceptions import FrameTooLarge, HTTPException, InvalidRequestItem, StreamDecodeError
 from linestream.streams import SSE, format_for_media_type
 
@@ -47,21 +51,23 @@ class RequestItems:
         if stream_format is None or stream_format is SSE:
             raise HTTPException(
                 415,
-                f"A streamed request body must be JSON Lines (application/jsonl), NDJSON (application/x-ndjson), "
-                f"a JSON text sequence (application/json-seq) or a JSON array (application/json), "
-                f"not {content_type!r}.",
+                "A streamed request body must be JSON Lines (Content-Type: application/jsonl), NDJSON "
+                "(application/x-ndjson), a JSON text sequence (application/json-seq) or a JSON array "
+                f"(application/json), not {echo(content_type)!r}.",
             )
-        encoding = content_encoding.strip().lower()
-        if encoding not in ("", "identity", "gzip", "x-gzip"):
-            raise HTTPException(415, f"Unsupported Content-Encoding {content_encoding!r}; send gzip or none.")
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding in ("gzip", "x-gzip") else None
+        self._content = ContentDecoder(content_encoding, limits)
         self._receive = receive
         self._decoder = stream_format.decoder(max_frame_size=limits.max_line_size)
         self._validate = adapter.validate_json if adapter is not None else None
         self._limits = limits
         self._frames: list[bytes] = []
         self._position = 0
+        #: Decoded slices of the last message received, not framed yet.
+        self._slices: Iterator[bytes] | None = None
+        self._last_message = False
         self._done = False
+        #: Since when the client owes the next item (``None``: it is not waited for yet).
+        self._waiting_since: float | None = None
         self.count = 0
 
     def __aiter__(self) -> AsyncIterator[Any]:
@@ -77,7 +83,7 @@ class RequestItems:
         return self._item(frame)
 
     async def next_batch(self) -> list[Any]:
-        """The items of the next received chunk (empty list: the body ended); for ``SyncRequestItems``."""
+        """The items of the next slice of the body (empty list: the body ended); for ``SyncRequestItems``."""
         while self._position >= len(self._frames):
             if self._done:
                 return []
@@ -87,34 +93,53 @@ class RequestItems:
         return [self._item(frame) for frame in frames]
 
     async def _read(self) -> None:
-        timeout = self._limits.idle_timeout
-        with anyio.move_on_after(timeout if timeout is not None else float("inf")) as scope:
-            message = await self._receive()
-        if scope.cancelled_caught:
-            raise HTTPException(408, f"No request body bytes arrived for {timeout} s after item {self.count}.")
+        """One step: frame the next decoded slice (after letting other tasks run), or receive more body."""
+        if self._slices is not None:
+            piece = next(self._slices, None)
+            if piece is not None:
+                await anyio.lowlevel.checkpoint()
+                self._decode(piece)
+                return
+            self._slices = None
+            if self._last_message:
+                self._content.close()
+                self._decode(b"", end=True)
+                return
+        message = await self._receive_message()
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        more = message.get("more_body", False)
-        if self._inflate is not None:
-            try:
-                chunk = self._inflate.decompress(chunk)
-                if not more:
-                    chunk += self._inflate.flush()
-            except zlib.error as exc:
-                raise HTTPException(400, f"The gzip-encoded request body is corrupt: {exc}") from exc
+        self._last_message = not message.get("more_body", False)
+        self._slices = self._content.feed(message.get("body", b""))
+
+    async def _receive_message(self) -> Any:
+        timeout = self._limits.idle_timeout
+        if timeout is None:
+            return await self._receive()
+        now = anyio.current_time()
+        if self._waiting_since is None:
+            # The clock starts when the endpoint wants more after its last item, not while it works on items.
+            self._waiting_since = now
+        with anyio.move_on_after(self._waiting_since + timeout - now) as scope:
+            message = await self._receive()
+        if scope.cancelled_caught:
+            raise HTTPException(
+                408, f"No complete item arrived for {timeout} s (idle_timeout), after item {self.count}."
+            )
+        return message
+
+    def _decode(self, piece: bytes, *, end: bool = False) -> None:
         try:
-            frames = self._decoder.feed(chunk)
-            if not more:
-                frames += self._decoder.close()
-                self._done = True
+            frames = self._decoder.close() if end else self._decoder.feed(piece)
         except FrameTooLarge as exc:
             raise HTTPException(413, f"{exc} (max_line_size)") from exc
         except StreamDecodeError as exc:
+            line = exc.frame_index + 1
             raise InvalidRequestItem(
-                exc.frame_index + 1,
-                [{"loc": ["body", exc.frame_index + 1], "msg": str(exc), "type": "stream_invalid"}],
+                line, [{"loc": ["body", line], "msg": str(exc), "type": "stream_invalid"}]
             ) from exc
+        if frames:
+            self._waiting_since = None
+        self._done = end
         self._frames = frames
         self._position = 0
 
@@ -133,16 +158,13 @@ class RequestItems:
                 raise InvalidRequestItem(
                     line, [{"loc": ["body", line], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"}]
                 ) from exc
-            errors = [
-                {"loc": ["body", line, *error["loc"]], "msg": error["msg"], "type": error["type"]}
-                for error in exc.errors(include_url=False)
-            ]
-            raise InvalidRequestItem(line, errors) from exc
+            errors, omitted = located_errors(exc, ("body", line), self._limits.max_errors)
+            raise InvalidRequestItem(line, errors, errors_omitted=omitted) from exc
 
 
 class SyncRequestItems:
     """The iterator bound to an ``Iterable[Item]`` parameter of a ``def`` path operation (run in a worker
-    thread): it fetches items from the event loop one received chunk at a time, not one item at a time."""
+    thread): it fetches items from the event loop one slice of the body at a time, not one item at a time."""
 
     def __init__(self, items: RequestItems) -> None:
         self._items = items

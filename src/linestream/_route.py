@@ -221,7 +221,7 @@ class APIRoute(Route):
 
         plan = self._plan_for(request) if self.spec.is_stream else None
         async with contextlib.AsyncExitStack() as stack:
-            ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.request_stream_limits)
+            ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.body_limits)
             arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
             if plan is not None:
                 await self._stream(scope, tracking_send, channel, ctx, arguments, plan)

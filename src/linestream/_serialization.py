@@ -105,7 +105,7 @@ class SerializedItem(Generic[ItemT]):
     ``AsyncIterable[SerializedItem[Order]]`` declares a stream of ``Order`` items.
     """
 
-    __slots__ = ("_adapter", "_item", "data", "id", "item_type", "key")
+    __slots__ = ("_adapter", "_item", "data", "gap_after", "id", "item_type", "key")
 
     def __init__(
         self,
@@ -125,6 +125,17 @@ class SerializedItem(Generic[ItemT]):
         self.key = key
         self._adapter = adapter
         self._item = item
+        #: Set on the first message a topic subscriber gets after losing messages: the id after which they were
+        #: lost (the topic's retention dropped them before it could read them). ``None`` otherwise.
+        self.gap_after: str | None = None
+
+    def after_gap(self, gap_after: str) -> SerializedItem[ItemT]:
+        """A copy of this message telling its subscriber that messages after ``gap_after`` were lost before it."""
+        copy: SerializedItem[ItemT] = SerializedItem(
+            self.id, self.data, self.item_type, adapter=self._adapter, item=self._item, key=self.key
+        )
+        copy.gap_after = gap_after
+        return copy
 
     @property
     def item(self) -> ItemT:

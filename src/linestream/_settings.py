@@ -33,20 +33,41 @@ STREAM_ERROR_POLICIES = ("truncate", "record")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BodyLimits:
-    """Bounds on a streamed request body (app-level ``request_stream_limits=``).
+    """Bounds on request bodies, so that bad input costs the server no more than it costs the sender
+    (``LineStream(body_limits=BodyLimits(...))``; see docs/reliability.md, "Hostile input").
 
-    ``max_line_size``: bytes one item (line, record, element) may take (413 past it); ``max_items``: items one
-    body may hold (413); ``idle_timeout``: seconds without a body byte before the request is answered 408.
+    Every body:
+
+    - ``idle_timeout``: seconds without progress before the request is answered 408: no byte of a plain body,
+      no complete item of a streamed body (so a body that trickles in without ever completing an item ends);
+    - ``max_inflation_ratio``: a compressed body (``Content-Encoding: gzip``/``deflate``) may decode to at most
+      this many times its size, once it decoded to more than 1 MiB (413): decompression bombs stop there;
+    - ``max_inflated_size``: bytes a compressed body may decode to in all (413; ``None``: no bound but the ratio);
+    - ``max_errors``: validation errors listed in a 422 problem; the others are counted (``errors_omitted``).
+
+    A plain (JSON) body: ``max_body_size`` bytes after decoding (413) and ``body_timeout`` seconds to arrive in
+    full (408). A streamed body (``items: AsyncIterable[Item]``): ``max_line_size`` bytes per item (line,
+    record or element; 413) and ``max_items`` items (413); it has no total size or duration.
     """
 
+    max_body_size: int = 4 * 1024 * 1024
+    body_timeout: float | None = 300.0
     max_line_size: int = 1024 * 1024
     max_items: int | None = None
     idle_timeout: float | None = 60.0
+    max_inflation_ratio: float | None = 100.0
+    max_inflated_size: int | None = None
+    max_errors: int = 100
 
     def __post_init__(self) -> None:
+        _check_positive("BodyLimits", "max_body_size", self.max_body_size, "bytes", optional=False)
+        _check_positive("BodyLimits", "body_timeout", self.body_timeout, "seconds")
         _check_positive("BodyLimits", "max_line_size", self.max_line_size, "bytes", optional=False)
         _check_positive("BodyLimits", "max_items", self.max_items, "items")
         _check_positive("BodyLimits", "idle_timeout", self.idle_timeout, "seconds")
+        _check_positive("BodyLimits", "max_inflation_ratio", self.max_inflation_ratio, "times")
+        _check_positive("BodyLimits", "max_inflated_size", self.max_inflated_size, "bytes")
+        _check_positive("BodyLimits", "max_errors", self.max_errors, "errors", optional=False)
 
 
 def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: bool = True) -> None:
@@ -75,7 +96,8 @@ class Settings:
     send_timeout: float | None = None
     max_item_size: int | None = None
     sse_shutdown_retry: int | None = 1000
-    request_stream_limits: BodyLimits = BodyLimits()
+    body_limits: BodyLimits = BodyLimits()
+    max_request_head_size: int | None = 64 * 1024
 
     def __post_init__(self) -> None:
         owner = "LineStream"
@@ -88,6 +110,7 @@ class Settings:
         _check_stream_errors(owner, self.stream_errors)
         _check_positive(owner, "send_timeout", self.send_timeout, "seconds")
         _check_positive(owner, "max_item_size", self.max_item_size, "bytes")
+        _check_positive(owner, "max_request_head_size", self.max_request_head_size, "bytes")
         retry = self.sse_shutdown_retry
         if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
             raise ValueError(f"{owner}: sse_shutdown_retry must be a whole number of milliseconds or None")

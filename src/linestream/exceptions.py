@@ -83,12 +83,14 @@ class RequestValidationError(HTTPException):
     """The request's parameters or body do not match the path operation's declaration.
 
     ``errors`` is a list of dicts, each with ``loc`` (e.g. ``["query", "n"]``), ``msg``, ``type`` and, when
-    known, ``input``. It is answered with status 422 and a problem-JSON body listing the errors.
+    known, ``input``. It is answered with status 422 and a problem-JSON body listing the errors. A request with
+    very many errors lists the first ones (``BodyLimits.max_errors``); ``errors_omitted`` counts the others.
     """
 
-    def __init__(self, errors: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
         self.errors = [dict(error) for error in errors]
-        super().__init__(status_code=422, detail=_summarise(self.errors))
+        self.errors_omitted = errors_omitted
+        super().__init__(status_code=422, detail=_summarise(self.errors, errors_omitted))
 
     def __str__(self) -> str:
         return str(self.detail)
@@ -102,9 +104,9 @@ class InvalidRequestItem(RequestValidationError):
     with a 422 problem naming the line and field.
     """
 
-    def __init__(self, line: int, errors: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, line: int, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
         self.line = line
-        super().__init__(errors)
+        super().__init__(errors, errors_omitted=errors_omitted)
 
 
 class ResponseValidationError(LineStreamError):
@@ -177,12 +179,19 @@ class StreamTruncated(StreamDecodeError):
         self.items_received = items_received
 
 
-def _summarise(errors: Sequence[Mapping[str, Any]]) -> str:
+def _short(text: str, limit: int = 100) -> str:
+    """``text`` as it may be echoed back in an error: cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
+def _summarise(errors: Sequence[Mapping[str, Any]], omitted: int = 0, shown: int = 5) -> str:
     parts = []
-    for error in errors:
+    for error in errors[:shown]:
         loc = ".".join(str(part) for part in error.get("loc", ()))
         parts.append(f"{loc}: {error.get('msg', 'invalid')}" if loc else str(error.get("msg", "invalid")))
-    count = len(errors)
+    count = len(errors) + omitted
+    if count > len(parts):
+        parts.append(f"and {count - len(parts)} more")
     head = f"{count} validation error" + ("s" if count != 1 else "")
     return f"{head}: " + "; ".join(parts)
 
@@ -213,8 +222,8 @@ class InvalidMessageId(HTTPException, ValueError):
     def __init__(self, topic: str, message_id: str) -> None:
         super().__init__(
             400,
-            f"{message_id!r} is not a message id of topic {topic!r}: ids look like '1764000000000-0' "
-            "(milliseconds, a dash, a sequence number), as sent in the stream's SSE `id:` fields.",
+            f"{_short(message_id)!r} is not a message id of topic {topic!r}: ids look like '1764000000000-0' "
+            "(milliseconds, a dash, a sequence number, each below 2**64), as sent in the stream's SSE `id:` fields.",
         )
         self.topic = topic
         self.message_id = message_id

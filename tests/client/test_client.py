@@ -1,6 +1,5 @@
 """The typed clients (sync and async twins) against real servers: every format, truncation, errors, SSE."""
 
-import socket
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
@@ -18,7 +17,7 @@ from linestream import Header, HTTPException, LineStream
 from linestream.client import AsyncClient, Client, Event, HTTPStatusError, RetryPolicy, StreamError, StreamTruncated
 from linestream.sse import ServerSentEvent
 from linestream.streams import FORMATS, StreamFormat
-from tests.conftest import serve
+from tests.conftest import free_port, serve
 
 
 class Item(BaseModel):
@@ -149,13 +148,6 @@ def test_sse_events_carry_their_fields(base_url: str) -> None:
     assert {event.event for event in events} == {"tick"}
     assert [event.data for event in events] == ITEMS
     assert isinstance(events[0], Event)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def restartable_app(stop_after: threading.Event, seen_ids: list[str | None]) -> LineStream:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -15,13 +14,7 @@ import pytest
 import redis
 
 from linestream.topics import MemoryBackend, RedisBackend, TopicBackend
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.conftest import free_port
 
 
 class RedisServer:

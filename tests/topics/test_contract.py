@@ -139,7 +139,7 @@ async def test_publish_validates_the_item(backend: TopicBackend) -> None:
 
 async def test_an_invalid_last_id_is_refused_and_an_empty_one_means_from_now(backend: TopicBackend) -> None:
     orders = Topic("orders", Order, backend=backend)
-    for bad in ("nope", "12", "1-2-3", "-1-0", "١٢-0", "1" * 21 + "-0"):
+    for bad in ("nope", "12", "1-2-3", "-1-0", "١٢-0", "1" * 21 + "-0", f"{2**64}-0", f"0-{2**64}", "max-max"):
         with pytest.raises(InvalidMessageId, match="is not a message id of topic 'orders'") as caught:
             orders.subscribe(bad)
         assert caught.value.status_code == 400
@@ -155,6 +155,26 @@ async def test_an_invalid_last_id_is_refused_and_an_empty_one_means_from_now(bac
         tg.start_soon(publish_later)
         (message,) = await take(subscription, 1)
     assert message.item.sku == "new"
+
+
+async def test_an_id_newer_than_the_topic_resumes_from_now(backend: TopicBackend) -> None:
+    # An id the topic never gave (the greatest id Redis can hold, a log that was reset...) must neither fail
+    # the stream nor wait for the clock to reach it: the subscriber gets what is published from then on.
+    orders = Topic("orders", Order, backend=backend)
+    await orders.publish(Order(id=0, sku="before"))
+    for future in (f"{2**64 - 1}-{2**64 - 1}", "99999999999999-0"):
+        subscription = orders.subscribe(future)
+
+        async def publish_later() -> None:
+            await wait_subscribed(orders, 1)
+            await anyio.sleep(0.05)
+            await orders.publish(Order(id=1, sku="after"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(publish_later)
+            (message,) = await take(subscription, 1)
+        await subscription.aclose()
+        assert message.item.sku == "after"
 
 
 async def test_a_slow_subscriber_never_holds_the_publisher_and_catches_up_from_the_log(
@@ -193,7 +213,8 @@ async def test_resuming_from_before_the_retention_says_messages_were_lost(
         received = await take(orders.subscribe(ids[0]), 1)
     # Redis trims approximately (whole macro nodes): some older messages may be kept, never the first ones.
     assert received[0].item.id > 1
-    assert "were dropped by the topic's retention" in caplog.text
+    assert "the topic's retention dropped them" in caplog.text
+    assert received[0].gap_after == ids[0]  # and the subscriber is told, in band
 
 
 async def test_a_topic_name_has_one_item_type_per_backend(backend: TopicBackend) -> None:

@@ -155,7 +155,7 @@ class Client:
             reader: StreamReader | None = None
             error: BaseException | None = None
             try:
-                with self._events(method, url, item, "sse", request, reconnection.last_event_id) as events:
+                with self._events(method, url, item, "sse", request, reconnection.last_event_id, True) as events:
                     reader = events.reader
                     for event in events:
                         reconnection.on_event(event)
@@ -164,21 +164,28 @@ class Client:
                 error = exc
             delay = reconnection.next_delay(reader, error)
             if delay is None:
-                if error is not None:
-                    raise error
+                reconnection.raise_unless_complete(reader, error)
                 return
             time.sleep(delay)
 
     @contextlib.contextmanager
     def _events(
-        self, method: str, url: str, item: Any, format: str | None, request: dict[str, Any], last_id: str | None
+        self,
+        method: str,
+        url: str,
+        item: Any,
+        format: str | None,
+        request: dict[str, Any],
+        last_id: str | None,
+        resumable: bool = False,
     ) -> Iterator[_EventIterator]:
         request = dict(request)
         headers = _headers(format, request.pop("headers", None), last_id)
         with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, response.read())
-            reader = StreamReader(response.headers.get("content-type", ""), item, max_frame_size=self.max_frame_size)
+            content_type = response.headers.get("content-type", "")
+            reader = StreamReader(content_type, item, max_frame_size=self.max_frame_size, resumable=resumable)
             yield _EventIterator(reader, response)
 
 
@@ -269,7 +276,7 @@ class AsyncClient:
             reader: StreamReader | None = None
             error: BaseException | None = None
             try:
-                async with self._events(method, url, item, "sse", request, reconnection.last_event_id) as events:
+                async with self._events(method, url, item, "sse", request, reconnection.last_event_id, True) as events:
                     reader = events.reader
                     async for event in events:
                         reconnection.on_event(event)
@@ -278,21 +285,28 @@ class AsyncClient:
                 error = exc
             delay = reconnection.next_delay(reader, error)
             if delay is None:
-                if error is not None:
-                    raise error
+                reconnection.raise_unless_complete(reader, error)
                 return
             await anyio.sleep(delay)
 
     @contextlib.asynccontextmanager
     async def _events(
-        self, method: str, url: str, item: Any, format: str | None, request: dict[str, Any], last_id: str | None
+        self,
+        method: str,
+        url: str,
+        item: Any,
+        format: str | None,
+        request: dict[str, Any],
+        last_id: str | None,
+        resumable: bool = False,
     ) -> AsyncIterator[_AsyncEventIterator]:
         request = dict(request)
         headers = _headers(format, request.pop("headers", None), last_id)
         async with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, await response.aread())
-            reader = StreamReader(response.headers.get("content-type", ""), item, max_frame_size=self.max_frame_size)
+            content_type = response.headers.get("content-type", "")
+            reader = StreamReader(content_type, item, max_frame_size=self.max_frame_size, resumable=resumable)
             yield _AsyncEventIterator(reader, response)
 
 

@@ -6,6 +6,7 @@ Shared by ``Client`` and ``AsyncClient`` (and usable on its own): both twins onl
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Generic, TypeVar
 
 import pydantic_core
@@ -19,6 +20,8 @@ from linestream.streams.sse import ServerSentEvent
 __all__ = ["Event", "RetryPolicy", "StreamReader"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("linestream.client")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +56,10 @@ class StreamReader:
     Raises ``StreamError`` for an in-band error record (a ``{"error": problem}`` item, or an SSE ``error``
     event), ``StreamTruncated`` when the body ends inside a frame (or an array is left unterminated), and
     ``StreamDecodeError`` for a frame that is not a valid item.
+
+    An SSE stream that ends with a ``retry:`` after its last event (what a server says when it shuts down:
+    "come back") is not complete: ``close()`` raises ``StreamTruncated`` unless the reader is ``resumable`` (the
+    caller reconnects with ``Last-Event-ID``, as ``events()`` does).
     """
 
     def __init__(
@@ -61,6 +68,7 @@ class StreamReader:
         item: Any = None,
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        resumable: bool = False,
     ) -> None:
         stream_format = format_for_media_type(content_type)
         if stream_format is None:
@@ -72,19 +80,51 @@ class StreamReader:
         self.format: StreamFormat = stream_format
         self.adapter: TypeAdapter[Any] | None = None if item is None else TypeAdapter(item)
         self.decoder = stream_format.decoder(max_frame_size=max_frame_size)
+        self.resumable = resumable
         self.count = 0
         self.last_event_id: str | None = None
-        self.retry: int | None = None
+        #: The gaps the server announced (SSE ``gap`` events: messages lost after ``after``, before ``next``).
+        self.gaps: list[dict[str, Any]] = []
 
     def feed(self, chunk: bytes) -> list[Event[Any]]:
-        return [self._event(frame) for frame in self.decoder.feed(chunk)]
+        return self._events(self.decoder.feed(chunk))
+
+    @property
+    def retry(self) -> int | None:
+        """The reconnection time (ms) the SSE stream set last, in an event or alone; ``None`` if none (or not SSE)."""
+        return self.decoder.retry if self.format is SSE else None
+
+    @property
+    def reconnect_requested(self) -> bool:
+        """Whether the SSE stream ended by asking the client to come back (a ``retry:`` after its last event)."""
+        return self.format is SSE and self.decoder.pending_retry is not None
 
     def close(self) -> list[Event[Any]]:
         try:
             frames = self.decoder.close()
         except StreamTruncated as exc:
             raise StreamTruncated(str(exc), frame_index=exc.frame_index, items_received=self.count) from exc
-        return [self._event(frame) for frame in frames]
+        events = self._events(frames)
+        if self.reconnect_requested and not self.resumable:
+            raise self.incomplete()
+        return events
+
+    def incomplete(self) -> StreamTruncated:
+        """The error for an SSE stream that ended asking the client to come back, when it does not."""
+        return StreamTruncated(
+            f"The server ended the stream after {self.count} item(s) asking the client to reconnect (it is "
+            "shutting down): the stream is not complete. Client.events() resumes such streams.",
+            frame_index=self.count,
+            items_received=self.count,
+        )
+
+    def _events(self, frames: list[Any]) -> list[Event[Any]]:
+        events = []
+        for frame in frames:
+            event = self._event(frame)
+            if event is not None:
+                events.append(event)
+        return events
 
     def truncated(self, cause: BaseException) -> StreamTruncated:
         """The error for a body the connection cut (without its final chunk)."""
@@ -96,16 +136,21 @@ class StreamReader:
         error.__cause__ = cause
         return error
 
-    def _event(self, frame: Any) -> Event[Any]:
+    def _event(self, frame: Any) -> Event[Any] | None:
         if self.format is SSE:
             assert isinstance(frame, ServerSentEvent)
             if frame.id is not None:
                 self.last_event_id = frame.id
-            if frame.retry is not None:
-                self.retry = frame.retry
             text = frame.raw_data or ""
             if frame.event == "error":
                 raise StreamError(_problem(text.encode()), items_received=self.count)
+            if frame.event == "gap":
+                gap = _problem(text.encode())
+                self.gaps.append(gap)
+                logger.warning(
+                    "The server lost messages of this stream after %s, before %s.", gap.get("after"), gap.get("next")
+                )
+                return None
             event = Event(self._validate(text.encode()), frame.event, frame.id, frame.retry)
         else:
             if frame[:12].replace(b" ", b"").startswith(b'{"error":'):
@@ -145,6 +190,14 @@ class Reconnection:
         self.failures = 0
         if event.id is not None:
             self.last_event_id = event.id
+
+    def raise_unless_complete(self, reader: StreamReader | None, error: BaseException | None) -> None:
+        """Once reconnecting stopped: raise ``error`` (the last attempt failed), or ``StreamTruncated`` if the server
+        asked the client to come back (it shut down) and the policy allows no more attempts."""
+        if error is not None:
+            raise error
+        if reader is not None and reader.reconnect_requested:
+            raise reader.incomplete()
 
     def next_delay(self, reader: StreamReader | None, error: BaseException | None) -> float | None:
         """Seconds to wait before reconnecting, or ``None`` to stop (the caller raises ``error`` if any)."""

@@ -10,20 +10,32 @@ DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
 
 
 class FrameDecoder:
-    """What every incremental decoder has: a bound on one frame's size, and the count of frames decoded."""
+    """What every incremental decoder has: a bound on one frame's size, the count of frames decoded, and the
+    count of bytes it examined to find them.
 
-    __slots__ = ("_frames", "max_frame_size")
+    Decoders are linear in their input: each byte is examined a bounded number of times, however the stream is
+    cut into chunks (``bytes_examined`` stays within a small multiple of the bytes fed), so a peer cannot make
+    the reader's work grow with the square of what it sends.
+    """
+
+    __slots__ = ("_examined", "_frames", "max_frame_size")
 
     def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
         if max_frame_size < 1:
             raise ValueError("max_frame_size must be a positive number of bytes")
         self.max_frame_size = max_frame_size
         self._frames = 0
+        self._examined = 0
 
     @property
     def frames_decoded(self) -> int:
         """How many frames (items) this decoder has returned."""
         return self._frames
+
+    @property
+    def bytes_examined(self) -> int:
+        """How many bytes the decoder's searches and splits have looked at so far (a measure of its work)."""
+        return self._examined
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

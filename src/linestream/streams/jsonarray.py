@@ -61,6 +61,7 @@ class JsonArrayDecoder(FrameDecoder):
         frames: list[bytes] = []
         position = self._position
         end = len(buffer)
+        self._examined += len(data) + max(0, end - position)  # the copy, and one scan of what is new
         while position < end:
             state = self._state
             if state == _IN_VALUE:
@@ -155,6 +156,7 @@ class JsonArrayDecoder(FrameDecoder):
                 f"Element {self._frames + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
                 frame_index=self._frames,
             )
+        self._examined += end - self._start
         element = bytes(buffer[self._start : end]).strip()
         if not element:
             self._error(f"element {self._frames + 1} is empty")

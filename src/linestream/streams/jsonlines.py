@@ -52,12 +52,15 @@ class JsonLinesDecoder(FrameDecoder):
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the lines they completed, without their line ending."""
         buffer = self._buffer
+        self._examined += len(data)
         if b"\n" not in data:
             buffer += data
             if len(buffer) > self.max_frame_size:
                 self._too_large(len(buffer))
             return []
         buffer += data
+        # The buffer held no newline before this chunk: splitting it looks at each byte once more, at most.
+        self._examined += len(buffer)
         *lines, rest = buffer.split(b"\n")
         self._buffer = bytearray(rest)
         frames = []

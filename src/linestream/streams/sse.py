@@ -37,6 +37,7 @@ KEEPALIVE = b": ping\n\n"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_HAS_BREAK = re.compile(rb"[\r\n]")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,6 +98,9 @@ class SseDecoder(FrameDecoder):
     event ID in force when it was dispatched (as a browser's ``MessageEvent.lastEventId``), ``event`` its type
     (``None`` for the default ``message``) and ``retry`` the reconnection time it set, if any. ``close()``
     raises ``StreamTruncated`` if the stream ended inside an event.
+
+    ``retry`` is the last reconnection time the stream set; ``pending_retry`` is one set after the last event
+    (a ``retry:`` with no event after it, as a server that shuts down sends: "come back in this many ms").
     """
 
     __slots__ = (
@@ -107,6 +111,7 @@ class SseDecoder(FrameDecoder):
         "_retry",
         "_started",
         "last_event_id",
+        "pending_retry",
         "retry",
     )
 
@@ -114,6 +119,7 @@ class SseDecoder(FrameDecoder):
         super().__init__(max_frame_size=max_frame_size)
         self.last_event_id = ""
         self.retry: int | None = None
+        self.pending_retry: int | None = None
         self._buffer = bytearray()
         self._data: list[str] = []
         self._event_type = ""
@@ -124,6 +130,12 @@ class SseDecoder(FrameDecoder):
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Add received bytes; return the events they completed."""
         buffer = self._buffer
+        self._examined += len(data)
+        if self._started and not buffer.endswith(b"\r") and not _HAS_BREAK.search(data):
+            # The buffer holds an unfinished line; without a line break, this only makes it longer.
+            buffer += data
+            self._check_size(len(buffer))
+            return []
         buffer += data
         if not self._started and buffer:
             if len(buffer) < 3 and b"\xef\xbb\xbf".startswith(bytes(buffer)):
@@ -136,17 +148,21 @@ class SseDecoder(FrameDecoder):
         if text.endswith(b"\r"):
             # A CR at the very end may be the first half of a CRLF: keep it until the next byte arrives.
             text, hold = text[:-1], b"\r"
+        self._examined += len(text)
         lines = _LINE_BREAK_BYTES.split(text)
         rest = lines.pop() + hold
         for line in lines:
             self._line(line.decode("utf-8", "replace"), events)
         self._buffer = bytearray(rest)
-        if len(rest) + self._pending > self.max_frame_size:
+        self._check_size(len(rest))
+        return events
+
+    def _check_size(self, pending: int) -> None:
+        if pending + self._pending > self.max_frame_size:
             raise FrameTooLarge(
                 f"Event {self._frames + 1} is longer than max_frame_size={self.max_frame_size} bytes.",
                 frame_index=self._frames,
             )
-        return events
 
     def close(self) -> list[ServerSentEvent]:
         """Signal the end of the stream; raise ``StreamTruncated`` if it ended inside an event."""
@@ -189,7 +205,7 @@ class SseDecoder(FrameDecoder):
             if "\0" not in value:
                 self.last_event_id = value
         elif field == "retry" and value.isascii() and value.isdigit():
-            self.retry = self._retry = int(value)
+            self.retry = self._retry = self.pending_retry = int(value)
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:
         self._pending = 0
@@ -198,6 +214,7 @@ class SseDecoder(FrameDecoder):
         retry, self._retry = self._retry, None
         if not data:
             return
+        self.pending_retry = None
         self._frames += 1
         events.append(
             ServerSentEvent(

@@ -6,9 +6,10 @@
 
 from linestream._serialization import SerializedItem
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
-from linestream.topics._base import Subscription, TopicBackend
+from linestream.topics._base import TopicBackend
 from linestream.topics._memory import MemoryBackend
 from linestream.topics._redis import RedisBackend
+from linestream.topics._subscription import Subscription
 from linestream.topics._topic import Topic, default_backend
 
 __all__ = [

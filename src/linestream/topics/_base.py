@@ -17,30 +17,27 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
-import contextlib
 import logging
 import re
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from pydantic import TypeAdapter
 
-from linestream._early_start import response_may_start
 from linestream._serialization import SerializedItem
-from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
+from linestream.exceptions import InvalidMessageId
 
-__all__ = ["MessageKey", "Subscription", "TopicBackend", "format_id", "parse_id"]
+__all__ = ["PAGE_SIZE", "EventWaiter", "Inbox", "MessageKey", "TopicBackend", "format_id", "logger", "parse_id"]
 
-ItemT = TypeVar("ItemT")
 BackendT = TypeVar("BackendT", bound="TopicBackend")
-SubscriptionT = TypeVar("SubscriptionT", bound="Subscription[Any]")
 
 #: A message id as a sortable pair: (milliseconds, sequence number).
 MessageKey = tuple[int, int]
 
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})", re.ASCII)
+_ID_BOUND = 2**64
 
 logger = logging.getLogger("linestream.topics")
 
@@ -49,11 +46,15 @@ PAGE_SIZE = 500
 
 
 def parse_id(topic: str, message_id: str) -> MessageKey:
-    """The key of ``message_id``; ``InvalidMessageId`` (a 400 in a request) when it is not ``<ms>-<seq>``."""
+    """The key of ``message_id``; ``InvalidMessageId`` (a 400 in a request) when it is not ``<ms>-<seq>`` with
+    both parts below 2**64 (the ids Redis Streams can hold)."""
     match = _ID.fullmatch(message_id)
     if match is None:
         raise InvalidMessageId(topic, message_id)
-    return int(match[1]), int(match[2])
+    key = int(match[1]), int(match[2])
+    if key[0] >= _ID_BOUND or key[1] >= _ID_BOUND:
+        raise InvalidMessageId(topic, message_id)
+    return key
 
 
 def format_id(key: MessageKey) -> str:
@@ -166,25 +167,30 @@ class TopicBackend(abc.ABC):
         if inboxes is not None:
             inboxes.pop(inbox, None)
 
+    def fail_topic(self, topic: str, reason: str) -> None:
+        """End every local subscription of ``topic`` with ``TopicBackendUnavailable(reason)``."""
+        for inbox in list(self._inboxes.get(topic, ())):
+            inbox.fail(reason)
+
     def _close_subscriptions(self) -> None:
-        for inboxes in self._inboxes.values():
-            for inbox in list(inboxes):
-                inbox.fail()
+        for topic in list(self._inboxes):
+            self.fail_topic(topic, f"The backend of topic {topic!r} was closed.")
 
 
 class Inbox:
     """What the fan-out of a backend holds of one subscription: its bounded queue and its wake-up. (Not the
     subscription itself, so that a subscription nobody iterates any more is freed, and unregisters.)"""
 
-    __slots__ = ("behind", "failed", "max_pending", "pending", "waiter")
+    __slots__ = ("behind", "failure", "max_pending", "pending", "waiter")
 
     def __init__(self, max_pending: int) -> None:
         self.max_pending = max_pending
         self.pending: collections.deque[SerializedItem[Any]] = collections.deque()
         #: The queue was dropped (or never filled): read the log before taking from it.
         self.behind = True
-        self.failed = False
-        self.waiter: asyncio.Future[None] | _EventWaiter | None = None
+        #: Why the subscription cannot go on (its backend closed, its topic's key unusable); ``None``: it can.
+        self.failure: str | None = None
+        self.waiter: asyncio.Future[None] | EventWaiter | None = None
 
     def push(self, messages: Sequence[SerializedItem[Any]]) -> None:
         """Live delivery. A full queue is dropped: the subscription re-reads the log instead."""
@@ -196,8 +202,8 @@ class Inbox:
             pending.extend(messages)
         self.wake()
 
-    def fail(self) -> None:
-        self.failed = True
+    def fail(self, reason: str) -> None:
+        self.failure = reason
         self.wake()
 
     def wake(self) -> None:
@@ -206,7 +212,7 @@ class Inbox:
             waiter.set_result(None)
 
 
-class _EventWaiter:  # pragma: no cover - for trio, which the test environment does not install
+class EventWaiter:  # pragma: no cover - for trio, which the test environment does not install
     """A one-shot wake-up with the part of ``asyncio.Future``'s interface a subscription uses, for other loops."""
 
     __slots__ = ("_event",)
@@ -222,129 +228,3 @@ class _EventWaiter:  # pragma: no cover - for trio, which the test environment d
 
     def __await__(self) -> Generator[Any, Any, None]:
         return self._event.wait().__await__()
-
-
-class Subscription(Generic[ItemT]):
-    """The messages of one topic after a position, as an async iterator: first those already in the log
-    (when resuming after an id), then new ones as they are published. Ends only when closed."""
-
-    __slots__ = (
-        "_after",
-        "_backend",
-        "_closed",
-        "_history",
-        "_inbox",
-        "_new_waiter",
-        "_opened",
-        "_started",
-        "topic",
-    )
-
-    def __init__(self, backend: TopicBackend, topic: str, after: MessageKey | None, max_pending: int) -> None:
-        self._backend = backend
-        self.topic = topic
-        self._after = after
-        self._inbox = Inbox(max_pending)
-        self._history: collections.deque[SerializedItem[ItemT]] = collections.deque()
-        self._opened = False
-        self._closed = False
-        self._new_waiter: Callable[[], asyncio.Future[None] | _EventWaiter] = _EventWaiter
-        self._started = False
-
-    @property
-    def max_pending(self) -> int:
-        """How many messages may wait in this subscription's queue before it drops them and re-reads the log."""
-        return self._inbox.max_pending
-
-    @property
-    def pending(self) -> int:
-        """How many delivered messages wait in this subscription's queue."""
-        return len(self._inbox.pending)
-
-    @property
-    def last_id(self) -> str | None:
-        """The id of the last message this subscription returned (or it started after)."""
-        return None if self._after is None else format_id(self._after)
-
-    def __aiter__(self: SubscriptionT) -> SubscriptionT:
-        return self
-
-    async def __anext__(self) -> SerializedItem[ItemT]:
-        if not self._opened:
-            await self._open()
-        inbox = self._inbox
-        pending = inbox.pending
-        history = self._history
-        while True:
-            if history:
-                message = history.popleft()
-                self._after = message.key
-                return message
-            if self._closed:
-                raise StopAsyncIteration
-            if inbox.failed:
-                raise TopicBackendUnavailable(f"The backend of topic {self.topic!r} was closed.")
-            if inbox.behind:
-                await self._catch_up()
-                continue
-            while pending:
-                message = pending.popleft()
-                if message.key > self._after:
-                    self._after = message.key
-                    return message
-            if not self._started:
-                # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
-                # for its first message starts its response now (the client sees it is subscribed).
-                self._started = True
-                response_may_start()
-            waiter = inbox.waiter = self._new_waiter()
-            await waiter
-
-    async def _open(self) -> None:
-        self._opened = True
-        # On asyncio a bare future is the cheapest way to wait for a push (one per message per subscriber); on
-        # another event loop (trio), the anyio Event it was created with.
-        with contextlib.suppress(RuntimeError):
-            self._new_waiter = asyncio.get_running_loop().create_future
-        backend = self._backend
-        backend.register(self.topic, self._inbox)
-        await backend.ready(self.topic)
-        if self._after is None:
-            self._after = await backend.last_key(self.topic)
-            return
-        trimmed = await backend.trimmed_key(self.topic)
-        if trimmed > self._after:
-            logger.warning(
-                "A subscriber of topic %r resumed after %s, but messages up to %s were dropped by the topic's "
-                "retention: it continues with the oldest message kept.",
-                self.topic,
-                format_id(self._after),
-                format_id(trimmed),
-            )
-
-    async def _catch_up(self) -> None:
-        """Read the next page of the log; once a page is not full, live delivery takes over."""
-        assert self._after is not None
-        page = await self._backend.read(self.topic, self._after, PAGE_SIZE)
-        if len(page) < PAGE_SIZE:
-            self._inbox.behind = False
-        self._history.extend(page)
-
-    async def aclose(self) -> None:
-        """Stop receiving: the iteration ends (``async with`` closes it too)."""
-        self._closed = True
-        self._backend.unregister(self.topic, self._inbox)
-        self._inbox.wake()
-
-    def __del__(self) -> None:
-        # A stream's generator that is closed drops its subscription without closing it: unregister then.
-        if self._opened and not self._closed:
-            self._backend.unregister(self.topic, self._inbox)
-
-    async def __aenter__(self: SubscriptionT) -> SubscriptionT:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()

@@ -130,7 +130,9 @@ class RedisBackend(TopicBackend):
     async def append(self, topic: str, data: bytes, *, retention: int) -> SerializedItem[Any]:
         try:
             raw_id = await self.client.xadd(self._key(topic), {_FIELD: data}, maxlen=retention, approximate=True)
-        except self._errors as exc:
+        except (*self._errors, self._response_error) as exc:
+            # A connection that retries ran out, or Redis refused (BUSY, OOM, LOADING, WRONGTYPE...): the publish
+            # did not happen, which the caller learns as a 503 with Retry-After.
             raise TopicBackendUnavailable(f"Cannot publish to topic {topic!r}: Redis at {self.url}: {exc}") from exc
         message_id = _text(raw_id)
         return self.message(topic, parse_id(topic, message_id), data, message_id)
@@ -178,7 +180,9 @@ class RedisBackend(TopicBackend):
         return messages
 
     async def _retrying(self, what: str, call: Any, *, limited: bool = True) -> Any:
-        """``call()`` until it succeeds, backing off on connection errors (cancellation ends the wait).
+        """``call()`` until it succeeds, backing off on connection errors and on error replies that pass (BUSY
+        during a long script, LOADING, OOM...); cancellation ends the wait. A topic whose key holds another type
+        (WRONGTYPE) cannot be read at all: that raises ``TopicBackendUnavailable``.
         ``limited``: one of the few connections for catching up (not for the read loops' blocking reads)."""
         delay = 0.05
         while True:
@@ -187,10 +191,16 @@ class RedisBackend(TopicBackend):
                     return await call()
                 async with self._catch_up_limit:
                     return await call()
+            except self._response_error as exc:
+                if str(exc).startswith("WRONGTYPE"):
+                    raise TopicBackendUnavailable(
+                        f"Redis at {self.url} cannot {what}: its key holds another type of value ({exc})."
+                    ) from exc
+                logger.warning("Redis at %s refused to %s (%s); retrying in %.2f s.", self.url, what, exc, delay)
             except self._errors as exc:
                 logger.warning("Redis at %s: cannot %s (%s); retrying in %.2f s.", self.url, what, exc, delay)
-                await anyio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff)
+            await anyio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
 
     # -- live delivery -------------------------------------------------------------------------------------
     def watch(self, topic: str) -> None:
@@ -209,29 +219,41 @@ class RedisBackend(TopicBackend):
             await reader.ready.wait()
 
     async def _read_loop(self, topic: str, reader: _Reader) -> None:
+        """Deliver the topic's new messages to this process's subscribers while it has any. Nothing that happens
+        here may end the backend's other read loops: a topic that cannot be read fails its own subscribers."""
+        try:
+            with reader.scope:
+                await self._follow(topic, reader)
+        except Exception as exc:  # noqa: BLE001 - one topic's failure is reported to its own subscribers
+            logger.error("Topic %r: its read loop failed; its subscribers are ended.", topic, exc_info=exc)
+            reason = str(exc) if isinstance(exc, TopicBackendUnavailable) else f"Topic {topic!r} cannot be read."
+            self.fail_topic(topic, reason)
+        finally:
+            reader.ready.set()
+            # No subscriber left, or the topic failed (a new subscriber starts a new loop).
+            if self._readers.get(topic) is reader:
+                del self._readers[topic]
+
+    async def _follow(self, topic: str, reader: _Reader) -> None:
         key = self._key(topic)
         block = max(1, math.ceil(self.block * 1000))
-        with reader.scope:
-            reader.position = await self.last_key(topic)
-            reader.ready.set()
-            while self.subscriber_count(topic):
-                streams = {key: format_id(reader.position)}
-                result = await self._retrying(
-                    f"read topic {topic!r}",
-                    functools.partial(self.client.xread, streams, count=PAGE, block=block),
-                    limited=False,
-                )
-                if not result:
-                    continue
-                entries = result[0][1] if isinstance(result, list) else next(iter(result.values()))[0]
-                messages = self._messages(topic, entries)
-                if entries:
-                    reader.position = parse_id(topic, _text(entries[-1][0]))
-                if messages:
-                    self.deliver(topic, messages)
-        # No subscriber left (a new one found this reader still running, or starts a new one).
-        if self._readers.get(topic) is reader:
-            del self._readers[topic]
+        reader.position = await self.last_key(topic)
+        reader.ready.set()
+        while self.subscriber_count(topic):
+            streams = {key: format_id(reader.position)}
+            result = await self._retrying(
+                f"read topic {topic!r}",
+                functools.partial(self.client.xread, streams, count=PAGE, block=block),
+                limited=False,
+            )
+            if not result:
+                continue
+            entries = result[0][1] if isinstance(result, list) else next(iter(result.values()))[0]
+            messages = self._messages(topic, entries)
+            if entries:
+                reader.position = parse_id(topic, _text(entries[-1][0]))
+            if messages:
+                self.deliver(topic, messages)
 
 
 #: Messages per XREAD of a read loop.

@@ -7,8 +7,9 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import TypeAdapter
 
 from linestream._serialization import ItemEncoder
-from linestream.topics._base import Subscription, TopicBackend, parse_id
+from linestream.topics._base import TopicBackend, parse_id
 from linestream.topics._memory import MemoryBackend
+from linestream.topics._subscription import Subscription
 
 __all__ = ["Topic", "default_backend"]
 

@@ -1,0 +1,172 @@
+"""``Subscription``: the messages of one topic after a position, for one consumer (see ``_base`` for the fan-out).
+
+A subscription reads the log from its position (when it resumes, or when its queue overflowed), then takes the
+messages the fan-out delivers live. When the log no longer holds every message after its position (the topic's
+retention dropped them before it could read them), the gap is logged and the first message after it carries
+``gap_after``, the id after which messages were lost: an SSE stream sends an ``event: gap`` before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from linestream._early_start import response_may_start
+from linestream._serialization import SerializedItem
+from linestream.exceptions import TopicBackendUnavailable
+from linestream.topics._base import PAGE_SIZE, EventWaiter, Inbox, MessageKey, TopicBackend, format_id, logger
+
+__all__ = ["Subscription"]
+
+ItemT = TypeVar("ItemT")
+SubscriptionT = TypeVar("SubscriptionT", bound="Subscription[Any]")
+
+
+class Subscription(Generic[ItemT]):
+    """The messages of one topic after a position, as an async iterator: first those already in the log
+    (when resuming after an id), then new ones as they are published. Ends only when closed."""
+
+    __slots__ = (
+        "_after",
+        "_backend",
+        "_closed",
+        "_history",
+        "_inbox",
+        "_new_waiter",
+        "_opened",
+        "_started",
+        "topic",
+    )
+
+    def __init__(self, backend: TopicBackend, topic: str, after: MessageKey | None, max_pending: int) -> None:
+        self._backend = backend
+        self.topic = topic
+        self._after = after
+        self._inbox = Inbox(max_pending)
+        self._history: collections.deque[SerializedItem[ItemT]] = collections.deque()
+        self._opened = False
+        self._closed = False
+        self._new_waiter: Callable[[], asyncio.Future[None] | EventWaiter] = EventWaiter
+        self._started = False
+
+    @property
+    def max_pending(self) -> int:
+        """How many messages may wait in this subscription's queue before it drops them and re-reads the log."""
+        return self._inbox.max_pending
+
+    @property
+    def pending(self) -> int:
+        """How many delivered messages wait in this subscription's queue."""
+        return len(self._inbox.pending)
+
+    @property
+    def last_id(self) -> str | None:
+        """The id of the last message this subscription returned (or it started after)."""
+        return None if self._after is None else format_id(self._after)
+
+    def __aiter__(self: SubscriptionT) -> SubscriptionT:
+        return self
+
+    async def __anext__(self) -> SerializedItem[ItemT]:
+        if not self._opened:
+            await self._open()
+        inbox = self._inbox
+        pending = inbox.pending
+        history = self._history
+        while True:
+            if history:
+                message = history.popleft()
+                self._after = message.key
+                return message
+            if self._closed:
+                raise StopAsyncIteration
+            if inbox.failure is not None:
+                raise TopicBackendUnavailable(inbox.failure)
+            if inbox.behind:
+                await self._catch_up()
+                continue
+            while pending:
+                message = pending.popleft()
+                if message.key > self._after:
+                    self._after = message.key
+                    return message
+            if not self._started:
+                # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
+                # for its first message starts its response now (the client sees it is subscribed).
+                self._started = True
+                response_may_start()
+            waiter = inbox.waiter = self._new_waiter()
+            await waiter
+
+    async def _open(self) -> None:
+        self._opened = True
+        # On asyncio a bare future is the cheapest way to wait for a push (one per message per subscriber); on
+        # another event loop (trio), the anyio Event it was created with.
+        with contextlib.suppress(RuntimeError):
+            self._new_waiter = asyncio.get_running_loop().create_future
+        backend = self._backend
+        backend.register(self.topic, self._inbox)
+        await backend.ready(self.topic)
+        last = await backend.last_key(self.topic)
+        if self._after is None:
+            self._after = last
+            return
+        if self._after > last:
+            # An id this topic never gave (another topic's, a log that was reset, or made up): resuming from it
+            # would wait for the clock to catch up; the subscriber gets what is published from now on instead.
+            logger.warning(
+                "A subscriber of topic %r resumed after %s, which is newer than the topic's newest message %s: it "
+                "continues with the messages published from now on.",
+                self.topic,
+                format_id(self._after),
+                format_id(last),
+            )
+            self._after = last
+
+    async def _catch_up(self) -> None:
+        """Read the next page of the log; once a page is not full, live delivery takes over. Messages the log
+        dropped before this subscription could read them are a gap: logged, and flagged on the next message."""
+        assert self._after is not None
+        backend = self._backend
+        trimmed = await backend.trimmed_key(self.topic)
+        gap_after = None
+        if trimmed > self._after:
+            gap_after = format_id(self._after)
+            logger.warning(
+                "A subscriber of topic %r lost the messages after %s up to %s: the topic's retention dropped them "
+                "before it could read them (it reads slower than messages are published, or resumed from an old "
+                "id). It continues with the oldest message kept.",
+                self.topic,
+                gap_after,
+                format_id(trimmed),
+            )
+            self._after = trimmed
+        page = await backend.read(self.topic, self._after, PAGE_SIZE)
+        if len(page) < PAGE_SIZE:
+            self._inbox.behind = False
+        if gap_after is not None and page:
+            page = [page[0].after_gap(gap_after), *page[1:]]
+        self._history.extend(page)
+
+    async def aclose(self) -> None:
+        """Stop receiving: the iteration ends (``async with`` closes it too)."""
+        self._closed = True
+        self._backend.unregister(self.topic, self._inbox)
+        self._inbox.wake()
+
+    def __del__(self) -> None:
+        # A stream's generator that is closed drops its subscription without closing it: unregister then.
+        if self._opened and not self._closed:
+            self._backend.unregister(self.topic, self._inbox)
+
+    async def __aenter__(self: SubscriptionT) -> SubscriptionT:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
