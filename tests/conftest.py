@@ -114,6 +114,11 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def terminate(self) -> int:
+        """Send SIGTERM, as a process manager stopping the server does; return its exit status."""
+        self.process.terminate()
+        return self.process.wait(timeout=15)
+
 
 @contextlib.contextmanager
 def serve_process(
@@ -122,13 +127,15 @@ def serve_process(
     address_space: int | None = None,
     env: dict[str, str] | None = None,
     args: Sequence[str] = (),
+    port: int | None = None,
 ) -> Iterator[ServerProcess]:
     """Run ``target`` (``module:app``) under uvicorn in a subprocess on loopback, until the block ends.
 
     ``address_space`` caps the process's virtual memory (``prlimit --as``), so that a server that tries to
-    allocate without bound fails (a MemoryError, a failed test) instead of exhausting the machine.
+    allocate without bound fails (a MemoryError, a failed test) instead of exhausting the machine. ``port``: a
+    fixed port (to restart a server where its clients reconnect), else a free one.
     """
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
         "--timeout-graceful-shutdown", "1", "--log-level", "warning", *args,

@@ -17,7 +17,7 @@ import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 
-from linestream import LineStream
+from linestream import LineStream, SerializedItem
 from tests.conftest import serve, wait_for
 
 ROOT = Path(__file__).parent.parent
@@ -49,6 +49,10 @@ def make_app() -> LineStream:
     async def broken() -> AsyncIterable[Tick]:
         yield Tick(n=0)
         raise RuntimeError("cut")
+
+    @app.get("/gap")
+    async def gap() -> AsyncIterable[SerializedItem[Tick]]:
+        yield SerializedItem("5-0", b'{"n":5}', Tick).after_gap("1-0")  # messages after 1-0 were lost
 
     return app
 
@@ -206,3 +210,10 @@ def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
     assert f"Watch:   {url}/explorer" in output
     assert f"Stream:  {url}/items/stream" in output
     assert f"Stream:  {url}/story" in output
+
+
+def test_tail_reports_a_gap_in_a_topic_stream(base_url: str) -> None:
+    result = run("tail", "--format", "sse", "--no-reconnect", base_url + "/gap")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"n": 5}
+    assert "linestream: warning: The server lost messages of this stream after 1-0, before 5-0." in result.stderr

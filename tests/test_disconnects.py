@@ -3,12 +3,15 @@ between two readers."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import socket
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 
 import anyio
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -176,3 +179,84 @@ def test_the_server_receive_is_never_awaited_by_two_tasks_at_once() -> None:
 
     body = b"".join(anyio.run(run))
     assert body == b"".join(lines)
+
+
+def test_a_subscription_leaves_the_topic_as_soon_as_its_client_leaves() -> None:
+    # Without the garbage collector: a cancelled subscription used to stay in the fan-out (and receive every
+    # message) until a collection found the traceback that held it.
+    log = Log()
+    topic = Topic("busy", Item, backend=MemoryBackend())
+    app = make_app(log, topic)
+
+    @app.post("/publish")
+    async def publish() -> None:
+        for _ in range(20):
+            await topic.publish(Item(name="x" * 100))
+
+    gc.disable()
+    try:
+        with serve(app) as url:
+            publisher = Publisher(url + "/publish")
+            sockets = [request_with_unread_body(url, "/live", 0) for _ in range(50)]
+            wait_for(lambda: topic.subscribers == 50, timeout=10)
+            for sock in sockets:
+                sock.close()
+            wait_for(lambda: topic.subscribers == 0, timeout=10)
+            publisher.stop()
+    finally:
+        gc.enable()
+
+
+class Publisher:
+    def __init__(self, url: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str) -> None:
+        with httpx.Client() as client:
+            while not self._stop.wait(0.01):
+                client.post(url)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_client_that_leaves_mid_upload_is_an_info_line_not_a_traceback() -> None:
+    app = LineStream()
+
+    @app.post("/count")
+    async def count(items: AsyncIterable[Item]) -> dict[str, int]:
+        return {"count": len([item async for item in items])}
+
+    records = Records()
+    loggers = [logging.getLogger(name) for name in ("uvicorn.error", "linestream")]
+    for logger in loggers:
+        logger.addHandler(records)
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+    try:
+        with serve(app) as url:
+            host, port = url.removeprefix("http://").split(":")
+            for _ in range(20):
+                with socket.create_connection((host, int(port))) as sock:
+                    head = b"POST /count HTTP/1.1\r\nHost: t\r\nContent-Type: application/jsonl\r\n"
+                    sock.sendall(head + b'Transfer-Encoding: chunked\r\n\r\nd\r\n{"name":"a"}\n\r\n')
+                    time.sleep(0.02)
+            wait_for(lambda: sum("disconnected" in r.getMessage() for r in records.records) == 20, timeout=10)
+    finally:
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.removeHandler(records)
+            logger.setLevel(level)
+    assert [r.getMessage() for r in records.records if r.levelno >= logging.WARNING] == []

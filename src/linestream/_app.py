@@ -9,10 +9,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 
 from linestream._context import AppContext
@@ -20,14 +17,7 @@ from linestream._problem import default_exception_handlers, problem_response
 from linestream._routing import APIRouter, PathOperationDecorators
 from linestream._settings import BodyLimits, Settings, resolve_formats
 from linestream._shutdown import shutdown_signals
-from linestream.openapi import (
-    OPENAPI_VERSIONS,
-    build_openapi,
-    docs_static_path,
-    explorer_html,
-    explorer_static_path,
-    swagger_ui_html,
-)
+from linestream.openapi import OPENAPI_VERSIONS, build_openapi, documentation_routes
 
 __all__ = ["LineStream", "StreamStats"]
 
@@ -67,8 +57,10 @@ class LineStream(PathOperationDecorators, Starlette):
 
     ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page.
     ``explorer_url`` serves the live stream explorer (docs/explorer.md); set it to ``None`` in production.
-    ``chunk_size`` bounds the bytes coalesced into one ASGI message; ``max_sync_streams`` bounds the plain
-    ``def`` generator streams running at once (each holds one worker thread while it runs).
+    ``chunk_size`` bounds the bytes coalesced into one ASGI message. Plain ``def`` generator streams, and plain
+    ``def`` path operations reading a streamed body, run in the app's own ``max_sync_streams`` worker threads
+    (not in the pool that ordinary ``def`` endpoints share); one that finds none free within
+    ``sync_stream_wait`` seconds is answered 503 with ``Retry-After``.
 
     Streams are served in the format the client's ``Accept`` asks for, among ``stream_formats`` (default: all
     of ``"jsonl"``, ``"ndjson"``, ``"json-seq"``, ``"sse"``, ``"json"``; JSON Lines for ``*/*``). SSE streams
@@ -78,8 +70,9 @@ class LineStream(PathOperationDecorators, Starlette):
 
     ``stream_errors`` says what a client sees when a generator fails after its first item: ``"truncate"``
     (default: the response is aborted without its final chunk) or ``"record"`` (one final error record in the
-    stream's format, then a clean end). ``send_timeout`` ends a stream whose client stopped reading for that
-    many seconds; ``max_item_size`` bounds one serialized item. Routes can override these too.
+    stream's format, then a clean end). ``send_timeout`` (30 s; ``None``: never) ends a stream whose client
+    stopped reading for that many seconds; ``max_item_size`` bounds one serialized item. Routes can override
+    these too.
 
     When the server is told to stop (SIGTERM or SIGINT), open streams are ended at once: generators closed,
     dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
@@ -116,6 +109,7 @@ class LineStream(PathOperationDecorators, Starlette):
         dependencies: Sequence[Any] | None = None,
         chunk_size: int = _DEFAULTS.chunk_size,
         max_sync_streams: int = _DEFAULTS.max_sync_streams,
+        sync_stream_wait: float = _DEFAULTS.sync_stream_wait,
         stream_formats: Sequence[str] | None = None,
         sse_keepalive: float | None = _DEFAULTS.sse_keepalive,
         jsonl_keepalive: float | None = _DEFAULTS.jsonl_keepalive,
@@ -133,6 +127,7 @@ class LineStream(PathOperationDecorators, Starlette):
         self.settings = Settings(
             chunk_size=chunk_size,
             max_sync_streams=max_sync_streams,
+            sync_stream_wait=sync_stream_wait,
             stream_formats=resolve_formats(stream_formats, "LineStream") or _DEFAULTS.stream_formats,
             sse_keepalive=sse_keepalive,
             jsonl_keepalive=jsonl_keepalive,
@@ -227,36 +222,12 @@ class LineStream(PathOperationDecorators, Starlette):
         return self._openapi_schema
 
     def _add_documentation_routes(self) -> None:
-        if self.openapi_url is not None:
-
-            async def openapi_document(request: Request) -> Response:
-                return JSONResponse(self.openapi())
-
-            self.router.routes.append(
-                Route(self.openapi_url, openapi_document, include_in_schema=False, name="linestream-openapi")
+        self.router.routes.extend(
+            documentation_routes(
+                title=self.title,
+                document=self.openapi,
+                openapi_url=self.openapi_url,
+                docs_url=self.docs_url,
+                explorer_url=self.explorer_url,
             )
-        if self.docs_url is not None and self.openapi_url is not None:
-            static_url = self.docs_url.rstrip("/") + "/static"
-            openapi_url = self.openapi_url
-
-            async def docs_page(request: Request) -> Response:
-                root = request.scope.get("root_path", "")
-                return HTMLResponse(swagger_ui_html(self.title, root + openapi_url, root + static_url))
-
-            self.router.routes.append(Route(self.docs_url, docs_page, include_in_schema=False, name="linestream-docs"))
-            self.mount(static_url, StaticFiles(directory=docs_static_path()), name="linestream-docs-static")
-        if self.explorer_url is not None and self.openapi_url is not None:
-            self._add_explorer(self.explorer_url, self.openapi_url)
-
-    def _add_explorer(self, explorer_url: str, openapi_url: str) -> None:
-        static_url = explorer_url.rstrip("/") + "/static"
-
-        async def explorer_page(request: Request) -> Response:
-            root = request.scope.get("root_path", "")
-            page = explorer_html(self.title, root + openapi_url, root + static_url, root)
-            return HTMLResponse(page, headers={"cache-control": "no-cache"})
-
-        self.router.routes.append(
-            Route(explorer_url, explorer_page, include_in_schema=False, name="linestream-explorer")
         )
-        self.mount(static_url, StaticFiles(directory=explorer_static_path()), name="linestream-explorer-static")

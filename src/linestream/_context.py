@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
+import anyio.to_thread
 
 from linestream._settings import Settings
 from linestream._shutdown import OpenStreams
+from linestream.exceptions import HTTPException
 
 __all__ = ["AppContext", "DependencyOverrides"]
 
 DependencyOverrides = Mapping[Callable[..., Any], Callable[..., Any]]
+T = TypeVar("T")
 
 
 class AppContext:
     """What routes need of the app that serves them (see the module docstring)."""
 
-    __slots__ = ("_overrides", "_sync_limiter", "open_streams", "settings")
+    __slots__ = ("_overrides", "_sync_limiter", "_sync_threads", "open_streams", "settings")
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
         self.open_streams = OpenStreams()
         self._overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._sync_limiter: anyio.CapacityLimiter | None = None
+        self._sync_threads: anyio.CapacityLimiter | None = None
 
     @property
     def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -41,22 +45,44 @@ class AppContext:
         # `app.dependency_overrides = {}` (or None) is how tests reset them; keep one dict the app's users see.
         self._overrides = dict(overrides or {})
 
-    def sync_limiter(self) -> anyio.CapacityLimiter:
-        """The limiter of concurrently running ``def`` generator streams (``max_sync_streams``) of this run."""
-        if self._sync_limiter is None:
+    def _limiters(self) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:
+        if self._sync_limiter is None or self._sync_threads is None:
             self._sync_limiter = anyio.CapacityLimiter(self.settings.max_sync_streams)
-        return self._sync_limiter
+            self._sync_threads = anyio.CapacityLimiter(self.settings.max_sync_streams)
+        return self._sync_limiter, self._sync_threads
+
+    async def run_blocking(self, function: Callable[[], T]) -> T:
+        """Run ``function`` (a ``def`` generator's producer, or a ``def`` path operation reading a streamed body:
+        code that blocks on the network) in one of the app's ``max_sync_streams`` worker threads, not in anyio's
+        default pool, which ordinary ``def`` endpoints and dependencies share. When no slot frees within
+        ``sync_stream_wait`` seconds, raise a 503 with Retry-After."""
+        slots, threads = self._limiters()
+        wait = self.settings.sync_stream_wait
+        with anyio.move_on_after(wait) as scope:
+            await slots.acquire()
+        if scope.cancelled_caught:
+            raise HTTPException(
+                503,
+                f"All {self.settings.max_sync_streams} worker threads for streams are busy; retry in a moment.",
+                headers={"retry-after": "1"},
+            )
+        try:
+            # `threads` never makes anyone wait (the slots gate it); it keeps these threads out of anyio's pool.
+            return await anyio.to_thread.run_sync(function, limiter=threads)
+        finally:
+            slots.release()
 
     @property
     def sync_streams_running(self) -> int:
-        """How many ``def`` generator streams hold a worker thread right now."""
+        """How many ``def`` streams (and ``def`` uploads) hold a worker thread right now."""
         return 0 if self._sync_limiter is None else int(self._sync_limiter.borrowed_tokens)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """One run of the app (its lifespan): a fresh limiter, bound to this run's event loop."""
-        self._sync_limiter = anyio.CapacityLimiter(self.settings.max_sync_streams)
+        """One run of the app (its lifespan): fresh limiters, bound to this run's event loop."""
+        self._sync_limiter = self._sync_threads = None
+        self._limiters()
         try:
             yield
         finally:
-            self._sync_limiter = None
+            self._sync_limiter = self._sync_threads = None

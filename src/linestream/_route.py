@@ -17,7 +17,7 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -32,7 +32,7 @@ from linestream._frames import serialized_payload
 from linestream._negotiation import negotiate
 from linestream._plan import StreamPlan, build_plans, raw_stream_format
 from linestream._receive import ReceiveChannel
-from linestream._response import ItemSource, ItemStream
+from linestream._response import ItemSource, ItemStream, logger
 from linestream._serialization import ItemEncoder, SerializationOptions
 from linestream._settings import DEFAULT, Settings, StreamOptions, resolve_formats
 from linestream._sync_source import SyncItemSource
@@ -220,14 +220,19 @@ class APIRoute(Route):
             await send(message)
 
         plan = self._plan_for(request) if self.spec.is_stream else None
-        async with contextlib.AsyncExitStack() as stack:
-            ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.body_limits)
-            arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
-            if plan is not None:
-                await self._stream(scope, tracking_send, channel, ctx, arguments, plan)
-            else:
-                response = await self._respond(ctx, arguments)
-                await response(scope, channel, tracking_send)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.body_limits)
+                arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
+                if plan is not None:
+                    await self._stream(scope, tracking_send, channel, ctx, arguments, plan)
+                else:
+                    response = await self._respond(ctx, arguments)
+                    await response(scope, channel, tracking_send)
+        except ClientDisconnect:
+            # The client left while its body was read: nobody to answer, and nothing went wrong on this side.
+            logger.info("%s: the client disconnected before its request body was complete.", self.label)
+            return
         if not sent:
             raise RuntimeError(
                 f"{self.spec.name}: no response was sent because a `yield` dependency swallowed the endpoint's "
@@ -248,7 +253,7 @@ class APIRoute(Route):
         if self.spec.dependant.kind is CallKind.ASYNC_GEN:
             source = AsyncItemSource(generator, plan)
         else:
-            source = SyncItemSource(generator, plan, self.context.sync_limiter())
+            source = SyncItemSource(generator, plan, self.context.run_blocking)
         stream = ItemStream(plan, source, channel)
 
         def start() -> Message:
@@ -270,6 +275,9 @@ class APIRoute(Route):
         endpoint = self.endpoint
         if kind is CallKind.ASYNC:
             result = await endpoint(**arguments)
+        elif self.spec.body_stream is not None:
+            # It blocks while the client uploads: one of the app's threads for streams, not anyio's shared pool.
+            result = await self.context.run_blocking(lambda: endpoint(**arguments))
         else:
             result = await anyio.to_thread.run_sync(lambda: endpoint(**arguments))
         if isinstance(result, Response):

@@ -89,11 +89,12 @@ class Settings:
 
     chunk_size: int = 64 * 1024
     max_sync_streams: int = 64
+    sync_stream_wait: float = 5.0
     stream_formats: tuple[StreamFormat, ...] = FORMATS
     sse_keepalive: float | None = 15.0
     jsonl_keepalive: float | None = None
     stream_errors: str = "truncate"
-    send_timeout: float | None = None
+    send_timeout: float | None = 30.0
     max_item_size: int | None = None
     sse_shutdown_retry: int | None = 1000
     body_limits: BodyLimits = BodyLimits()
@@ -103,6 +104,7 @@ class Settings:
         owner = "LineStream"
         _check_positive(owner, "chunk_size", self.chunk_size, "bytes", optional=False)
         _check_positive(owner, "max_sync_streams", self.max_sync_streams, "streams", optional=False)
+        _check_positive(owner, "sync_stream_wait", self.sync_stream_wait, "seconds", optional=False)
         if not self.stream_formats:
             raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
         _check_positive(owner, "sse_keepalive", self.sse_keepalive, "seconds")

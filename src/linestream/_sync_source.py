@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -24,7 +24,10 @@ from linestream._plan import KeepAlive, StreamPlan
 from linestream._serialization import SerializedItem
 from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["SyncItemSource"]
+__all__ = ["RunInThread", "SyncItemSource"]
+
+#: Runs a blocking function in a worker thread, once one is free (``AppContext.run_blocking``).
+RunInThread = Callable[[Callable[[], None]], Awaitable[None]]
 
 
 class SyncItemSource:
@@ -46,14 +49,15 @@ class SyncItemSource:
         "_wake",
         "count",
         "generator",
-        "limiter",
         "plan",
+        "run_in_thread",
     )
 
-    def __init__(self, generator: Iterator[Any], plan: StreamPlan, limiter: anyio.CapacityLimiter | None) -> None:
+    def __init__(self, generator: Iterator[Any], plan: StreamPlan, run_in_thread: RunInThread) -> None:
         self.generator = generator
         self.plan = plan
-        self.limiter = limiter
+        #: Runs the producer in a worker thread of the app's pool for blocking code (may refuse: 503).
+        self.run_in_thread = run_in_thread
         self.count = 0
         self._condition = threading.Condition()
         self._buffer = bytearray()
@@ -133,7 +137,15 @@ class SyncItemSource:
         task_group.start_soon(self._run_thread)
 
     async def _run_thread(self) -> None:
-        await anyio.to_thread.run_sync(self._produce, limiter=self.limiter)
+        try:
+            await self.run_in_thread(self._produce)
+        except Exception as exc:  # noqa: BLE001 - no thread to run in (a 503): the stream fails before its start
+            with self._condition:
+                self._error = exc
+                self._done = True
+                waiter, self._waiter = self._waiter, None
+            if waiter is not None:
+                waiter.set()
 
     def cancel(self) -> None:
         """Ask the thread to close the generator at its next ``yield``."""

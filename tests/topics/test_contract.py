@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import typing
 from collections.abc import AsyncIterable
@@ -14,10 +15,12 @@ import pytest
 from pydantic import BaseModel, field_serializer
 
 from linestream import Header, LineStream
+from linestream.client import StreamReader
 from linestream.sse import ServerSentEvent
 from linestream.testing import AsyncTestClient
 from linestream.topics import (
     InvalidMessageId,
+    MemoryBackend,
     SerializedItem,
     Subscription,
     Topic,
@@ -215,6 +218,89 @@ async def test_resuming_from_before_the_retention_says_messages_were_lost(
     assert received[0].item.id > 1
     assert "the topic's retention dropped them" in caplog.text
     assert received[0].gap_after == ids[0]  # and the subscriber is told, in band
+
+
+async def test_a_live_subscriber_overrun_by_a_burst_is_told_what_it_lost(
+    backend: TopicBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A burst larger than both the subscriber's queue and the topic's retention: the subscriber must not take
+    # the messages that are left for all there was.
+    orders = Topic("orders", Order, backend=backend, retention=1000, max_pending=1000)
+    subscription = orders.subscribe()
+    received: list[SerializedItem[Order]] = []
+
+    async def read() -> None:
+        with anyio.fail_after(20):
+            async for message in subscription:
+                received.append(message)
+                if message.item.id == 1499:
+                    break
+
+    with caplog.at_level(logging.WARNING, logger="linestream.topics"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await wait_subscribed(orders, 1)
+            await anyio.sleep(0.05)
+            for index in range(1500):
+                await orders.publish(Order(id=index, sku="burst"))
+    numbers = [message.item.id for message in received]
+    assert numbers == sorted(numbers)
+    assert numbers[-1] == 1499
+    # Every hole in what arrived is announced by the message right after it, and only holes are.
+    holes = [later for earlier, later in itertools.pairwise([-1, *numbers]) if later != earlier + 1]
+    assert [message.item.id for message in received if message.gap_after is not None] == holes
+    if holes:
+        assert "lost the messages" in caplog.text
+    if isinstance(backend, MemoryBackend):  # publishes that never yield: the queue overflows, the log trims exactly
+        assert numbers == list(range(500, 1500))
+        assert received[0].gap_after == "0-0"  # it subscribed to an empty topic: everything before was lost
+
+
+async def test_an_sse_stream_announces_a_gap_with_an_event_and_the_client_reports_it(
+    backend: TopicBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    orders = Topic("orders", Order, backend=backend, retention=10)
+    app = LineStream(sse_keepalive=None)
+
+    @app.get("/live")
+    async def live(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Order]]:
+        async for message in orders.subscribe(last_event_id):
+            yield message
+
+    ids = [await orders.publish(Order(id=index, sku="a")) for index in range(1000)]
+    async with AsyncTestClient(app) as client:
+        async with client.stream("GET", "/live", headers={"accept": "text/event-stream", "last-event-id": ids[0]}) as r:
+            head = b""
+            with anyio.fail_after(10):
+                async for chunk in r.aiter_bytes():
+                    head += chunk
+                    if head.count(b"\n\n") >= 2:
+                        break
+        gap, first = head.split(b"\n\n")[:2]
+        first_id = first.split(b"\n")[0].removeprefix(b"id: ").decode()
+        assert gap == b'event: gap\ndata: {"after":"%s","next":"%s"}' % (ids[0].encode(), first_id.encode())
+        assert ids.index(first_id) > 1
+        reader = StreamReader("text/event-stream", Order)
+        with caplog.at_level(logging.WARNING, logger="linestream.client"):
+            events = reader.feed(head)
+        assert [event.id for event in events] == [first_id]
+        assert reader.gaps == [{"after": ids[0], "next": first_id}]
+        assert "lost messages" in caplog.text
+
+
+async def test_a_subscription_whose_wait_was_cancelled_goes_on_without_loss(backend: TopicBackend) -> None:
+    # A cancelled wait takes the subscription out of the fan-out at once; iterating it again reads what it missed.
+    orders = Topic("orders", Order, backend=backend)
+    subscription = orders.subscribe()
+    with anyio.move_on_after(0.2):
+        await subscription.__anext__()
+    assert orders.subscribers == 0
+    published = [await orders.publish(Order(id=index, sku="later")) for index in range(3)]
+    received = await take(subscription, 3)
+    assert [message.id for message in received] == published
+    assert orders.subscribers == 1
+    await subscription.aclose()
+    assert orders.subscribers == 0
 
 
 async def test_a_topic_name_has_one_item_type_per_backend(backend: TopicBackend) -> None:

@@ -253,7 +253,7 @@ def test_a_browser_event_source_resumes_a_topic_across_a_server_restart(redis_ur
     with app_process(redis_url, prefix) as a, app_process(redis_url, prefix) as b, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page()
-        page.goto(a.url + "/explorer")  # any page of that origin
+        page.goto(a.url + "/openapi.json")  # any page of that origin (the HTML pages forbid eval by their CSP)
         page.evaluate(
             """() => {
                 window.received = [];

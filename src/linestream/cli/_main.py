@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -142,6 +143,10 @@ def tail(
     from linestream.exceptions import StreamDecodeError
 
     request_headers = dict(_header(value) for value in headers)
+    # What the client warns of (an SSE stream that lost messages) goes to stderr, beside the items.
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setFormatter(logging.Formatter("linestream: warning: %(message)s"))
+    logging.getLogger("linestream.client").addHandler(warnings)
     if pretty is None:
         pretty = sys.stdout.isatty()
     progress = _Progress(sys.stderr.isatty())

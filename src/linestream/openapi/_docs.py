@@ -16,11 +16,17 @@ def docs_static_path() -> Path:
     return Path(str(swagger_ui_bundle.swagger_ui_path))
 
 
-def swagger_ui_html(title: str, openapi_url: str, static_url: str) -> str:
-    """The docs page, loading Swagger UI's assets from ``static_url`` and the document from ``openapi_url``."""
+def swagger_ui_html(title: str, openapi_url: str, static_url: str) -> tuple[str, str]:
+    """The docs page, loading Swagger UI's assets from ``static_url`` and the document from ``openapi_url``, and
+    the text of its inline script (for the page's Content-Security-Policy)."""
     config = json.dumps({"url": openapi_url, "dom_id": "#swagger-ui", "deepLinking": True}).replace("<", "\\u003c")
     static = html.escape(static_url, quote=True)
-    return f"""<!DOCTYPE html>
+    script = f"""
+const config = {config};
+config.presets = [SwaggerUIBundle.presets.apis];
+window.ui = SwaggerUIBundle(config);
+"""
+    page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -32,11 +38,8 @@ def swagger_ui_html(title: str, openapi_url: str, static_url: str) -> str:
 <body>
 <div id="swagger-ui"></div>
 <script src="{static}/swagger-ui-bundle.js"></script>
-<script>
-const config = {config};
-config.presets = [SwaggerUIBundle.presets.apis];
-window.ui = SwaggerUIBundle(config);
-</script>
+<script>{script}</script>
 </body>
 </html>
 """
+    return page, script

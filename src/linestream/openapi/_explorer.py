@@ -38,7 +38,7 @@ def explorer_html(title: str, openapi_url: str, static_url: str, root_path: str)
 <p id="route-description"></p>
 <details class="schema"><summary>Item schema</summary><pre id="item-schema"></pre></details>
 <form id="controls" novalidate>
-<fieldset id="parameters-set" style="border:0;padding:0;margin:0"><legend class="hint">Parameters</legend>
+<fieldset id="parameters-set"><legend class="hint">Parameters</legend>
 <div id="parameters"></div></fieldset>
 <div class="buttons">
 <div class="field"><label for="format">Format</label><select id="format" name="format"></select></div>

@@ -36,6 +36,7 @@ class Subscription(Generic[ItemT]):
         "_closed",
         "_history",
         "_inbox",
+        "_listening",
         "_new_waiter",
         "_opened",
         "_started",
@@ -49,6 +50,7 @@ class Subscription(Generic[ItemT]):
         self._inbox = Inbox(max_pending)
         self._history: collections.deque[SerializedItem[ItemT]] = collections.deque()
         self._opened = False
+        self._listening = False
         self._closed = False
         self._new_waiter: Callable[[], asyncio.Future[None] | EventWaiter] = EventWaiter
         self._started = False
@@ -72,8 +74,21 @@ class Subscription(Generic[ItemT]):
         return self
 
     async def __anext__(self) -> SerializedItem[ItemT]:
-        if not self._opened:
-            await self._open()
+        try:
+            if not self._opened:
+                await self._open()
+            elif not self._listening and not self._closed:
+                # Iterated again after an error or a cancellation: listen again, and read what was missed.
+                self._listen()
+                self._inbox.behind = True
+            return await self._next()
+        except BaseException:
+            # Cancelled (the client left, the server stops) or failed: stop receiving now. Waiting for the garbage
+            # collector would keep the subscription in the fan-out as long as a traceback holds this frame.
+            self._stop_listening()
+            raise
+
+    async def _next(self) -> SerializedItem[ItemT]:
         inbox = self._inbox
         pending = inbox.pending
         history = self._history
@@ -102,16 +117,25 @@ class Subscription(Generic[ItemT]):
             waiter = inbox.waiter = self._new_waiter()
             await waiter
 
+    def _listen(self) -> None:
+        self._listening = True
+        self._backend.register(self.topic, self._inbox)
+
+    def _stop_listening(self) -> None:
+        if self._listening:
+            self._listening = False
+            self._backend.unregister(self.topic, self._inbox)
+
     async def _open(self) -> None:
-        self._opened = True
         # On asyncio a bare future is the cheapest way to wait for a push (one per message per subscriber); on
         # another event loop (trio), the anyio Event it was created with.
         with contextlib.suppress(RuntimeError):
             self._new_waiter = asyncio.get_running_loop().create_future
         backend = self._backend
-        backend.register(self.topic, self._inbox)
+        self._listen()
         await backend.ready(self.topic)
         last = await backend.last_key(self.topic)
+        self._opened = True
         if self._after is None:
             self._after = last
             return
@@ -155,13 +179,12 @@ class Subscription(Generic[ItemT]):
     async def aclose(self) -> None:
         """Stop receiving: the iteration ends (``async with`` closes it too)."""
         self._closed = True
-        self._backend.unregister(self.topic, self._inbox)
+        self._stop_listening()
         self._inbox.wake()
 
     def __del__(self) -> None:
-        # A stream's generator that is closed drops its subscription without closing it: unregister then.
-        if self._opened and not self._closed:
-            self._backend.unregister(self.topic, self._inbox)
+        # A stream's generator that is closed at its `yield` drops its subscription without closing it.
+        self._stop_listening()
 
     async def __aenter__(self: SubscriptionT) -> SubscriptionT:
         return self
