@@ -233,9 +233,8 @@ def test_sleeping_sync_generator_does_not_block_other_requests(base_url: str, re
     with httpx.Client() as client, client.stream("GET", base_url + "/sleepy-sync") as response:
         lines = response.iter_lines()
         assert json.loads(next(lines))["name"] == "before sleep"
-        started = time.monotonic()
-        assert httpx.get(base_url + "/ping").json() == {"pong": "yes"}
-        assert time.monotonic() - started < 0.5
+        # The generator sleeps until released: a ping answered before that proves the loop was free.
+        assert httpx.get(base_url + "/ping", timeout=30).json() == {"pong": "yes"}
         release.set()
         assert json.loads(next(lines))["name"] == "after sleep"
 
