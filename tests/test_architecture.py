@@ -74,7 +74,7 @@ def test_codecs_import_nothing_of_linestream_but_exceptions() -> None:
 
 
 def test_serialization_and_the_stream_start_hook_know_no_http_server() -> None:
-    for module in ("linestream._serialization", "linestream._early_start"):
+    for module in ("linestream._serialization", "linestream._early_start", "linestream._events"):
         assert not GRAPH[module] & SERVER, f"{module} imports {GRAPH[module] & SERVER}"
 
 

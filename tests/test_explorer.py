@@ -491,3 +491,23 @@ def test_the_docs_page_works_under_its_content_security_policy(browser: Browser,
     expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)  # Swagger UI ran and read the document
     page.close()
     assert violations == []
+
+
+@pytest.mark.parametrize(
+    "format_label",
+    [
+        "JSON Lines (application/jsonl)",
+        "Server-Sent Events, fetch (text/event-stream)",
+        "Server-Sent Events, EventSource: reconnects (text/event-stream)",
+    ],
+)
+def test_several_kinds_are_shown_and_filtered_and_the_end_record_completes(page: Page, format_label: str) -> None:
+    open_route(page, "GET", "/test/chat")
+    start(page, format_label)
+    expect(page.locator("#explorer")).to_have_attribute("data-complete", "true")
+    expect(page.locator("#banner")).to_contain_text("Stream complete (end record): 4 item(s).")
+    assert page.locator("#rows td.event").all_inner_texts() == ["token", "token", "token", "usage"]
+    page.get_by_label("Kind").select_option("usage")
+    expect(page.locator("#rows tr:not([hidden])")).to_have_count(1)
+    expect(page.locator("#filter-count")).to_have_text("1 of 4 rows shown")
+    screenshot(page, "kinds")

@@ -70,7 +70,12 @@ class LineStream(PathOperationDecorators, Starlette):
 
     ``stream_errors`` says what a client sees when a generator fails after its first item: ``"truncate"``
     (default: the response is aborted without its final chunk) or ``"record"`` (one final error record in the
-    stream's format, then a clean end). ``send_timeout`` (30 s; ``None``: never) ends a stream whose client
+    stream's format, then a clean end). ``stream_end=True`` ends every complete stream with an end record
+    (SSE ``event: end``; ``{"end": {"count": n}}`` in JSON Lines, NDJSON, json-seq), so clients can tell a
+    complete stream from one cut cleanly (docs/formats.md). A stream whose items are of several kinds
+    (``AsyncIterable[Token | Usage]``) names each item's kind in SSE ``event:``; in the JSON formats a tag field
+    tells them apart, or, with ``event_envelope=True``, an envelope ``{"event": kind, "data": item}``.
+    ``send_timeout`` (30 s; ``None``: never) ends a stream whose client
     stopped reading for that many seconds; ``max_item_size`` bounds one serialized item. Routes can override
     these too.
 
@@ -114,6 +119,8 @@ class LineStream(PathOperationDecorators, Starlette):
         sse_keepalive: float | None = _DEFAULTS.sse_keepalive,
         jsonl_keepalive: float | None = _DEFAULTS.jsonl_keepalive,
         stream_errors: str = _DEFAULTS.stream_errors,
+        stream_end: bool = _DEFAULTS.stream_end,
+        event_envelope: bool = _DEFAULTS.event_envelope,
         send_timeout: float | None = _DEFAULTS.send_timeout,
         max_item_size: int | None = _DEFAULTS.max_item_size,
         sse_shutdown_retry: int | None = _DEFAULTS.sse_shutdown_retry,
@@ -132,6 +139,8 @@ class LineStream(PathOperationDecorators, Starlette):
             sse_keepalive=sse_keepalive,
             jsonl_keepalive=jsonl_keepalive,
             stream_errors=stream_errors,
+            stream_end=stream_end,
+            event_envelope=event_envelope,
             send_timeout=send_timeout,
             max_item_size=max_item_size,
             sse_shutdown_retry=sse_shutdown_retry,

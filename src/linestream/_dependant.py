@@ -31,6 +31,7 @@ from linestream._annotations import (
     split_annotated,
     type_hints,
 )
+from linestream._events import discriminated
 from linestream._validation import located_errors
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource
@@ -240,7 +241,7 @@ def _body_stream(owner: str, kind: CallKind, name: str, annotation: Any) -> Body
     else:
         return None
     item_type = args[0] if args else Any
-    return BodyStream(name, item_type, item_adapter(owner, item_type, "request item"), is_async)
+    return BodyStream(name, item_type, item_adapter(owner, discriminated(item_type), "request item"), is_async)
 
 
 def _param_field(

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import functools
 import inspect
+import operator
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, get_args, get_origin
 
@@ -28,7 +32,7 @@ from linestream._settings import DEFAULT
 from linestream.exceptions import EndpointDefinitionError
 from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["EndpointSpec", "analyse_endpoint"]
+__all__ = ["EndpointSpec", "analyse_endpoint", "unwrap_item_type"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,12 +78,26 @@ def _stream_item_type(owner: str, kind: CallKind, annotation: Any) -> Any:
             f"{owner}: {annotation!r} declares a send type; linestream never sends values into a "
             f"streaming path operation. Use {wanted}."
         )
-    item_type = args[0] if args else Any
-    # A stream of serialized items (AsyncIterable[SerializedItem[Order]]) streams Orders, pre-serialized.
-    if item_type is SerializedItem:
+    return unwrap_item_type(args[0] if args else Any)
+
+
+_WRAPPERS = (SerializedItem, ServerSentEvent)
+
+
+def unwrap_item_type(item_type: Any) -> Any:
+    """The type of the items a stream declared with ``item_type`` carries: ``SerializedItem[Order]`` (orders,
+    pre-serialized) and ``ServerSentEvent[Order]`` (orders in events) carry ``Order``; a bare wrapper carries
+    untyped items (``Any``); in a union, each member is unwrapped (``ServerSentEvent[Token] | Usage``)."""
+    if item_type in _WRAPPERS:
         return Any
-    if get_origin(item_type) is SerializedItem:
+    origin = get_origin(item_type)
+    if origin in _WRAPPERS:
         return get_args(item_type)[0]
+    if origin is typing.Union or origin is types.UnionType:
+        members = [unwrap_item_type(member) for member in get_args(item_type)]
+        if Any in members:
+            return Any
+        return functools.reduce(operator.or_, dict.fromkeys(members))
     return item_type
 
 
@@ -117,8 +135,8 @@ def analyse_endpoint(
             if return_annotation is not inspect.Parameter.empty:
                 _stream_item_type(owner, dependant.kind, return_annotation)
             item_type = Any if response_model is None else response_model
-        # Yielded events carry untyped data when the declared item type is the event itself.
-        if not response_is_raw and item_type is not ServerSentEvent:
+        if not response_is_raw:
+            item_type = unwrap_item_type(item_type)
             item_ad = item_adapter(owner, item_type, "item")
     else:
         if response_model is DEFAULT:

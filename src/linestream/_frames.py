@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic_core
 
+from linestream._events import END_ID
 from linestream._problem import problem_body
 from linestream._serialization import SerializationOptions, SerializedItem
 from linestream.exceptions import HTTPException, StreamItemTooLarge
@@ -18,12 +19,16 @@ from linestream.streams import SSE, StreamFormat
 from linestream.streams.sse import ServerSentEvent, encode_event
 
 __all__ = [
+    "EndRecord",
     "EventFramer",
     "ErrorRecord",
+    "NamedEncoder",
+    "end_record",
     "Payload",
     "error_record",
     "event_framer",
     "gap_frame",
+    "kind_encoders",
     "raw_chunk_encoder",
     "refuse_events",
     "serialized_payload",
@@ -32,11 +37,15 @@ __all__ = [
 ]
 
 #: Frames a yielded ``ServerSentEvent`` or ``SerializedItem`` (``first``: no separator); ``None`` skips it.
-EventFramer = Callable[[ServerSentEvent | SerializedItem[Any], bool], "bytes | None"]
+EventFramer = Callable[[ServerSentEvent[Any] | SerializedItem[Any], bool], "bytes | None"]
 #: A route's bytes for a yielded ``SerializedItem``.
 Payload = Callable[[SerializedItem[Any]], bytes]
 #: The record ending a stream whose generator failed, given the error and the count of items sent.
 ErrorRecord = Callable[[Exception, int], bytes]
+#: The record ending a complete stream (``stream_end=True``), given the count of items sent.
+EndRecord = Callable[[int], bytes]
+#: An item of a stream of several kinds -> the name of its kind and its JSON.
+NamedEncoder = Callable[[Any], tuple[bytes, bytes]]
 
 
 def serialized_payload(
@@ -58,17 +67,20 @@ def serialized_payload(
     return payload
 
 
-def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], payload: Payload) -> EventFramer:
+def event_framer(
+    stream_format: StreamFormat, encode: Callable[[Any], bytes], payload: Payload, named: NamedEncoder | None = None
+) -> EventFramer:
     """How a yielded ``ServerSentEvent`` or ``SerializedItem`` is framed in ``stream_format``.
 
     In SSE an event is a full event (``data`` serialized like any item) and a serialized item an event with
     ``id:`` set to its id. In the other formats an event's ``data`` is the item (``raw_data`` becomes a JSON
     string) and the SSE-only fields are dropped; an event without data (a comment, a bare ``retry``) is
-    skipped; a serialized item is its data.
+    skipped; a serialized item is its data. ``named`` (a stream of several kinds): an event whose ``data`` is
+    an item and that names no ``event`` goes by the item's kind; in the JSON formats, ``encode`` frames items.
     """
     if stream_format is SSE:
 
-        def frame_sse(event: ServerSentEvent | SerializedItem[Any], first: bool) -> bytes | None:
+        def frame_sse(event: ServerSentEvent[Any] | SerializedItem[Any], first: bool) -> bytes | None:
             if event.__class__ is SerializedItem:
                 assert isinstance(event, SerializedItem)
                 frame = b"id: " + event.id.encode() + b"\ndata: " + payload(event) + b"\n\n"
@@ -83,12 +95,17 @@ def event_framer(stream_format: StreamFormat, encode: Callable[[Any], bytes], pa
                     event = dataclasses.replace(event, id=data.id)
                 frame = encode_event(event, payload(data))
                 return frame if data.gap_after is None else gap_frame(data) + frame
+            if named is not None:
+                kind, json = named(data)
+                return encode_event(
+                    event if event.event is not None else dataclasses.replace(event, event=kind.decode()), json
+                )
             return encode_event(event, encode(data))
 
         return frame_sse
     framing = stream_format.framing
 
-    def frame_item(event: ServerSentEvent | SerializedItem[Any], first: bool) -> bytes | None:
+    def frame_item(event: ServerSentEvent[Any] | SerializedItem[Any], first: bool) -> bytes | None:
         if event.__class__ is SerializedItem:
             assert isinstance(event, SerializedItem)
             return framing.encode(payload(event), first=first)
@@ -137,6 +154,38 @@ def error_record(stream_format: StreamFormat) -> ErrorRecord:
     return record
 
 
+def end_record(stream_format: StreamFormat) -> EndRecord | None:
+    """The record that ends a complete stream (``stream_end=True``), so a client can tell it from one a proxy or a
+    cut cleanly closed: SSE ``event: end`` with the id ``END_ID`` (an ``EventSource`` that reconnects with it is
+    answered 204, which stops it); JSON Lines, NDJSON, json-seq: an item ``{"end": {"count": <items>}}``; none
+    for a JSON array, whose ``]`` already is one."""
+    if stream_format.framing.tail:
+        return None
+    framing = stream_format.framing
+
+    def record(count: int) -> bytes:
+        if stream_format is SSE:
+            return b'event: end\nid: %s\ndata: {"count":%d}\n\n' % (END_ID.encode(), count)
+        return framing.encode(b'{"end":{"count":%d}}' % count, first=count == 0)
+
+    return record
+
+
+def kind_encoders(named: NamedEncoder) -> tuple[Callable[[Any], bytes], Callable[[Any], bytes]]:
+    """For a stream of several kinds: the SSE frame body of an item (``event: <kind>`` then its data; the plan's
+    SSE framing then has no ``data:`` prefix of its own), and its JSON envelope ``{"event":<kind>,"data":...}``."""
+
+    def sse(item: Any) -> bytes:
+        kind, json = named(item)
+        return b"event: " + kind + b"\ndata: " + json
+
+    def envelope(item: Any) -> bytes:
+        kind, json = named(item)
+        return b'{"event":"' + kind + b'","data":' + json + b"}"
+
+    return sse, envelope
+
+
 def shutdown_frame(stream_format: StreamFormat, retry: int | None) -> bytes | None:
     """What ends a stream cleanly when the server shuts down: for SSE, ``retry`` (ms) so that clients come back;
     ``None`` for the formats that cannot say "come back" (their clients see a truncated stream)."""
@@ -181,7 +230,7 @@ def raw_chunk_encoder(endpoint: str) -> Callable[[Any], bytes]:
 def refuse_events(endpoint: str) -> EventFramer:
     """A raw stream has no frame for an event: yielding one is a mistake, named with the fix."""
 
-    def refuse(event: ServerSentEvent | SerializedItem[Any], first: bool) -> bytes | None:
+    def refuse(event: ServerSentEvent[Any] | SerializedItem[Any], first: bool) -> bytes | None:
         raise TypeError(
             f"{endpoint} yielded a {type(event).__name__} in a StreamingResponse stream; use "
             "response_class=EventSourceResponse to send events."

@@ -18,11 +18,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
 from linestream._frames import (
+    EndRecord,
     ErrorRecord,
     EventFramer,
+    NamedEncoder,
     Payload,
+    end_record,
     error_record,
     event_framer,
+    kind_encoders,
     raw_chunk_encoder,
     refuse_events,
     shutdown_frame,
@@ -52,6 +56,7 @@ class StreamPlan:
     keepalive: KeepAlive | None
     send_timeout: float | None
     error_record: ErrorRecord | None
+    end_record: EndRecord | None
     shutdown_frame: bytes | None
     headers: tuple[tuple[bytes, bytes], ...]
     label: str
@@ -81,32 +86,51 @@ def build_plans(
     encode: Callable[[Any], bytes],
     payload: Payload,
     raw: bool,
+    named: NamedEncoder | None = None,
 ) -> tuple[StreamPlan, ...]:
     """One plan per format of ``settings.stream_formats`` (the route's, in the server's order of preference).
 
     ``raw``: a byte/text stream (``response_class=StreamingResponse``), whose chunks are sent as they are and
-    which has no record to carry an error."""
+    which has no record to carry an error. ``named``: the items are of several kinds (a union), each sent with
+    its kind's name: in SSE as the event's name, in JSON in an envelope if ``settings.event_envelope``."""
     if raw:
         encode = raw_chunk_encoder(endpoint)
-    if settings.max_item_size is not None:
-        encode = size_checked(encode, endpoint, settings.max_item_size)
+    sse_encode = envelope = None
+    if named is not None:
+        sse_encode, envelope = kind_encoders(named)
+        if settings.event_envelope:
+            encode = envelope
+    limit = settings.max_item_size
+    checked = encode if limit is None else size_checked(encode, endpoint, limit)
     vary = len(settings.stream_formats) > 1
+    records = [name for name, on in (("error", settings.stream_errors == "record"), ("end", settings.stream_end)) if on]
     plans = []
     for stream_format in settings.stream_formats:
         headers = [(b"content-type", stream_format.media_type.encode("latin-1")), *_STREAM_HEADERS]
         if vary:
             headers.append((b"vary", b"Accept"))
-        record = settings.stream_errors == "record" and not raw
+        if records and not raw:
+            headers.append((b"stream-records", ", ".join(records).encode()))
+        if named is not None and settings.event_envelope and stream_format is not SSE:
+            headers.append((b"stream-envelope", b"event"))
+        framing = stream_format.framing
+        item_encode = checked
+        if sse_encode is not None and stream_format is SSE:
+            # The kind's name comes first, so the frame's "data: " is written by the encoder.
+            framing = dataclasses.replace(framing, prefix=b"")
+            item_encode = sse_encode if limit is None else size_checked(sse_encode, endpoint, limit)
+        frame_event = event_framer(stream_format, checked, payload, named)
         plans.append(
             StreamPlan(
                 format=stream_format,
-                framing=stream_format.framing,
-                encode=encode,
-                frame_event=refuse_events(endpoint) if raw else event_framer(stream_format, encode, payload),
+                framing=framing,
+                encode=item_encode,
+                frame_event=refuse_events(endpoint) if raw else frame_event,
                 chunk_size=settings.chunk_size,
                 keepalive=_keepalive(stream_format, settings),
                 send_timeout=settings.send_timeout,
-                error_record=error_record(stream_format) if record else None,
+                error_record=error_record(stream_format) if "error" in records and not raw else None,
+                end_record=end_record(stream_format) if settings.stream_end and not raw else None,
                 shutdown_frame=shutdown_frame(stream_format, settings.sse_shutdown_retry),
                 headers=tuple(headers),
                 label=label,

@@ -139,6 +139,8 @@ class ItemStream:
                 await self._send_first(first)
                 if not head_only:
                     await source.stream(self._send_or_disconnect, task_group)
+                    if self.plan.end_record is not None:
+                        await self._send_or_disconnect(_body(self.plan.end_record(source.count)))
                 await self._send_or_disconnect(_body(b"", more=False))
             except Exception as exc:  # noqa: BLE001 - handled by _end(), once the generator is closed
                 error = exc

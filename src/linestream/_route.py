@@ -28,6 +28,7 @@ from linestream._binding import RequestContext, TemporalResponse, solve_argument
 from linestream._context import AppContext
 from linestream._dependant import Dependant, build_dependant
 from linestream._endpoint import EndpointSpec, analyse_endpoint
+from linestream._events import END_ID, EventKinds, event_kinds
 from linestream._frames import serialized_payload
 from linestream._negotiation import negotiate
 from linestream._plan import StreamPlan, build_plans, raw_stream_format
@@ -77,6 +78,8 @@ class APIRoute(Route):
         sse_keepalive: float | None = DEFAULT,
         jsonl_keepalive: float | None = DEFAULT,
         stream_errors: str = DEFAULT,
+        stream_end: bool = DEFAULT,
+        event_envelope: bool = DEFAULT,
         send_timeout: float | None = DEFAULT,
         max_item_size: int | None = DEFAULT,
         context: AppContext | None = None,
@@ -129,10 +132,19 @@ class APIRoute(Route):
             sse_keepalive=sse_keepalive,
             jsonl_keepalive=jsonl_keepalive,
             stream_errors=stream_errors,
+            stream_end=stream_end,
+            event_envelope=event_envelope,
             send_timeout=send_timeout,
             max_item_size=max_item_size,
         )
         self.stream_options.check(name)
+        #: The kinds of item of a stream of several (``AsyncIterable[Token | Usage]``), else ``None``.
+        self.kinds: EventKinds | None = None
+        if self.spec.is_stream and not raw:
+            try:
+                self.kinds = event_kinds(self.spec.item_type)
+            except ValueError as exc:
+                raise EndpointDefinitionError(f"{name}: {exc}") from exc
         self.extra_dependants: list[Dependant] = []
         for marker in self.dependencies:
             if not isinstance(marker, DependsInfo) or marker.dependency is None:
@@ -169,6 +181,18 @@ class APIRoute(Route):
             adapter = self.encoder.adapter
             encode = self.encoder.encode
             payload = serialized_payload(encode, self.spec.item_type, adapter is not None, self.serialization)
+            named = None
+            if self.kinds is not None:
+                kinds = self.kinds
+                named = self.encoder.named(kinds.name_of)
+                json_formats = [f.name for f in self.settings.stream_formats if f is not SSE]
+                if kinds.tag is None and json_formats and not self.settings.event_envelope:
+                    raise EndpointDefinitionError(
+                        f"{self.spec.name}: its items are of several kinds ({', '.join(kinds.by_name)}), which the "
+                        f"JSON formats ({', '.join(json_formats)}) cannot tell apart: give each kind a tag field of "
+                        'the same name (`type: Literal["token"] = "token"`), or set event_envelope=True to send '
+                        '{"event": kind, "data": item}, or stream_formats=["sse"].'
+                    )
             self.plans = build_plans(
                 self.settings,
                 label=self.label,
@@ -176,6 +200,7 @@ class APIRoute(Route):
                 encode=encode,
                 payload=payload,
                 raw=self.raw_format is not None,
+                named=named,
             )
 
     @property
@@ -220,6 +245,11 @@ class APIRoute(Route):
             await send(message)
 
         plan = self._plan_for(request) if self.spec.is_stream else None
+        if plan is not None and plan.end_record is not None and request.headers.get("last-event-id") == END_ID:
+            # A client that reconnects after the end record has the whole stream: 204 stops an EventSource, and
+            # the endpoint is not run again.
+            await Response(status_code=204)(scope, channel, send)
+            return
         try:
             async with contextlib.AsyncExitStack() as stack:
                 ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.body_limits)

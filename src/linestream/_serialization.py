@@ -49,11 +49,27 @@ class ItemEncoder:
     context (endpoint, item index).
     """
 
-    __slots__ = ("adapter", "encode")
+    __slots__ = ("adapter", "encode", "options")
 
     def __init__(self, adapter: TypeAdapter[Any] | None, options: SerializationOptions | None = None) -> None:
         self.adapter = adapter
-        self.encode: Callable[[Any], bytes] = self._build(adapter, options or SerializationOptions())
+        self.options = options or SerializationOptions()
+        self.encode: Callable[[Any], bytes] = self._build(adapter, self.options)
+
+    def named(self, name_of: Callable[[type], bytes]) -> Callable[[Any], tuple[bytes, bytes]]:
+        """For a stream of several kinds of item: ``item -> (name of its kind, its JSON)``, validated as the
+        union (``name_of`` gives the kind's name of the validated value's class)."""
+        assert self.adapter is not None, "a stream of several kinds is typed"
+        validate = self.adapter.validator.validate_python
+        serialize = self.adapter.serializer.to_json
+        keywords = self.options.keywords()
+        keywords["by_alias"] = self.options.by_alias
+
+        def encode_named(item: Any) -> tuple[bytes, bytes]:
+            value = validate(item, from_attributes=True)
+            return name_of(value.__class__), serialize(value, **keywords)
+
+        return encode_named
 
     @staticmethod
     def _build(adapter: TypeAdapter[Any] | None, options: SerializationOptions) -> Callable[[Any], bytes]:

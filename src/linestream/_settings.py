@@ -94,6 +94,8 @@ class Settings:
     sse_keepalive: float | None = 15.0
     jsonl_keepalive: float | None = None
     stream_errors: str = "truncate"
+    stream_end: bool = False
+    event_envelope: bool = False
     send_timeout: float | None = 30.0
     max_item_size: int | None = None
     sse_shutdown_retry: int | None = 1000
@@ -126,6 +128,8 @@ class StreamOptions:
     sse_keepalive: Any = DEFAULT
     jsonl_keepalive: Any = DEFAULT
     stream_errors: Any = DEFAULT
+    stream_end: Any = DEFAULT
+    event_envelope: Any = DEFAULT
     send_timeout: Any = DEFAULT
     max_item_size: Any = DEFAULT
 
@@ -142,6 +146,9 @@ class StreamOptions:
                 _check_positive(owner, name, value, unit)
         if self.stream_errors is not DEFAULT:
             _check_stream_errors(owner, self.stream_errors)
+        for name in ("stream_end", "event_envelope"):
+            if getattr(self, name) not in (DEFAULT, True, False):
+                raise ValueError(f"{owner}: {name} must be True or False, not {getattr(self, name)!r}")
 
     def resolve(self, settings: Settings) -> Settings:
         """``settings`` with this route's options in force."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable
-from typing import Annotated
+from typing import Annotated, Literal
 
 import anyio
 from pydantic import BaseModel
@@ -110,6 +110,24 @@ async def price(requests: AsyncIterable[PriceRequest]) -> AsyncIterable[Priced]:
     """Streams in, streams out: each order line of the request body, priced."""
     async for request in requests:
         yield Priced(item=request.item, total=request.quantity * 2.5)
+
+
+class Token(BaseModel):
+    type: Literal["token"] = "token"
+    text: str
+
+
+class Usage(BaseModel):
+    type: Literal["usage"] = "usage"
+    tokens: int
+
+
+@router.get("/chat", stream_end=True)
+async def chat() -> AsyncIterable[Token | Usage]:
+    """Several kinds of event, and an end record."""
+    for text in ("Hel", "lo", "!"):
+        yield Token(text=text)
+    yield Usage(tokens=3)
 
 
 app = LineStream(title="explorer test app", topic_backend=orders.backend)

@@ -1,11 +1,13 @@
 """User code that must type-check under ``mypy --strict`` (run by the test command; never executed)."""
 
 from collections.abc import AsyncIterable, Iterable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel
 
 from linestream import Depends, Header, HTTPException, LineStream, Query
+from linestream.client import Client
+from linestream.sse import EventSourceResponse, ServerSentEvent
 from linestream.testing import TestClient, iter_json_lines
 from linestream.topics import SerializedItem, Topic
 
@@ -54,3 +56,35 @@ async def live(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIt
         name: str = message.item.name
         assert name
         yield message
+
+
+# Server-Sent Events: events wrap typed items (docs/formats.md), and streams of several kinds of item.
+class Token(BaseModel):
+    type: Literal["token"] = "token"
+    text: str
+
+
+class Usage(BaseModel):
+    type: Literal["usage"] = "usage"
+    tokens: int
+
+
+@app.get("/orders/events", response_class=EventSourceResponse)
+async def order_events(last_event_id: Annotated[str | None, Header()] = None) -> AsyncIterable[ServerSentEvent[Item]]:
+    yield ServerSentEvent(data=Item(name="a"), id="1", event="order")
+
+
+@app.get("/chat", stream_end=True)
+async def chat() -> AsyncIterable[ServerSentEvent[Token] | Usage]:
+    yield ServerSentEvent(data=Token(text="Hel"), id="1")
+    yield Usage(tokens=2)
+
+
+def read_chat() -> list[str]:
+    kinds: list[str] = []
+    with Client("http://127.0.0.1:8000") as client:
+        for event in client.events("GET", "/chat", item=Token | Usage):
+            kinds.append(event.event or "")
+        with client.stream("GET", "/chat", item=Token | Usage, format="jsonl") as chat_items:
+            kinds.extend(type(item).__name__ for item in chat_items)
+    return kinds

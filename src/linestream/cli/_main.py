@@ -190,7 +190,9 @@ def _tail_once(
         if not response.is_success:
             raise _HTTPFail(str(HTTPStatusError(response, response.read())))
         content_type = response.headers.get("content-type", "")
-        reader = None if raw or format_for_media_type(content_type) is None else StreamReader(content_type)
+        reader = (
+            None if raw or format_for_media_type(content_type) is None else StreamReader.for_response(response.headers)
+        )
         try:
             for chunk in response.iter_raw() if reader is None else response.iter_bytes():
                 if reader is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from linestream.client._client import AsyncClient, Client, HTTPStatusError
 from linestream.client._reader import Event, RetryPolicy, StreamReader
-from linestream.exceptions import StreamError, StreamTruncated
+from linestream.exceptions import StreamDecodeError, StreamError, StreamTruncated
 
 __all__ = [
     "AsyncClient",
@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "HTTPStatusError",
     "RetryPolicy",
+    "StreamDecodeError",
     "StreamError",
     "StreamReader",
     "StreamTruncated",

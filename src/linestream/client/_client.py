@@ -116,6 +116,10 @@ class Client:
     def stream(
         self, method: str, url: str, *, item: None = ..., format: str | None = ..., **request: Any
     ) -> contextlib.AbstractContextManager[Iterator[Any]]: ...
+    @overload
+    def stream(
+        self, method: str, url: str, *, item: Any, format: str | None = ..., **request: Any
+    ) -> contextlib.AbstractContextManager[Iterator[Any]]: ...
     @contextlib.contextmanager
     def stream(
         self, method: str, url: str, *, item: Any = None, format: str | None = None, **request: Any
@@ -184,8 +188,9 @@ class Client:
         with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, response.read())
-            content_type = response.headers.get("content-type", "")
-            reader = StreamReader(content_type, item, max_frame_size=self.max_frame_size, resumable=resumable)
+            reader = StreamReader.for_response(
+                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable
+            )
             yield _EventIterator(reader, response)
 
 
@@ -305,8 +310,9 @@ class AsyncClient:
         async with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, await response.aread())
-            content_type = response.headers.get("content-type", "")
-            reader = StreamReader(content_type, item, max_frame_size=self.max_frame_size, resumable=resumable)
+            reader = StreamReader.for_response(
+                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable
+            )
             yield _AsyncEventIterator(reader, response)
 
 

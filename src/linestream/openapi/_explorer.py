@@ -61,6 +61,8 @@ def explorer_html(title: str, openapi_url: str, static_url: str, root_path: str)
 <ol id="log" aria-label="Connection events"></ol>
 <div class="view-tools">
 <label for="filter">Filter</label><input id="filter" type="search" placeholder="text in the item's JSON">
+<span id="event-filter-field" hidden><label for="event-filter">Kind</label>
+<select id="event-filter"><option value="">all kinds</option></select></span>
 <span id="filter-count" aria-live="polite"></span>
 <label><input type="checkbox" id="raw"> Raw JSON</label>
 <span id="dropped" aria-live="polite"></span>

@@ -14,8 +14,9 @@ from linestream._dependant import Dependant
 from linestream._endpoint import EndpointSpec
 from linestream._problem import PROBLEM_MEDIA_TYPE
 from linestream._route import APIRoute
+from linestream.openapi._streams import STREAM_SCHEMAS, StreamDoc, stream_headers, stream_media
 from linestream.params import ParamSource
-from linestream.streams import FORMATS, JSON_ARRAY, SSE, StreamFormat
+from linestream.streams import FORMATS, SSE
 
 __all__ = ["OPENAPI_VERSIONS", "DocumentedApp", "build_openapi"]
 
@@ -81,17 +82,6 @@ _VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-_STREAM_ERROR_SCHEMA: dict[str, Any] = {
-    "title": "StreamError",
-    "description": 'The last record of a stream whose generator failed (routes with stream_errors="record").',
-    "type": "object",
-    "properties": {"error": {"$ref": "#/components/schemas/Problem"}},
-    "required": ["error"],
-}
-_ERROR_REF = {"$ref": "#/components/schemas/StreamError"}
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-
-
 class _SchemaRegistry:
     """Collects every type that needs a JSON schema, then generates them together with shared definitions."""
 
@@ -154,6 +144,9 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
         adapter = spec.item_adapter if spec.is_stream else spec.response_adapter
         if adapter is not None:
             registry.add((id(route), "output"), adapter, "serialization")
+        if route.kinds is not None:
+            for name, member in route.kinds.by_name.items():
+                registry.add((id(route), "kind", name), TypeAdapter(member), "serialization")
         if spec.body_stream is not None and spec.body_stream.adapter is not None:
             registry.add((id(route), "body-stream"), spec.body_stream.adapter, "validation")
     registry.generate(private)
@@ -173,7 +166,7 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
     schemas = dict(sorted(registry.definitions.items()))
     schemas["Problem"] = _PROBLEM_SCHEMA
     schemas["ValidationProblem"] = _VALIDATION_PROBLEM_SCHEMA
-    schemas["StreamError"] = _STREAM_ERROR_SCHEMA
+    schemas.update(STREAM_SCHEMAS)
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.summary:
         info["summary"] = app.summary
@@ -202,11 +195,12 @@ def _operation(route: APIRoute, method: str, registry: _SchemaRegistry, version:
         operation["deprecated"] = True
     parameters, body = _parameters(route, registry)
     if spec.body_stream is not None:
-        item = registry.results.get((id(route), "body-stream"), {})
+        item = StreamDoc(registry.results.get((id(route), "body-stream"), {}))
         body = {
-            "description": "A stream of items, read and validated as they arrive; gzip Content-Encoding accepted.",
+            "description": "A stream of items, read and validated as they arrive; gzip and deflate "
+            "Content-Encoding accepted.",
             "required": True,
-            "content": {f.media_type: _stream_media(f, item, version, False) for f in FORMATS if f is not SSE},
+            "content": {f.media_type: stream_media(f, item, version) for f in FORMATS if f is not SSE},
         }
     if parameters:
         operation["parameters"] = parameters
@@ -272,37 +266,6 @@ def _request_body(
     }
 
 
-def _stream_media(stream_format: StreamFormat, item: dict[str, Any], version: str, record: bool) -> dict[str, Any]:
-    """The media type object of one stream format: an array schema (3.1) or ``itemSchema`` (3.2).
-
-    With the ``record`` error policy, the last item may be a ``StreamError`` (for SSE: an ``error`` event whose
-    data is a ``Problem``)."""
-    if stream_format is SSE:
-        if record:
-            item = {"anyOf": [item, _PROBLEM_REF]}
-        # Each SSE event: its data field carries the item as JSON (the structure OpenAPI 3.2 describes).
-        event: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": item},
-                "event": {"type": "string"},
-                "id": {"type": "string"},
-                "retry": {"type": "integer", "minimum": 0},
-            },
-            "required": ["data"],
-        }
-        if version.startswith("3.2"):
-            return {"itemSchema": event}
-        return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
-    if record:
-        item = {"anyOf": [item, _ERROR_REF]}
-    if stream_format is JSON_ARRAY:
-        return {"schema": {"type": "array", "items": item}}
-    if version.startswith("3.2"):
-        return {"itemSchema": item}
-    return {"schema": {"type": "array", "items": item}, "x-oai-itemSchema": item}
-
-
 def _responses(
     route: APIRoute,
     spec: EndpointSpec,
@@ -325,6 +288,14 @@ def _responses(
     elif spec.is_stream:
         formats = route.offered_formats
         record = route.error_policy == "record"
+        kind_names = list(route.kinds.by_name) if route.kinds else []
+        doc = StreamDoc(
+            output,
+            kinds=tuple((name, registry.results[(id(route), "kind", name)]) for name in kind_names),
+            tag=route.kinds.tag if route.kinds else None,
+            envelope=route.settings.event_envelope,
+            records=frozenset(name for name, on in (("error", record), ("end", route.settings.stream_end)) if on),
+        )
         on_error = (
             "If the stream fails after its first item, it ends with an error record (a StreamError item; in SSE "
             "an `error` event) and completes normally."
@@ -337,9 +308,13 @@ def _responses(
             + " (a stream of items, in the format chosen by the Accept header: "
             + ", ".join(f.media_type for f in formats)
             + "). "
-            + on_error,
-            "content": {f.media_type: _stream_media(f, output, version, record) for f in formats},
+            + on_error
+            + (" A complete stream ends with an end record (SSE: an `end` event)." if "end" in doc.records else ""),
+            "content": {f.media_type: stream_media(f, doc, version) for f in formats},
         }
+        headers = stream_headers(doc)
+        if headers:
+            responses[status]["headers"] = headers
     else:
         success: dict[str, Any] = {"description": route.response_description}
         if route.status_code not in (204, 304):

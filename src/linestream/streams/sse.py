@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from linestream.exceptions import FrameTooLarge, StreamTruncated
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
@@ -40,17 +40,22 @@ _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _HAS_BREAK = re.compile(rb"[\r\n]")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One server-sent event, with the fields of FastAPI's ``fastapi.sse.ServerSentEvent``.
+DataT = TypeVar("DataT")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSentEvent(Generic[DataT]):
+    """One server-sent event, with the fields of FastAPI's ``fastapi.sse.ServerSentEvent``; generic in its data.
 
     ``data`` is serialized as JSON (validated as the route's item type, if it has one); ``raw_data`` is sent
     as is. Set at most one of them. ``comment`` lines are ignored by clients (useful as a heartbeat).
     Yielded to a client that asked for another format (JSON Lines...), the event's ``data`` is the item and
-    its other fields are dropped.
+    its other fields are dropped. A route declared ``AsyncIterable[ServerSentEvent[Order]]`` streams
+    ``Order`` items, wrapped in events it sets the fields of (``AsyncIterable[ServerSentEvent[Order] | Usage]``:
+    events of orders, and plain ``Usage`` items).
     """
 
-    data: Any = None
+    data: DataT | None = None
     raw_data: str | None = None
     event: str | None = None
     id: str | None = None
@@ -72,7 +77,7 @@ class ServerSentEvent:
             raise ValueError(f"ServerSentEvent retry must be a non-negative integer of milliseconds: {self.retry!r}.")
 
 
-def encode_event(event: ServerSentEvent, data: bytes | None = None) -> bytes:
+def encode_event(event: ServerSentEvent[Any], data: bytes | None = None) -> bytes:
     """The frame of ``event``; ``data`` is its serialized ``data`` (``raw_data`` is used when it is ``None``)."""
     parts: list[bytes] = []
     if event.comment is not None:
@@ -127,7 +132,7 @@ class SseDecoder(FrameDecoder):
         self._pending = 0
         self._started = False
 
-    def feed(self, data: bytes) -> list[ServerSentEvent]:
+    def feed(self, data: bytes) -> list[ServerSentEvent[Any]]:
         """Add received bytes; return the events they completed."""
         buffer = self._buffer
         self._examined += len(data)
@@ -143,7 +148,7 @@ class SseDecoder(FrameDecoder):
             if buffer.startswith(b"\xef\xbb\xbf"):
                 del buffer[:3]
             self._started = True
-        events: list[ServerSentEvent] = []
+        events: list[ServerSentEvent[Any]] = []
         text, hold = buffer, b""
         if text.endswith(b"\r"):
             # A CR at the very end may be the first half of a CRLF: keep it until the next byte arrives.
@@ -164,9 +169,9 @@ class SseDecoder(FrameDecoder):
                 frame_index=self._frames,
             )
 
-    def close(self) -> list[ServerSentEvent]:
+    def close(self) -> list[ServerSentEvent[Any]]:
         """Signal the end of the stream; raise ``StreamTruncated`` if it ended inside an event."""
-        events: list[ServerSentEvent] = []
+        events: list[ServerSentEvent[Any]] = []
         if self._buffer.endswith(b"\r"):
             # The CR held back in case a LF followed: at the end, it is a line break of its own.
             *lines, rest = _LINE_BREAK_BYTES.split(bytes(self._buffer))
@@ -182,7 +187,7 @@ class SseDecoder(FrameDecoder):
             )
         return events
 
-    def _line(self, line: str, events: list[ServerSentEvent]) -> None:
+    def _line(self, line: str, events: list[ServerSentEvent[Any]]) -> None:
         if not line:
             self._dispatch(events)
             return
@@ -207,7 +212,7 @@ class SseDecoder(FrameDecoder):
         elif field == "retry" and value.isascii() and value.isdigit():
             self.retry = self._retry = self.pending_retry = int(value)
 
-    def _dispatch(self, events: list[ServerSentEvent]) -> None:
+    def _dispatch(self, events: list[ServerSentEvent[Any]]) -> None:
         self._pending = 0
         data, self._data = self._data, []
         event_type, self._event_type = self._event_type, ""

@@ -69,6 +69,39 @@
     return null;
   }
 
+  const RESERVED_EVENTS = ["error", "end", "gap"];
+  const JSON_TYPES = ["application/jsonl", "application/x-ndjson", "application/json-seq"];
+
+  // A stream of several kinds of item: their names, and how the JSON formats tell them apart.
+  function kindsOf(content) {
+    const sse = content["text/event-stream"];
+    const sseItem = sse && (sse.itemSchema || sse["x-oai-itemSchema"]);
+    const consts = (options) => (options || []).map((o) => o && o.properties && o.properties.event && o.properties.event.const).filter((name) => name && !RESERVED_EVENTS.includes(name));
+    let names = sseItem ? consts(sseItem.oneOf) : [];
+    let tag = null;
+    let envelope = false;
+    for (const type of JSON_TYPES) {
+      const media = content[type];
+      let item = media && (media.itemSchema || media["x-oai-itemSchema"]);
+      if (!item) continue;
+      if (item.anyOf) item = item.anyOf[0]; // the item, before the records the server may add
+      if (item.discriminator) tag = item.discriminator.propertyName;
+      const enveloped = consts(item.oneOf);
+      if (enveloped.length && enveloped.length === (item.oneOf || []).length) {
+        envelope = true;
+        if (!names.length) names = enveloped;
+      }
+      break;
+    }
+    return names.length ? { names, tag, envelope } : null;
+  }
+
+  function recordsOf(response) {
+    const header = response && response.headers && response.headers["Stream-Records"];
+    const text = header && header.schema && header.schema.example;
+    return text ? text.split(",").map((part) => part.trim()) : [];
+  }
+
   function streamingRoutes(spec) {
     const routes = [];
     for (const [path, item] of Object.entries(spec.paths || {})) {
@@ -85,6 +118,8 @@
           operation,
           formats,
           item: itemSchema(content),
+          kinds: kindsOf(content),
+          records: recordsOf(ok && ok[1]),
           parameters: [...(item.parameters || []), ...(operation.parameters || [])].map((p) => resolve(p)),
           tags: operation.tags && operation.tags.length ? operation.tags : ["default"],
           id: `${method}-${path}`.replace(/[^A-Za-z0-9_-]/g, "_"),
@@ -273,15 +308,32 @@
 
   // -- the live view ---------------------------------------------------------------------------------------------
   function columnsFor(route) {
-    const schema = route && route.item ? nonNull(route.item) : null;
+    let schema = route && route.item ? nonNull(route.item) : null;
+    if (schema && schema.anyOf && !schema.anyOf.some((option) => resolve(option).type === "null")) schema = resolve(schema.anyOf[0]);
+    if (schema && schema.oneOf) {
+      // Several kinds: the columns of them all (an envelope's are those of its data).
+      const columns = [];
+      for (const option of schema.oneOf) {
+        let member = resolve(option);
+        if (route.kinds && route.kinds.envelope && member.properties && member.properties.data) member = resolve(member.properties.data);
+        for (const name of Object.keys(member.properties || {})) if (!columns.includes(name)) columns.push(name);
+      }
+      if (columns.length) return columns;
+    }
     if (schema && schema.type === "object" && schema.properties) return Object.keys(schema.properties);
     if (schema && schema.type && schema.type !== "object") return ["value"];
     return null; // learnt from the first item
   }
 
   function resetView(route) {
+    const kinds = route && route.kinds;
+    const eventFilter = $("event-filter");
+    eventFilter.replaceChildren(el("option", { value: "", text: "all kinds" }), ...(kinds ? kinds.names : []).map((name) => el("option", { value: name, text: name })));
+    $("event-filter-field").hidden = !kinds;
     const view = {
       columns: columnsFor(route),
+      showEvents: !!kinds,
+      eventFilter: "",
       count: 0,
       bytes: 0,
       approximate: false,
@@ -294,6 +346,7 @@
       scheduled: false,
       filter: $("filter").value.trim().toLowerCase(),
     };
+    delete root.dataset.complete;
     $("rows").replaceChildren();
     $("banner").replaceChildren();
     $("log").replaceChildren();
@@ -306,6 +359,7 @@
 
   function renderHead(view) {
     const row = el("tr", {}, el("th", { scope: "col", text: "#" }));
+    if (view.showEvents) row.append(el("th", { scope: "col", class: "event", text: "kind" }));
     if (view.columns) for (const column of view.columns) row.append(el("th", { scope: "col", class: "cell", text: column }));
     row.append(el("th", { scope: "col", class: "raw-cell", text: "JSON" }));
     $("head").replaceChildren(row);
@@ -348,15 +402,16 @@
       renderHead(view);
     }
     const fragment = document.createDocumentFragment();
-    for (const { index, value, id } of items) {
+    for (const { index, value, id, event } of items) {
       const json = JSON.stringify(value);
-      const row = el("tr", { "data-index": index }, el("td", { class: "index", text: String(index), title: id ? `id ${id}` : null }));
+      const row = el("tr", { "data-index": index, "data-event": event || "" }, el("td", { class: "index", text: String(index), title: id ? `id ${id}` : null }));
+      if (view.showEvents) row.append(el("td", { class: "event", text: event || "" }));
       const object = value !== null && typeof value === "object" && !Array.isArray(value);
       for (const column of view.columns) {
         row.append(el("td", { class: "cell" }, cell(object ? value[column] : column === "value" ? value : undefined)));
       }
       row.append(el("td", { class: "raw-cell" }, el("code", { text: json })));
-      if (view.filter && !json.toLowerCase().includes(view.filter)) row.hidden = true;
+      row.hidden = !rowVisible(view, row);
       fragment.append(row);
     }
     const body = $("rows");
@@ -434,8 +489,21 @@
     return parts.filter(Boolean).join("\n");
   }
 
-  function isErrorRecord(value) {
-    return value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 1 && value.error && typeof value.error === "object" && "status" in value.error;
+  function isRecord(value, name) {
+    return value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length === 1 && value[name] && typeof value[name] === "object";
+  }
+
+  function rowVisible(view, row) {
+    if (view.filter && !row.lastElementChild.textContent.toLowerCase().includes(view.filter)) return false;
+    return !view.eventFilter || row.dataset.event === view.eventFilter;
+  }
+
+  function complete(current, how) {
+    current.complete = true;
+    root.dataset.complete = "true";
+    finish(current, "ended");
+    banner("ok", `Stream complete${how}: ${current.view.count.toLocaleString()} item(s).`);
+    log(how ? `stream complete${how}` : "stream ended");
   }
 
   // -- playing a stream ------------------------------------------------------------------------------------------
@@ -476,17 +544,33 @@
 
   function deliver(current, values) {
     const view = current.view;
+    const kinds = current.route.kinds;
+    const records = current.records || [];
     const items = [];
     for (const entry of values) {
-      const { value, id } = entry;
-      if (isErrorRecord(value)) {
+      let { value, event } = entry;
+      if (records.includes("error") && isRecord(value, "error")) {
+        addItems(view, items);
         finish(current, "failed");
         banner("error", `The server ended the stream with an error after ${view.count} item(s) (${value.error.status} ${value.error.title || ""})`, problemText(value.error));
         log("in-band error record");
-        break;
+        return;
+      }
+      if (records.includes("end") && isRecord(value, "end")) {
+        addItems(view, items);
+        complete(current, " (end record)");
+        return;
+      }
+      if (!event && kinds && value && typeof value === "object") {
+        if (kinds.envelope) ({ event, data: value } = value);
+        else if (kinds.tag) event = value[kinds.tag];
+      }
+      if (event && !view.showEvents) {
+        view.showEvents = true;
+        renderHead(view);
       }
       view.count += 1;
-      items.push({ index: view.count, value, id });
+      items.push({ index: view.count, value, id: entry.id, event });
     }
     addItems(view, items);
   }
@@ -519,6 +603,7 @@
       log(`HTTP ${response.status}`);
       return;
     }
+    current.records = (response.headers.get("stream-records") || "").split(",").map((part) => part.trim()).filter(Boolean);
     const decoder = new DECODERS[current.type]();
     const sse = current.type === "text/event-stream";
     const reader = response.body.getReader();
@@ -537,9 +622,10 @@
       const rest = decoder.end();
       if (!sse) deliver(current, rest.map((item) => ({ value: item })));
       if (current.stopped) return;
-      finish(current, "ended");
-      banner("ok", `Stream complete: ${view.count.toLocaleString()} item(s).`);
-      log("stream ended");
+      if (current.records.includes("end") && current.type !== "application/json") {
+        throw new TruncatedError("the stream ended without its end record");
+      }
+      complete(current, "");
     } catch (error) {
       if (current.stopped) return;
       finish(current, "failed");
@@ -571,7 +657,17 @@
         log("in-band error event");
         return;
       }
-      values.push({ value, id: event.id });
+      if (event.event === "end" && (current.records || []).includes("end")) {
+        deliver(current, values);
+        complete(current, " (end record)");
+        return;
+      }
+      if (event.event === "gap") {
+        log(`the server lost messages after ${value.after}, before ${value.next}`);
+        banner("warning", "Messages were lost", `The server dropped the messages after ${value.after}, before ${value.next}.`);
+        continue;
+      }
+      values.push({ value, id: event.id, event: event.event });
     }
     deliver(current, values);
   }
@@ -586,7 +682,8 @@
       if (opened) log(`reconnected (sent Last-Event-ID: ${current.lastEventId || "none"})`);
       opened = true;
     });
-    source.addEventListener("message", (event) => {
+    current.records = current.route.records;
+    const onEvent = (event) => {
       view.bytes += event.data.length + (event.lastEventId ? event.lastEventId.length + 5 : 0) + 8;
       current.lastEventId = event.lastEventId;
       let value;
@@ -595,13 +692,24 @@
       } catch (error) {
         value = event.data;
       }
-      const entry = { value, id: event.lastEventId };
+      const entry = { value, id: event.lastEventId, event: event.type === "message" ? null : event.type };
       if (current.paused) {
         if (current.held.length < MAX_PAUSED) current.held.push(entry);
         else view.dropped += 1;
         return;
       }
       deliver(current, [entry]);
+    };
+    source.addEventListener("message", onEvent);
+    for (const name of current.route.kinds ? current.route.kinds.names : []) source.addEventListener(name, onEvent);
+    source.addEventListener("end", () => {
+      // The end record: this EventSource would reconnect (and be answered 204); the stream is complete.
+      deliver(current, current.held.splice(0));
+      complete(current, " (end record)");
+    });
+    source.addEventListener("gap", (event) => {
+      const gap = JSON.parse(event.data);
+      log(`the server lost messages after ${gap.after}, before ${gap.next}`);
     });
     source.addEventListener("error", async (event) => {
       if (current.stopped) return;
@@ -686,15 +794,15 @@
   }
 
   function applyFilter() {
-    const filter = $("filter").value.trim().toLowerCase();
-    if (window.explorerView) window.explorerView.filter = filter;
+    const view = window.explorerView || {};
+    view.filter = $("filter").value.trim().toLowerCase();
+    view.eventFilter = $("event-filter").value;
     let shown = 0;
     for (const row of $("rows").children) {
-      const match = !filter || row.lastElementChild.textContent.toLowerCase().includes(filter);
-      row.hidden = !match;
-      if (match) shown += 1;
+      row.hidden = !rowVisible(view, row);
+      if (!row.hidden) shown += 1;
     }
-    $("filter-count").textContent = filter ? `${shown} of ${$("rows").childElementCount} rows shown` : "";
+    $("filter-count").textContent = view.filter || view.eventFilter ? `${shown} of ${$("rows").childElementCount} rows shown` : "";
   }
 
   // -- start-up --------------------------------------------------------------------------------------------------
@@ -703,6 +811,7 @@
     $("pause").addEventListener("click", togglePause);
     $("stop").addEventListener("click", () => stop("user"));
     $("filter").addEventListener("input", applyFilter);
+    $("event-filter").addEventListener("change", applyFilter);
     $("raw").addEventListener("change", (event) => {
       $("table").classList.toggle("raw", event.target.checked);
       if (following) $("table-wrap").scrollTop = $("table-wrap").scrollHeight;
