@@ -511,3 +511,29 @@ def test_several_kinds_are_shown_and_filtered_and_the_end_record_completes(page:
     expect(page.locator("#rows tr:not([hidden])")).to_have_count(1)
     expect(page.locator("#filter-count")).to_have_text("1 of 4 rows shown")
     screenshot(page, "kinds")
+
+
+def test_the_redoc_page_works_offline_under_its_content_security_policy(browser: Browser, base_url: str) -> None:
+    page = browser.new_page()
+    problems: list[str] = []
+    blocked: list[str] = []
+    outside: list[str] = []
+
+    def console(message: Any) -> None:
+        (blocked if CSP in message.text else problems if message.type == "error" else []).append(message.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("request", lambda r: None if r.url.startswith((base_url, "blob:", "data:")) else outside.append(r.url))
+    response = page.goto(base_url + "/redoc")
+    assert response is not None
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    expect(page.locator("h1").first).to_contain_text("explorer test app", timeout=20_000)  # ReDoc read the document
+    expect(page.get_by_text("/test/ticks").first).to_be_attached()
+    page.close()
+    assert problems == []
+    # ReDoc 2 always shows Redocly's logo from its CDN; the page's policy blocks it (the logo hides itself), and
+    # that is the only thing it tries to load from elsewhere.
+    assert outside == ["https://cdn.redoc.ly/redoc/logo-mini.svg"]
+    assert len(blocked) == 1
+    assert "logo-mini.svg" in blocked[0]

@@ -104,7 +104,8 @@ def test_accept_chooses_the_format(accept: str | None, media_type: str) -> None:
     with TestClient(make_app()) as client:
         response = client.get("/items", headers=headers)
     assert response.status_code == 200
-    assert response.headers["content-type"] == media_type
+    charset = "; charset=utf-8" if media_type == "text/event-stream" else ""
+    assert response.headers["content-type"] == media_type + charset
     assert response.headers["vary"] == "Accept"
     assert decode(format_named(media_type), response.content) == EXPECTED
 
@@ -136,7 +137,7 @@ def test_app_restricted_to_some_formats() -> None:
 
     with TestClient(app) as client:
         response = client.get("/only-sse")
-        assert response.headers["content-type"] == "text/event-stream"
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
         assert "vary" not in response.headers
         assert response.text == "data: 1\n\n"
     media = app.openapi()["paths"]["/only-sse"]["get"]["responses"]["200"]["content"]
@@ -146,7 +147,7 @@ def test_app_restricted_to_some_formats() -> None:
 def test_event_source_response_serves_sse_whatever_the_accept() -> None:
     with TestClient(make_app()) as client:
         response = client.get("/events", headers={"accept": "*/*"})
-    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert response.text.startswith('event: item\nid: 0\ndata: {"name":"item 0","price":0.0}\n\n')
 
 
@@ -162,7 +163,7 @@ def test_events_in_other_formats_carry_their_data() -> None:
 @pytest.mark.parametrize("path", ["/items", "/items-sync"])
 def test_every_format_over_uvicorn(base_url: str, stream_format: StreamFormat, path: str) -> None:
     response = httpx.get(base_url + path, headers={"accept": stream_format.media_type})
-    assert response.headers["content-type"] == stream_format.media_type
+    assert response.headers["content-type"].split(";")[0] == stream_format.media_type
     assert decode(stream_format, response.content) == EXPECTED
 
 

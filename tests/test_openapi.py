@@ -170,7 +170,9 @@ def test_operation_options_and_app_metadata_appear_in_the_document() -> None:
     assert operation["x-audit"] is True
     assert [p["name"] for p in operation["parameters"]] == ["thing_id"]
     assert operation["parameters"][0]["required"] is True
-    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    body_ref = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body_ref == {"$ref": "#/components/schemas/Body_replaceThing"}  # named as FastAPI names it
+    body = document["components"]["schemas"]["Body_replaceThing"]
     assert body["required"] == ["item", "note"]
     assert body["properties"]["item"] == {"$ref": "#/components/schemas/Item"}
     assert operation["responses"]["404"] == {"description": "No such thing"}

@@ -2,10 +2,13 @@
 
 import linestream
 import linestream.client
+import linestream.exception_handlers
 import linestream.exceptions
+import linestream.openapi
 import linestream.params
 import linestream.responses
 import linestream.sse
+import linestream.status
 import linestream.streams
 import linestream.testing
 import linestream.topics
@@ -15,10 +18,13 @@ def test_every_exported_name_is_importable() -> None:
     modules = (
         linestream,
         linestream.client,
+        linestream.exception_handlers,
         linestream.exceptions,
+        linestream.openapi,
         linestream.params,
         linestream.responses,
         linestream.sse,
+        linestream.status,
         linestream.streams,
         linestream.testing,
         linestream.topics,

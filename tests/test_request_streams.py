@@ -20,6 +20,8 @@ from linestream.client import AsyncClient, Client
 from linestream.streams import format_named
 from tests.conftest import serve
 
+JSONL = {"content-type": "application/jsonl"}
+
 
 class In(BaseModel):
     name: str
@@ -113,7 +115,7 @@ def test_def_endpoints_iterate_a_sync_iterable(base_url: str) -> None:
 
 
 def test_untyped_items_are_plain_json(base_url: str) -> None:
-    response = httpx.post(base_url + "/ingest-untyped", content=b'1\n"a"\n{"b":[2]}\n')
+    response = httpx.post(base_url + "/ingest-untyped", content=b'1\n"a"\n{"b":[2]}\n', headers=JSONL)
     assert response.json() == [1, "a", {"b": [2]}]
 
 
@@ -121,7 +123,7 @@ def test_untyped_items_are_plain_json(base_url: str) -> None:
 def test_an_invalid_line_is_a_422_naming_the_line_and_field(base_url: str, position: int) -> None:
     values: list[Any] = [item.model_dump() for item in ITEMS]
     values[position] = {"name": "bad", "price": -1}
-    response = httpx.post(base_url + "/ingest", content=encode("application/jsonl", values))
+    response = httpx.post(base_url + "/ingest", content=encode("application/jsonl", values), headers=JSONL)
     assert response.status_code == 422
     error = response.json()["errors"][0]
     assert error["loc"] == ["body", position + 1, "price"]
@@ -129,13 +131,14 @@ def test_an_invalid_line_is_a_422_naming_the_line_and_field(base_url: str, posit
 
 
 def test_a_line_that_is_not_json_is_a_422(base_url: str) -> None:
-    response = httpx.post(base_url + "/ingest", content=b'{"name":"a","price":1}\n{not json\n')
+    response = httpx.post(base_url + "/ingest", content=b'{"name":"a","price":1}\n{not json\n', headers=JSONL)
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", 2]
 
 
 def test_the_endpoint_can_catch_the_typed_error(base_url: str) -> None:
-    response = httpx.post(base_url + "/tolerant", content=b'{"name":"a","price":1}\n{"name":"b","price":-5}\n')
+    body = b'{"name":"a","price":1}\n{"name":"b","price":-5}\n'
+    response = httpx.post(base_url + "/tolerant", content=body, headers=JSONL)
     assert response.json() == {"good": 1, "bad": [2]}
 
 
@@ -147,14 +150,14 @@ def test_unsupported_content_type_or_encoding_is_a_415(base_url: str) -> None:
 
 def test_a_line_over_the_size_limit_is_a_413(base_url: str) -> None:
     body = json.dumps({"name": "x" * 10_000, "price": 1}).encode() + b"\n"
-    response = httpx.post(base_url + "/ingest", content=body)
+    response = httpx.post(base_url + "/ingest", content=body, headers=JSONL)
     assert response.status_code == 413
     assert "max_frame_size=4096" in response.json()["detail"]
 
 
 def test_too_many_items_is_a_413(base_url: str) -> None:
     body = b'{"name":"a","price":1}\n' * 1001
-    response = httpx.post(base_url + "/ingest", content=body)
+    response = httpx.post(base_url + "/ingest", content=body, headers=JSONL)
     assert response.status_code == 413
     assert "max_items=1000" in response.json()["detail"]
 
@@ -284,7 +287,7 @@ def test_one_gibibyte_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
     with serve(make_app()) as url:
         before = rss_bytes()
         started = time.monotonic()
-        response = httpx.post(url + "/ingest", content=body(), timeout=300)
+        response = httpx.post(url + "/ingest", content=body(), timeout=300, headers=JSONL)
         elapsed = time.monotonic() - started
         after = rss_bytes()
     assert response.json()["count"] == count // 64 * 64

@@ -5,23 +5,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 
 from linestream._context import AppContext
 from linestream._problem import default_exception_handlers, problem_response
+from linestream._route import APIRoute
 from linestream._routing import APIRouter, PathOperationDecorators
 from linestream._settings import BodyLimits, Settings, resolve_formats
 from linestream._shutdown import shutdown_signals
-from linestream.openapi import OPENAPI_VERSIONS, build_openapi, documentation_routes
+from linestream.openapi import OPENAPI_VERSIONS, DocumentationPages, build_openapi, documentation_routes
 
 __all__ = ["LineStream", "StreamStats"]
 
 _DEFAULTS = Settings()
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+DispatchT = TypeVar("DispatchT", bound=Callable[..., Any])
 
 
 def _head_size(scope: Scope) -> int:
@@ -102,12 +107,23 @@ class LineStream(PathOperationDecorators, Starlette):
         version: str = "0.1.0",
         description: str | None = None,
         summary: str | None = None,
+        terms_of_service: str | None = None,
+        contact: dict[str, Any] | None = None,
+        license_info: dict[str, Any] | None = None,
         openapi_url: str | None = "/openapi.json",
         openapi_version: str = "3.1.0",
         openapi_tags: list[dict[str, Any]] | None = None,
         servers: list[dict[str, Any]] | None = None,
+        root_path_in_servers: bool = True,
         docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
         explorer_url: str | None = "/explorer",
+        swagger_ui_parameters: dict[str, Any] | None = None,
+        swagger_ui_oauth2_redirect_url: str | None = "/docs/oauth2-redirect",
+        swagger_ui_init_oauth: dict[str, Any] | None = None,
+        webhooks: APIRouter | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        default_response_class: type[Response] | None = None,
         middleware: Sequence[Middleware] | None = None,
         exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
         lifespan: Lifespan[Any] | None = None,
@@ -125,6 +141,7 @@ class LineStream(PathOperationDecorators, Starlette):
         max_item_size: int | None = _DEFAULTS.max_item_size,
         sse_shutdown_retry: int | None = _DEFAULTS.sse_shutdown_retry,
         body_limits: BodyLimits | None = None,
+        strict_content_type: bool = _DEFAULTS.strict_content_type,
         max_request_head_size: int | None = _DEFAULTS.max_request_head_size,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
     ) -> None:
@@ -145,6 +162,7 @@ class LineStream(PathOperationDecorators, Starlette):
             max_item_size=max_item_size,
             sse_shutdown_retry=sse_shutdown_retry,
             body_limits=body_limits or _DEFAULTS.body_limits,
+            strict_content_type=strict_content_type,
             max_request_head_size=max_request_head_size,
         )
         self.context = AppContext(self.settings)
@@ -154,20 +172,56 @@ class LineStream(PathOperationDecorators, Starlette):
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
         self.router: APIRouter = APIRouter(
-            routes=routes, lifespan=wrapped, dependencies=dependencies, context=self.context
+            routes=routes,
+            lifespan=wrapped,
+            dependencies=dependencies,
+            default_response_class=default_response_class,
+            generate_unique_id_function=generate_unique_id_function,
+            context=self.context,
         )
         self.title = title
         self.version = version
         self.description = description
         self.summary = summary
-        self.openapi_url = openapi_url
+        self.terms_of_service = terms_of_service
+        self.contact = contact
+        self.license_info = license_info
         self.openapi_version = openapi_version
         self.openapi_tags = openapi_tags
         self.servers = servers
-        self.docs_url = docs_url
-        self.explorer_url = explorer_url
-        self._openapi_schema: dict[str, Any] | None = None
-        self._add_documentation_routes()
+        #: The webhooks the API sends, documented under the document's ``webhooks`` (``@app.webhooks.post(...)``).
+        self.webhooks = webhooks if webhooks is not None else APIRouter()
+        self.generate_unique_id_function = generate_unique_id_function
+        # An empty URL turns a page off, as None does (FastAPI's "Conditional OpenAPI").
+        self.pages = DocumentationPages(
+            openapi_url=openapi_url or None,
+            docs_url=docs_url or None,
+            redoc_url=redoc_url or None,
+            explorer_url=explorer_url or None,
+            swagger_ui_parameters=swagger_ui_parameters,
+            swagger_ui_oauth2_redirect_url=swagger_ui_oauth2_redirect_url or None,
+            swagger_ui_init_oauth=swagger_ui_init_oauth,
+            root_path_in_servers=root_path_in_servers,
+        )
+        #: The document, built on first use; assign ``None`` to have it built again (or a dict to serve that).
+        self.openapi_schema: dict[str, Any] | None = None
+        self.router.routes.extend(documentation_routes(self.title, lambda: self.openapi(), self.pages))
+
+    @property
+    def openapi_url(self) -> str | None:
+        return self.pages.openapi_url
+
+    @property
+    def docs_url(self) -> str | None:
+        return self.pages.docs_url
+
+    @property
+    def redoc_url(self) -> str | None:
+        return self.pages.redoc_url
+
+    @property
+    def explorer_url(self) -> str | None:
+        return self.pages.explorer_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_request_head_size
@@ -216,27 +270,38 @@ class LineStream(PathOperationDecorators, Starlette):
     # -- path operations -----------------------------------------------------------------------------------
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         self.router.add_api_route(path, endpoint, **options)
-        self._openapi_schema = None
+        self.openapi_schema = None
 
     def include_router(self, router: APIRouter, **options: Any) -> None:
         """Add a router's path operations; ``prefix=``, ``tags=``, ``dependencies=`` as on ``APIRouter``."""
         self.router.include_router(router, **options)
-        self._openapi_schema = None
+        self.openapi_schema = None
+
+    def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[HandlerT], HandlerT]:
+        """Decorator registering an exception handler (``async def handler(request, exc) -> Response``)."""
+
+        def decorator(handler: HandlerT) -> HandlerT:
+            self.add_exception_handler(exc_class_or_status_code, handler)
+            return handler
+
+        return decorator
+
+    def middleware(self, middleware_type: str) -> Callable[[DispatchT], DispatchT]:
+        """Decorator adding an HTTP middleware function (``async def mw(request, call_next) -> Response``), as
+        FastAPI's ``@app.middleware("http")``: a Starlette ``BaseHTTPMiddleware``."""
+        if middleware_type != "http":
+            raise ValueError(f'Only "http" middleware functions are supported, not {middleware_type!r}.')
+
+        def decorator(dispatch: DispatchT) -> DispatchT:
+            self.add_middleware(BaseHTTPMiddleware, dispatch=dispatch)
+            return dispatch
+
+        return decorator
 
     # -- documentation -------------------------------------------------------------------------------------
     def openapi(self) -> dict[str, Any]:
-        """The OpenAPI document of this app (built once, on first use)."""
-        if self._openapi_schema is None:
-            self._openapi_schema = build_openapi(self)
-        return self._openapi_schema
-
-    def _add_documentation_routes(self) -> None:
-        self.router.routes.extend(
-            documentation_routes(
-                title=self.title,
-                document=self.openapi,
-                openapi_url=self.openapi_url,
-                docs_url=self.docs_url,
-                explorer_url=self.explorer_url,
-            )
-        )
+        """The OpenAPI document of this app (built once, on first use, and kept in ``openapi_schema``). An app
+        may replace this method to extend the document (see ``linestream.openapi.get_openapi``)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = build_openapi(self)
+        return self.openapi_schema

@@ -20,7 +20,7 @@ from linestream._annotations import CallKind
 from linestream._dependant import Dependant, build_dependant
 from linestream._endpoint import EndpointSpec
 from linestream._request_body import read_body
-from linestream._request_stream import RequestItems, SyncRequestItems
+from linestream._request_stream import STREAMED_TYPES, RequestItems, SyncRequestItems
 from linestream._settings import BodyLimits
 from linestream._validation import echo
 from linestream.exceptions import HTTPException, RequestValidationError
@@ -28,6 +28,10 @@ from linestream.params import ParamSource
 
 __all__ = ["RequestContext", "solve_arguments"]
 
+_MISSING_CONTENT_TYPE = (
+    "The request has a body but no Content-Type, which is refused (a browser sends such a request to any site "
+    "without asking it first; strict_content_type=False accepts it). Send "
+)
 _NOT_READ: Any = object()
 _INVALID: Any = object()  # a body that is not JSON: its error is reported, its fields are not validated
 _FAILED: Any = object()
@@ -45,7 +49,17 @@ class TemporalResponse(Response):
 class RequestContext:
     """Per-request state of argument binding: the dependency cache, exit stack and parsed body."""
 
-    __slots__ = ("body", "body_limits", "cache", "errors_omitted", "overrides", "request", "response", "stack")
+    __slots__ = (
+        "body",
+        "body_limits",
+        "cache",
+        "errors_omitted",
+        "overrides",
+        "request",
+        "response",
+        "stack",
+        "strict_content_type",
+    )
 
     def __init__(
         self,
@@ -53,8 +67,11 @@ class RequestContext:
         stack: contextlib.AsyncExitStack,
         overrides: Mapping[Callable[..., Any], Callable[..., Any]],
         body_limits: BodyLimits,
+        strict_content_type: bool = True,
     ) -> None:
         self.request = request
+        #: A body without a Content-Type is refused (415), not read as JSON (see ``LineStream``).
+        self.strict_content_type = strict_content_type
         self.stack = stack
         self.overrides = overrides
         self.body_limits = body_limits
@@ -85,9 +102,12 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
     stream = spec.body_stream
     if stream is not None:
         request = ctx.request
+        content_type = request.headers.get("content-type")
+        if content_type is None and ctx.strict_content_type:
+            raise HTTPException(415, _MISSING_CONTENT_TYPE + STREAMED_TYPES)
         items = RequestItems(
             request.receive,
-            request.headers.get("content-type", ""),
+            content_type or "",
             request.headers.get("content-encoding", ""),
             stream.adapter,
             ctx.body_limits,
@@ -107,7 +127,10 @@ async def _read_body(spec: EndpointSpec, ctx: RequestContext, errors: list[dict[
     if not raw:
         ctx.body = None
         return
-    content_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    given = headers.get("content-type")
+    if given is None and ctx.strict_content_type:
+        raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: application/json.")
+    content_type = (given or "application/json").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             415,

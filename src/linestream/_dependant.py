@@ -54,6 +54,8 @@ class ParamField:
     is_sequence: bool
     include_in_schema: bool
     embed: bool = False
+    #: Named examples for the OpenAPI document (``Query(openapi_examples={...})``), as FastAPI takes them.
+    openapi_examples: dict[str, Any] | None = None
 
     @property
     def required(self) -> bool:
@@ -277,7 +279,6 @@ def _param_field(
             source = ParamSource.BODY
         options = {}
         alias = None
-    options.setdefault("title", parameter.name.replace("_", " ").title())
     if source is ParamSource.PATH:
         if parameter.name not in path_param_names and (alias or parameter.name) not in path_param_names:
             raise EndpointDefinitionError(
@@ -292,6 +293,9 @@ def _param_field(
         alias = parameter.name
         if source is ParamSource.HEADER and (marker is None or marker.convert_underscores):
             alias = parameter.name.replace("_", "-")
+    if source is not ParamSource.BODY:
+        # The documented title is the name on the wire: `X-Token`, not `X Token`.
+        options.setdefault("title", alias.replace("_", " ").title())
     if source is ParamSource.HEADER:
         alias = alias.lower()
     extra_metadata = [m for m in metadata if not isinstance(m, (ParamInfo, DependsInfo))]
@@ -315,6 +319,7 @@ def _param_field(
         is_sequence=sequence,
         include_in_schema=include,
         embed=marker.embed if marker is not None else False,
+        openapi_examples=marker.openapi_examples if marker is not None else None,
     )
 
 

@@ -106,7 +106,9 @@ def build_plans(
     records = [name for name, on in (("error", settings.stream_errors == "record"), ("end", settings.stream_end)) if on]
     plans = []
     for stream_format in settings.stream_formats:
-        headers = [(b"content-type", stream_format.media_type.encode("latin-1")), *_STREAM_HEADERS]
+        # SSE is UTF-8 by definition; saying so (as FastAPI does) spares clients a guess.
+        content_type = stream_format.media_type + ("; charset=utf-8" if stream_format is SSE else "")
+        headers = [(b"content-type", content_type.encode("latin-1")), *_STREAM_HEADERS]
         if vary:
             headers.append((b"vary", b"Accept"))
         if records and not raw:

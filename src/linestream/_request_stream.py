@@ -33,7 +33,13 @@ from linestream._validation import echo, located_errors
 from linestream.exceptions import FrameTooLarge, HTTPException, InvalidRequestItem, StreamDecodeError
 from linestream.streams import SSE, format_for_media_type
 
-__all__ = ["RequestItems", "SyncRequestItems"]
+__all__ = ["STREAMED_TYPES", "RequestItems", "SyncRequestItems"]
+
+#: What a streamed request body may be sent as, for error messages.
+STREAMED_TYPES = (
+    "Content-Type: application/jsonl (JSON Lines), application/x-ndjson (NDJSON), application/json-seq (a JSON "
+    "text sequence) or application/json (a JSON array)."
+)
 
 
 class RequestItems:
@@ -49,12 +55,7 @@ class RequestItems:
     ) -> None:
         stream_format = format_for_media_type(content_type or "application/jsonl")
         if stream_format is None or stream_format is SSE:
-            raise HTTPException(
-                415,
-                "A streamed request body must be JSON Lines (Content-Type: application/jsonl), NDJSON "
-                "(application/x-ndjson), a JSON text sequence (application/json-seq) or a JSON array "
-                f"(application/json), not {echo(content_type)!r}.",
-            )
+            raise HTTPException(415, f"The request body is {echo(content_type)!r}; send {STREAMED_TYPES}")
         self._content = ContentDecoder(content_encoding, limits)
         self._receive = receive
         self._decoder = stream_format.decoder(max_frame_size=limits.max_line_size)

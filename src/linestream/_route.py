@@ -10,6 +10,7 @@ builds one ``StreamPlan`` per format it offers. Serving a request: pick the plan
 from __future__ import annotations
 
 import contextlib
+import enum
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from linestream._annotations import CallKind
@@ -82,20 +83,31 @@ class APIRoute(Route):
         event_envelope: bool = DEFAULT,
         send_timeout: float | None = DEFAULT,
         max_item_size: int | None = DEFAULT,
+        callbacks: Sequence[BaseRoute] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
         context: AppContext | None = None,
     ) -> None:
         super().__init__(
-            path,
+            path if path.startswith("/") else "/" + path,
             endpoint,
             methods=list(methods) if methods is not None else ["GET"],
             name=name,
             include_in_schema=include_in_schema,
         )
+        if not path.startswith("/"):
+            # A webhook ("new-subscription") or callback ("{$callback_url}/invoices") is documented, never routed.
+            self.path = self.path_format = path
         self.status_code = status_code
         self.response_class = response_class
-        self.tags = list(tags or [])
+        #: The status of a success: the route's, else its response class's own default (307 for a redirect).
+        self.default_status = status_code or _class_status(response_class) or 200
+        self.tags = [tag.value if isinstance(tag, enum.Enum) else tag for tag in tags or []]
         self.summary = summary
-        self.description = description if description is not None else inspect.getdoc(endpoint)
+        docstring = inspect.getdoc(endpoint)
+        # As in FastAPI, a form feed in the docstring ends what the API's documentation shows of it.
+        self.description = description if description is not None else docstring and docstring.split("\f")[0].strip()
+        self.callbacks = list(callbacks or [])
+        self.generate_unique_id_function = generate_unique_id_function
         self.response_description = response_description
         self.responses = dict(responses or {})
         self.deprecated = deprecated
@@ -252,7 +264,13 @@ class APIRoute(Route):
             return
         try:
             async with contextlib.AsyncExitStack() as stack:
-                ctx = RequestContext(request, stack, context.dependency_overrides, self.settings.body_limits)
+                ctx = RequestContext(
+                    request,
+                    stack,
+                    context.dependency_overrides,
+                    self.settings.body_limits,
+                    self.settings.strict_content_type,
+                )
                 arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
                 if plan is not None:
                     await self._stream(scope, tracking_send, channel, ctx, arguments, plan)
@@ -287,7 +305,7 @@ class APIRoute(Route):
         stream = ItemStream(plan, source, channel)
 
         def start() -> Message:
-            status = self.status_code or 200
+            status = self.default_status
             temporal = ctx.response
             if temporal is None:
                 return plan.start_message(status)
@@ -312,7 +330,7 @@ class APIRoute(Route):
             result = await anyio.to_thread.run_sync(lambda: endpoint(**arguments))
         if isinstance(result, Response):
             return result
-        status = self.status_code or 200
+        status = self.default_status
         temporal = ctx.response
         if temporal is not None and temporal.status_code:
             status = temporal.status_code
@@ -331,6 +349,15 @@ class APIRoute(Route):
         if temporal is not None:
             _merge_headers(response, temporal)
         return response
+
+
+def _class_status(response_class: type[Response] | None) -> int | None:
+    """The status a response class answers with by default (``RedirectResponse``: 307), if it has its own."""
+    if response_class is None:
+        return None
+    default = inspect.signature(response_class.__init__).parameters.get("status_code")
+    value = default.default if default is not None else None
+    return value if isinstance(value, int) and value != 200 else None
 
 
 def _response_error(

@@ -10,6 +10,7 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 from starlette.types import ASGIApp, Lifespan
 
@@ -91,6 +92,9 @@ class APIRouter(PathOperationDecorators, Router):
         lifespan: Lifespan[Any] | None = None,
         include_in_schema: bool = True,
         deprecated: bool | None = None,
+        default_response_class: type[Response] | None = None,
+        callbacks: Sequence[BaseRoute] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
         context: AppContext | None = None,
     ) -> None:
         super().__init__(routes=routes, redirect_slashes=redirect_slashes, default=default, lifespan=lifespan)
@@ -107,6 +111,10 @@ class APIRouter(PathOperationDecorators, Router):
         self.responses = dict(responses or {})
         self.include_in_schema = include_in_schema
         self.deprecated = deprecated
+        #: Defaults of the path operations declared on this router (a route's own options win).
+        self.default_response_class = default_response_class
+        self.callbacks = list(callbacks or [])
+        self.generate_unique_id_function = generate_unique_id_function
         self._definitions: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> APIRoute:
@@ -120,6 +128,12 @@ class APIRouter(PathOperationDecorators, Router):
             options["include_in_schema"] = False
         if self.deprecated is not None and options.get("deprecated") is None:
             options["deprecated"] = self.deprecated
+        if self.default_response_class is not None and options.get("response_class") is None:
+            options["response_class"] = self.default_response_class
+        if self.callbacks:
+            options["callbacks"] = [*self.callbacks, *(options.get("callbacks") or [])]
+        if self.generate_unique_id_function is not None and options.get("generate_unique_id_function") is None:
+            options["generate_unique_id_function"] = self.generate_unique_id_function
         route = APIRoute(self.prefix + path, endpoint, context=self.context, **options)
         self.routes.append(route)
         return route
@@ -146,6 +160,12 @@ class APIRouter(PathOperationDecorators, Router):
                 merged["include_in_schema"] = False
             if router.deprecated is not None and merged.get("deprecated") is None:
                 merged["deprecated"] = router.deprecated
+            for option in ("response_class", "generate_unique_id_function"):
+                default = getattr(router, f"default_{option}" if option == "response_class" else option)
+                if default is not None and merged.get(option) is None:
+                    merged[option] = default
+            if router.callbacks:
+                merged["callbacks"] = [*router.callbacks, *(options.get("callbacks") or [])]
             self.add_api_route(prefix + router.prefix + path, endpoint, **merged)
         for route in router.routes:
             # Other routes (plain Starlette ones) come along; an app's own documentation routes do not.

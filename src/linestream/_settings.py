@@ -100,6 +100,7 @@ class Settings:
     max_item_size: int | None = None
     sse_shutdown_retry: int | None = 1000
     body_limits: BodyLimits = BodyLimits()
+    strict_content_type: bool = True
     max_request_head_size: int | None = 64 * 1024
 
     def __post_init__(self) -> None:

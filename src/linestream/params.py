@@ -36,7 +36,16 @@ class ParamSource(str, enum.Enum):
 class ParamInfo:
     """What a ``Query(...)``-style marker declared: the source, the default and Pydantic ``Field`` options."""
 
-    __slots__ = ("alias", "convert_underscores", "default", "embed", "field_options", "include_in_schema", "source")
+    __slots__ = (
+        "alias",
+        "convert_underscores",
+        "default",
+        "embed",
+        "field_options",
+        "include_in_schema",
+        "openapi_examples",
+        "source",
+    )
 
     def __init__(
         self,
@@ -53,6 +62,8 @@ class ParamInfo:
         self.default = default
         self.alias = alias
         self.include_in_schema = include_in_schema
+        #: Named examples for the OpenAPI document, not for Pydantic (``openapi_examples={"name": {...}}``).
+        self.openapi_examples = field_options.pop("openapi_examples", None)
         self.field_options = field_options
         self.convert_underscores = convert_underscores
         self.embed = embed

@@ -18,6 +18,9 @@ truncated response; small chunks ready together are coalesced; a disconnect clos
 
 from __future__ import annotations
 
+from typing import Any
+
+import pydantic_core
 from starlette.responses import (
     FileResponse,
     HTMLResponse,
@@ -30,13 +33,28 @@ from starlette.responses import (
 
 from linestream.sse import EventSourceResponse
 
+
+class ORJSONResponse(JSONResponse):
+    """A JSON response rendered by pydantic-core's Rust serializer, for code moving from FastAPI's
+    ``ORJSONResponse``: linestream needs no orjson, and path operations already serialize this way. Returned
+    directly, it renders any value pydantic-core can (models, datetimes, UUIDs, enums...) compactly."""
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
+#: FastAPI's ``UJSONResponse``, served the same way as ``ORJSONResponse``.
+UJSONResponse = ORJSONResponse
+
 __all__ = [
     "EventSourceResponse",
     "FileResponse",
     "HTMLResponse",
     "JSONResponse",
+    "ORJSONResponse",
     "PlainTextResponse",
     "RedirectResponse",
     "Response",
     "StreamingResponse",
+    "UJSONResponse",
 ]

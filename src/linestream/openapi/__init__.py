@@ -9,18 +9,20 @@ specification's own ``itemSchema`` instead.
 
 from __future__ import annotations
 
-from linestream.openapi._docs import docs_static_path, swagger_ui_html
+from linestream.openapi._docs import get_redoc_html, get_swagger_ui_html
 from linestream.openapi._explorer import explorer_html, explorer_static_path
-from linestream.openapi._generate import OPENAPI_VERSIONS, DocumentedApp, build_openapi
-from linestream.openapi._routes import documentation_routes
+from linestream.openapi._generate import OPENAPI_VERSIONS, DocumentedApp, build_openapi, get_openapi
+from linestream.openapi._routes import DocumentationPages, documentation_routes
 
 __all__ = [
     "OPENAPI_VERSIONS",
+    "DocumentationPages",
     "DocumentedApp",
     "build_openapi",
     "documentation_routes",
-    "docs_static_path",
     "explorer_html",
     "explorer_static_path",
-    "swagger_ui_html",
+    "get_openapi",
+    "get_redoc_html",
+    "get_swagger_ui_html",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import queue
+import threading
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -79,6 +81,7 @@ class AsyncTestClient(httpx.AsyncClient):
         base_url: str = _BASE_URL,
         raise_server_exceptions: bool = True,
         root_path: str = "",
+        follow_redirects: bool = True,
         **options: Any,
     ) -> None:
         self._app = app
@@ -90,7 +93,7 @@ class AsyncTestClient(httpx.AsyncClient):
             raise_server_exceptions=raise_server_exceptions,
             root_path=root_path,
         )
-        super().__init__(base_url=base_url, transport=transport, **options)
+        super().__init__(base_url=base_url, transport=transport, follow_redirects=follow_redirects, **options)
 
     def _spawn(self, function: Any) -> None:
         if self._task_group is None:
@@ -199,6 +202,7 @@ class TestClient(httpx.Client):
         raise_server_exceptions: bool = True,
         root_path: str = "",
         backend: str = "asyncio",
+        follow_redirects: bool = True,
         **options: Any,
     ) -> None:
         self._app = app
@@ -207,13 +211,15 @@ class TestClient(httpx.Client):
         self._exit_stack: contextlib.ExitStack | None = None
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._async_client: AsyncTestClient | None = None
-        super().__init__(base_url=base_url, transport=_PortalTransport(self), **options)
+        super().__init__(
+            base_url=base_url, transport=_PortalTransport(self), follow_redirects=follow_redirects, **options
+        )
 
     def _ensure_started(self) -> tuple[anyio.from_thread.BlockingPortal, AsyncTestClient]:
         if self._portal is None or self._async_client is None:
             stack = contextlib.ExitStack()
             try:
-                portal = stack.enter_context(anyio.from_thread.start_blocking_portal(self._backend))
+                portal = stack.enter_context(_daemon_portal(self._backend))
                 async_client = AsyncTestClient(self._app, **self._async_options)  # type: ignore[arg-type]
                 stack.enter_context(portal.wrap_async_context_manager(async_client))
             except BaseException:
@@ -240,6 +246,41 @@ class TestClient(httpx.Client):
         if stack is not None:
             stack.close()
         super().close()
+
+
+@contextlib.contextmanager
+def _daemon_portal(backend: str) -> Iterator[anyio.from_thread.BlockingPortal]:
+    """A blocking portal whose event loop runs in a daemon thread: a client never closed (as FastAPI's docs use
+    their TestClient, without ``with``) cannot keep the interpreter from exiting. (anyio's own portal runs in a
+    pool thread that the interpreter joins at exit, waiting forever for a loop nobody stops.)"""
+    ready: queue.Queue[anyio.from_thread.BlockingPortal | BaseException] = queue.Queue()
+
+    async def serve() -> None:
+        try:
+            async with anyio.from_thread.BlockingPortal() as portal:
+                ready.put(portal)
+                await portal.sleep_until_stopped()
+        except BaseException as exc:  # pragma: no cover - the loop failed to start
+            ready.put(exc)
+            raise
+
+    thread = threading.Thread(target=anyio.run, args=(serve,), kwargs={"backend": backend}, daemon=True)
+    thread.start()
+    portal = ready.get()
+    if isinstance(portal, BaseException):  # pragma: no cover
+        raise portal
+    abandoned = False
+    try:
+        yield portal
+    except GeneratorExit:
+        # Garbage-collected, never closed (an unclosed client at interpreter exit): the daemon thread ends with
+        # the process; asking its loop to stop now would wait for a thread that no longer runs.
+        abandoned = True
+        raise
+    finally:
+        if not abandoned:
+            portal.call(portal.stop)
+            thread.join()
 
 
 class _JsonLinesReader:

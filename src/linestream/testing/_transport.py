@@ -100,7 +100,7 @@ class ASGIStreamTransport(httpx.AsyncBaseTransport):
         *,
         raise_server_exceptions: bool = True,
         root_path: str = "",
-        client: tuple[str, int] = ("127.0.0.1", 50000),
+        client: tuple[str, int] = ("testclient", 50000),
     ) -> None:
         self.app = app
         self.spawn = spawn

@@ -1,0 +1,274 @@
+"""One operation of the document: a route's parameters, request body and responses (streams by ``_streams``)."""
+
+from __future__ import annotations
+
+import http
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from linestream._dependant import Dependant
+from linestream._problem import PROBLEM_MEDIA_TYPE
+from linestream._route import APIRoute
+from linestream.openapi._schemas import SchemaRegistry, ref
+from linestream.openapi._streams import StreamDoc, stream_headers, stream_media
+from linestream.params import ParamSource
+from linestream.streams import FORMATS, SSE
+
+__all__ = ["Operations", "register_route"]
+
+
+def dependants(route: APIRoute) -> list[Dependant]:
+    """Every function whose parameters the route binds: its ``dependencies=``, then the endpoint's tree."""
+    found: list[Dependant] = []
+    for extra in route.extra_dependants:
+        found.extend(extra.walk())
+    found.extend(route.spec.dependant.walk())
+    return found
+
+
+def register_route(route: APIRoute, registry: SchemaRegistry, private: set[Any]) -> None:
+    """Register every type the route's operation documents, so that they are generated together."""
+    spec = route.spec
+    for dependant in dependants(route):
+        for source, model in dependant.models.items():
+            private.add((id(dependant), source))
+            registry.add((id(dependant), source), TypeAdapter(model.model), "validation")
+    adapter = spec.item_adapter if spec.is_stream else spec.response_adapter
+    if adapter is not None:
+        registry.add((id(route), "output"), adapter, "serialization")
+    if route.kinds is not None:
+        for name, member in route.kinds.by_name.items():
+            registry.add((id(route), "kind", name), TypeAdapter(member), "serialization")
+    if spec.body_stream is not None and spec.body_stream.adapter is not None:
+        registry.add((id(route), "body-stream"), spec.body_stream.adapter, "validation")
+    for code, extra in route.responses.items():
+        if isinstance(extra, dict) and extra.get("model") is not None:
+            registry.add((id(route), "response", str(code)), TypeAdapter(extra["model"]), "serialization")
+
+
+def _default_operation_id(route: APIRoute, method: str) -> str:
+    return re.sub(r"\W", "_", f"{route.name}{route.path_format}_{method.lower()}")
+
+
+class Operations:
+    """Builds the operations of one document (ids unique across it)."""
+
+    def __init__(
+        self,
+        registry: SchemaRegistry,
+        version: str,
+        generate_unique_id: Callable[[APIRoute], str] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.version = version
+        self.generate_unique_id = generate_unique_id
+        self._ids: set[str] = set()
+
+    def path_item(self, route: APIRoute) -> dict[str, Any]:
+        """The operations of ``route``, one per method (``HEAD`` is implied by ``GET``)."""
+        return {
+            method.lower(): self.operation(route, method) for method in sorted(route.methods or ()) if method != "HEAD"
+        }
+
+    def operation(self, route: APIRoute, method: str) -> dict[str, Any]:
+        spec = route.spec
+        operation: dict[str, Any] = {}
+        if route.tags:
+            operation["tags"] = list(dict.fromkeys(route.tags))
+        operation["summary"] = route.summary or route.name.replace("_", " ").title()
+        if route.description:
+            operation["description"] = route.description
+        operation["operationId"] = self._operation_id(route, method)
+        if route.deprecated:
+            operation["deprecated"] = True
+        parameters, body = self._parameters(route, operation["operationId"])
+        if spec.body_stream is not None:
+            item = StreamDoc(self.registry.results.get((id(route), "body-stream"), {}))
+            body = {
+                "description": "A stream of items, read and validated as they arrive; gzip and deflate "
+                "Content-Encoding accepted.",
+                "required": True,
+                "content": {f.media_type: stream_media(f, item, self.version) for f in FORMATS if f is not SSE},
+            }
+        if parameters:
+            operation["parameters"] = parameters
+        if body is not None:
+            operation["requestBody"] = body
+        operation["responses"] = self._responses(route, has_input=bool(parameters or body))
+        if route.callbacks:
+            operation["callbacks"] = self._callbacks(route)
+        if route.openapi_extra:
+            operation.update(route.openapi_extra)
+        return operation
+
+    def _operation_id(self, route: APIRoute, method: str) -> str:
+        if route.operation_id:
+            operation_id = route.operation_id
+        else:
+            generate = route.generate_unique_id_function or self.generate_unique_id
+            operation_id = generate(route) if generate is not None else _default_operation_id(route, method)
+        if operation_id in self._ids:
+            operation_id = f"{operation_id}_{len(self._ids)}"
+        self._ids.add(operation_id)
+        return operation_id
+
+    def _callbacks(self, route: APIRoute) -> dict[str, Any]:
+        callbacks: dict[str, Any] = {}
+        for callback in route.callbacks:
+            if isinstance(callback, APIRoute):
+                callbacks.setdefault(callback.name, {})[callback.path_format] = self.path_item(callback)
+        return callbacks
+
+    # -- parameters and bodies --------------------------------------------------------------------------------
+    def _parameters(self, route: APIRoute, operation_id: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        parameters: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        body: dict[str, Any] | None = None
+        for dependant in dependants(route):
+            for source, model in dependant.models.items():
+                schema = self.registry.results[(id(dependant), source)]
+                properties = schema.get("properties", {})
+                required = set(schema.get("required", []))
+                if source is ParamSource.BODY:
+                    body = self._request_body(route, operation_id, properties, required, body)
+                    continue
+                for field in model.fields:
+                    key = (source.value, field.alias)
+                    if key in seen or not field.include_in_schema:
+                        continue
+                    seen.add(key)
+                    field_schema = dict(properties.get(field.alias, {}))
+                    parameter: dict[str, Any] = {
+                        "name": field.alias,
+                        "in": source.value,
+                        "required": field.alias in required or source is ParamSource.PATH,
+                        "schema": field_schema,
+                    }
+                    if "description" in field_schema:
+                        parameter["description"] = field_schema["description"]
+                    if field.field_info.deprecated:
+                        parameter["deprecated"] = True
+                    if field.openapi_examples:
+                        parameter["examples"] = field.openapi_examples
+                    parameters.append(parameter)
+        return parameters, body
+
+    def _request_body(
+        self,
+        route: APIRoute,
+        operation_id: str,
+        properties: dict[str, Any],
+        required: set[str],
+        previous: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        spec = route.spec
+        if spec.body_embedded:
+            # Several body parameters (or one embedded): one object, a component named as FastAPI names it.
+            name = f"Body_{operation_id}"
+            merged = self.registry.extra.get(name, {})
+            merged_properties = {**merged.get("properties", {}), **properties}
+            merged_required = sorted({*merged.get("required", []), *required})
+            body_schema: dict[str, Any] = {"title": name, "type": "object", "properties": merged_properties}
+            if merged_required:
+                body_schema["required"] = merged_required
+            self.registry.extra[name] = body_schema
+            return {"content": {"application/json": {"schema": ref(name)}}, "required": bool(merged_required)}
+        field = spec.body_fields[0]
+        return {
+            "content": {"application/json": {"schema": properties.get(field.alias, {})}},
+            "required": field.alias in required,
+        }
+
+    # -- responses ------------------------------------------------------------------------------------------------
+    def _responses(self, route: APIRoute, *, has_input: bool) -> dict[str, Any]:
+        spec = route.spec
+        registry = self.registry
+        status = str(route.default_status)
+        output = registry.results.get((id(route), "output"), {})
+        responses: dict[str, Any] = {}
+        if route.raw_format is not None:
+            media_type = route.raw_format.media_type
+            text = spec.item_type is str or media_type.startswith("text/")
+            schema: dict[str, Any] = {"type": "string"} if text else {"type": "string", "format": "binary"}
+            responses[status] = {
+                "description": route.response_description + " (streamed in chunks)",
+                "content": {media_type.split(";", 1)[0]: {"schema": schema}},
+            }
+        elif spec.is_stream:
+            responses[status] = self._stream_response(route, output)
+        else:
+            success: dict[str, Any] = {"description": route.response_description}
+            answers: str | None = "application/json"
+            if route.response_class is not None:
+                answers = route.response_class.media_type
+            if route.default_status not in (204, 304) and answers is not None:
+                success["content"] = {answers: {"schema": output}}
+            responses[status] = success
+        if has_input:
+            responses["422"] = {
+                "description": "Validation Error",
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("ValidationProblem")}},
+            }
+        for code, extra in route.responses.items():
+            responses[str(code)] = self._additional(route, str(code), extra, responses.get(str(code)))
+        return responses
+
+    def _stream_response(self, route: APIRoute, output: dict[str, Any]) -> dict[str, Any]:
+        formats = route.offered_formats
+        record = route.error_policy == "record"
+        kind_names = list(route.kinds.by_name) if route.kinds else []
+        doc = StreamDoc(
+            output,
+            kinds=tuple((name, self.registry.results[(id(route), "kind", name)]) for name in kind_names),
+            tag=route.kinds.tag if route.kinds else None,
+            envelope=route.settings.event_envelope,
+            records=frozenset(name for name, on in (("error", record), ("end", route.settings.stream_end)) if on),
+        )
+        on_error = (
+            "If the stream fails after its first item, it ends with an error record (a StreamError item; in SSE "
+            "an `error` event) and completes normally."
+            if record
+            else "If the stream fails after its first item, the response is truncated (it ends without its "
+            "final chunk), so that no client takes it for complete."
+        )
+        response: dict[str, Any] = {
+            "description": route.response_description
+            + " (a stream of items, in the format chosen by the Accept header: "
+            + ", ".join(f.media_type for f in formats)
+            + "). "
+            + on_error
+            + (" A complete stream ends with an end record (SSE: an `end` event)." if "end" in doc.records else ""),
+            "content": {f.media_type: stream_media(f, doc, self.version) for f in formats},
+        }
+        headers = stream_headers(doc)
+        if headers:
+            response["headers"] = headers
+        return response
+
+    def _additional(
+        self, route: APIRoute, code: str, extra: dict[str, Any], own: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A response of ``responses={code: {...}}``, merged into the route's own for that status (FastAPI's
+        "Additional Responses": ``model``, ``description``, ``content``, ``headers``, ``links``)."""
+        entry = {key: value for key, value in (own or {}).items() if key != "content"}
+        content = {media: dict(value) for media, value in (own or {}).get("content", {}).items()}
+        model = (id(route), "response", code)
+        if model in self.registry.results:
+            media = route.response_class.media_type if route.response_class is not None else None
+            content.setdefault(media or "application/json", {})["schema"] = self.registry.results[model]
+        for media, value in (extra.get("content") or {}).items():
+            content[media] = {**content.get(media, {}), **value}
+        if content:
+            entry["content"] = content
+        for key in ("description", "headers", "links"):
+            if key in extra:
+                entry[key] = extra[key]
+        if "description" not in entry:
+            try:
+                entry["description"] = http.HTTPStatus(int(code)).phrase
+            except ValueError:
+                entry["description"] = "Additional Response"
+        return entry

@@ -1,0 +1,93 @@
+"""The schemas of a document: every type's JSON schema generated together (shared definitions), and the problem
+schemas every document declares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+__all__ = ["PROBLEM_SCHEMAS", "REF_TEMPLATE", "SchemaRegistry", "ref"]
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem details object.",
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "default": "about:blank"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {},
+    },
+    "required": ["title", "status"],
+}
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationProblem",
+    "description": "Problem details listing each invalid part of the request.",
+    "allOf": [
+        {"$ref": "#/components/schemas/Problem"},
+        {
+            "type": "object",
+            "properties": {
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                            "msg": {"type": "string"},
+                            "type": {"type": "string"},
+                            "input": {},
+                            "ctx": {"type": "object"},
+                        },
+                        "required": ["loc", "msg", "type"],
+                    },
+                }
+            },
+            "required": ["errors"],
+        },
+    ],
+}
+
+
+class SchemaRegistry:
+    """Collects every type that needs a JSON schema, then generates them together with shared definitions."""
+
+    def __init__(self) -> None:
+        self._inputs: list[tuple[Any, Any, TypeAdapter[Any]]] = []
+        self.results: dict[Any, dict[str, Any]] = {}
+        self.definitions: dict[str, Any] = {}
+        #: Component schemas made by hand (the body of several parameters: ``Body_<operationId>``).
+        self.extra: dict[str, dict[str, Any]] = {}
+
+    def add(self, key: Any, adapter: TypeAdapter[Any], mode: str) -> None:
+        self._inputs.append((key, mode, adapter))
+
+    def generate(self, private: set[Any]) -> None:
+        """Generate every schema; those of ``private`` keys (request-location models) are inlined, not published."""
+        if not self._inputs:
+            return
+        schemas, definitions = TypeAdapter.json_schemas(self._inputs, ref_template=REF_TEMPLATE, by_alias=True)
+        self.definitions = dict(definitions.get("$defs", {}))
+        prefix = REF_TEMPLATE.split("{", 1)[0]
+        inlined: set[str] = set()
+        for (key, _mode), schema in schemas.items():
+            if key in private and "$ref" in schema:
+                # Identical location models of two routes (two `last_event_id` headers) share one definition.
+                name = schema["$ref"][len(prefix) :]
+                inlined.add(name)
+                schema = self.definitions[name]
+            self.results[key] = schema
+        for name in inlined:
+            del self.definitions[name]
+
+
+#: The component schemas of the problems linestream answers with.
+PROBLEM_SCHEMAS = {"Problem": PROBLEM_SCHEMA, "ValidationProblem": VALIDATION_PROBLEM_SCHEMA}
+
+
+def ref(name: str) -> dict[str, str]:
+    """A reference to the component schema ``name``."""
+    return {"$ref": REF_TEMPLATE.format(model=name)}
