@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-DOCUMENTS = ["README.md", "docs/formats.md", "docs/request-streams.md", "docs/scaling-out.md", "docs/explorer.md"]
+DOCUMENTS = [
+    "README.md",
+    "docs/formats.md",
+    "docs/request-streams.md",
+    "docs/scaling-out.md",
+    "docs/explorer.md",
+    "docs/fastapi.md",
+]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS)

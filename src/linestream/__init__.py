@@ -18,15 +18,20 @@
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTasks
+from starlette.exceptions import WebSocketException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from linestream._app import LineStream, StreamStats
 from linestream._early_start import response_may_start
+from linestream._forms import UploadFile
 from linestream._route import APIRoute
 from linestream._routing import APIRouter
 from linestream._serialization import SerializedItem
 from linestream._settings import BodyLimits
+from linestream._websocket import APIWebSocketRoute
 from linestream.exceptions import (
     EndpointDefinitionError,
     HTTPException,
@@ -34,19 +39,24 @@ from linestream.exceptions import (
     LineStreamError,
     RequestValidationError,
     ResponseValidationError,
+    WebSocketRequestValidationError,
 )
-from linestream.params import Body, Cookie, Depends, Header, Path, Query
+from linestream.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIRoute",
     "APIRouter",
+    "APIWebSocketRoute",
+    "BackgroundTasks",
     "Body",
     "BodyLimits",
     "Cookie",
     "Depends",
     "EndpointDefinitionError",
+    "File",
+    "Form",
     "HTTPException",
     "Header",
     "InvalidRequestItem",
@@ -60,6 +70,11 @@ __all__ = [
     "ResponseValidationError",
     "SerializedItem",
     "StreamStats",
+    "UploadFile",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketException",
+    "WebSocketRequestValidationError",
     "__version__",
     "response_may_start",
 ]

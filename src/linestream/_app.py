@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +28,13 @@ __all__ = ["LineStream", "StreamStats"]
 _DEFAULTS = Settings()
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
 DispatchT = TypeVar("DispatchT", bound=Callable[..., Any])
+
+
+async def _run_all(functions: Sequence[Callable[[], Any]]) -> None:
+    for function in functions:
+        result = function()
+        if inspect.isawaitable(result):
+            await result
 
 
 def _head_size(scope: Scope) -> int:
@@ -144,6 +152,10 @@ class LineStream(PathOperationDecorators, Starlette):
         strict_content_type: bool = _DEFAULTS.strict_content_type,
         max_request_head_size: int | None = _DEFAULTS.max_request_head_size,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        error_format: str = "problem",
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+        separate_input_output_schemas: bool = True,
     ) -> None:
         if openapi_version not in OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {openapi_version!r}")
@@ -166,8 +178,15 @@ class LineStream(PathOperationDecorators, Starlette):
             max_request_head_size=max_request_head_size,
         )
         self.context = AppContext(self.settings)
-        handlers = default_exception_handlers()
+        handlers = default_exception_handlers(error_format)
         handlers.update(exception_handlers or {})
+        #: Functions run when the app starts and stops (``on_startup=``, ``@app.on_event("startup")``), around
+        #: the lifespan, as in FastAPI.
+        self.on_startup = list(on_startup or [])
+        self.on_shutdown = list(on_shutdown or [])
+        #: Whether a model used both as input and output gets two schemas (``Item-Input``, ``Item-Output``)
+        #: where they differ, as FastAPI documents; ``False``: one schema, the output's.
+        self.separate_input_output_schemas = separate_input_output_schemas
         self.topic_backend = topic_backend
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
@@ -246,11 +265,15 @@ class LineStream(PathOperationDecorators, Starlette):
                 shutdown_signals(self.context.open_streams),
                 self.topic_backend or contextlib.nullcontext(),
             ):
-                if lifespan is None:
-                    yield None
-                else:
-                    async with lifespan(app) as state:
-                        yield state
+                await _run_all(self.on_startup)
+                try:
+                    if lifespan is None:
+                        yield None
+                    else:
+                        async with lifespan(app) as state:
+                            yield state
+                finally:
+                    await _run_all(self.on_shutdown)
 
         return lifespan_with_shutdown
 
@@ -272,10 +295,27 @@ class LineStream(PathOperationDecorators, Starlette):
         self.router.add_api_route(path, endpoint, **options)
         self.openapi_schema = None
 
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], *, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> None:
+        self.router.add_api_websocket_route(path, endpoint, name=name, dependencies=dependencies)
+
     def include_router(self, router: APIRouter, **options: Any) -> None:
         """Add a router's path operations; ``prefix=``, ``tags=``, ``dependencies=`` as on ``APIRouter``."""
         self.router.include_router(router, **options)
         self.openapi_schema = None
+
+    def on_event(self, event_type: str) -> Callable[[HandlerT], HandlerT]:
+        """Decorator registering a function (``def`` or ``async def``, no arguments) to run when the app starts
+        (``"startup"``) or stops (``"shutdown"``), as FastAPI's; a ``lifespan`` is the modern way."""
+        if event_type not in ("startup", "shutdown"):
+            raise ValueError(f'on_event takes "startup" or "shutdown", not {event_type!r}.')
+
+        def decorator(function: HandlerT) -> HandlerT:
+            (self.on_startup if event_type == "startup" else self.on_shutdown).append(function)
+            return function
+
+        return decorator
 
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[HandlerT], HandlerT]:
         """Decorator registering an exception handler (``async def handler(request, exc) -> Response``)."""

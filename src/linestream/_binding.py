@@ -13,12 +13,15 @@ from typing import Any
 
 import anyio.to_thread
 import pydantic_core
-from starlette.requests import Request
+from starlette.background import BackgroundTasks
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from linestream._annotations import CallKind
-from linestream._dependant import Dependant, build_dependant
+from linestream._dependant import Dependant, ModelParams, ParamField, build_dependant
 from linestream._endpoint import EndpointSpec
+from linestream._forms import FORM_TYPES, read_form
 from linestream._request_body import read_body
 from linestream._request_stream import STREAMED_TYPES, RequestItems, SyncRequestItems
 from linestream._settings import BodyLimits
@@ -46,16 +49,42 @@ class TemporalResponse(Response):
         del self.raw_headers[:]
 
 
+class Overrides:
+    """A route's view of the app's dependency overrides: which function replaces which, and the analysis of each
+    replacement (made once per route, with the route's path parameters: an override may take one)."""
+
+    __slots__ = ("_analysed", "_path_params", "mapping")
+
+    def __init__(self, path_params: frozenset[str]) -> None:
+        self._path_params = path_params
+        self._analysed: dict[Callable[..., Any], Dependant] = {}
+        self.mapping: Mapping[Callable[..., Any], Callable[..., Any]] = {}
+
+    def get(self, dependency: Callable[..., Any]) -> Callable[..., Any] | None:
+        return self.mapping.get(dependency)
+
+    def analyse(self, override: Callable[..., Any]) -> Dependant:
+        dependant = self._analysed.get(override)
+        if dependant is None:
+            if len(self._analysed) > 1024:  # overrides replaced again and again (a test suite): start afresh
+                self._analysed.clear()
+            dependant = self._analysed[override] = build_dependant(override, path_param_names=self._path_params)
+        return dependant
+
+
 class RequestContext:
     """Per-request state of argument binding: the dependency cache, exit stack and parsed body."""
 
     __slots__ = (
+        "background",
         "body",
         "body_limits",
         "cache",
+        "connection",
         "errors_omitted",
+        "form",
+        "function_stack",
         "overrides",
-        "request",
         "response",
         "stack",
         "strict_content_type",
@@ -63,22 +92,40 @@ class RequestContext:
 
     def __init__(
         self,
-        request: Request,
+        connection: HTTPConnection,
         stack: contextlib.AsyncExitStack,
-        overrides: Mapping[Callable[..., Any], Callable[..., Any]],
+        overrides: Overrides,
         body_limits: BodyLimits,
         strict_content_type: bool = True,
     ) -> None:
-        self.request = request
+        #: The request (or the WebSocket).
+        self.connection = connection
         #: A body without a Content-Type is refused (415), not read as JSON (see ``LineStream``).
         self.strict_content_type = strict_content_type
+        #: Exits when the response is complete: ``yield`` dependencies of scope ``"request"``.
         self.stack = stack
+        #: Exits when the path operation has returned: ``yield`` dependencies of scope ``"function"``.
+        self.function_stack = contextlib.AsyncExitStack()
+        #: The request's ``BackgroundTasks``, made when a function asks for them.
+        self.background: BackgroundTasks | None = None
         self.overrides = overrides
         self.body_limits = body_limits
         self.cache: dict[Callable[..., Any], Any] = {}
         self.response: TemporalResponse | None = None
         self.body: Any = _NOT_READ
+        self.form: FormData | None = None
         self.errors_omitted = 0
+
+    @property
+    def request(self) -> Request:
+        connection = self.connection
+        assert isinstance(connection, Request), "a WebSocket has no request body (refused when declared)"
+        return connection
+
+    def background_tasks(self) -> BackgroundTasks:
+        if self.background is None:
+            self.background = BackgroundTasks()
+        return self.background
 
     def temporal_response(self) -> TemporalResponse:
         if self.response is None:
@@ -100,9 +147,9 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
         raise RequestValidationError(errors[:limit], errors_omitted=omitted)
     result: dict[str, Any] = values
     stream = spec.body_stream
-    if stream is not None:
+    if stream is not None and ctx.connection.scope["type"] == "http":  # a WebSocket's messages are its own
         request = ctx.request
-        content_type = request.headers.get("content-type")
+        content_type = request.headers.get("content-type") or None
         if content_type is None and ctx.strict_content_type:
             raise HTTPException(415, _MISSING_CONTENT_TYPE + STREAMED_TYPES)
         items = RequestItems(
@@ -159,6 +206,7 @@ async def _solve(
     spec: EndpointSpec,
     *,
     call: bool = True,
+    scope: str = "request",
 ) -> Any:
     values: dict[str, Any] = {}
     failed = False
@@ -166,18 +214,18 @@ async def _solve(
         target = sub.dependant
         override = ctx.overrides.get(target.call)
         if override is not None:
-            target = _analyse_override(override)
+            target = ctx.overrides.analyse(override)
         if sub.use_cache and target.call in ctx.cache:
             values[sub.param_name] = ctx.cache[target.call]
             continue
-        value = await _solve(target, ctx, errors, spec)
+        value = await _solve(target, ctx, errors, spec, scope=sub.scope)
         if value is _FAILED:
             failed = True
             continue
         if sub.use_cache:
             ctx.cache[target.call] = value
         values[sub.param_name] = value
-    request = ctx.request
+    connection = ctx.connection
     for source, model in dependant.models.items():
         limit = ctx.body_limits.max_errors
         if source is ParamSource.BODY:
@@ -192,8 +240,17 @@ async def _solve(
                 for problem in problems:
                     del problem["loc"][1:2]
         else:
-            data = _location_data(request, source, model.fields)
-            found, problems, omitted = model.validate(data, source.value, limit)
+            if source is ParamSource.FORM:
+                data = await _form_data(model.fields, ctx)
+            else:
+                data = _location_data(connection, source, model.fields)
+            where = "body" if source is ParamSource.FORM else source.value
+            found, problems, omitted = model.validate(data, where, limit)
+            models = {field.alias for field in model.fields if field.model is not None}
+            for problem in problems:
+                # A parameter model's fields are parameters of their own: `["query", "limit"]`, not under the model.
+                if len(problem["loc"]) > 1 and problem["loc"][1] in models:
+                    del problem["loc"][1]
         ctx.errors_omitted += omitted
         if problems:
             errors.extend(problems)
@@ -201,44 +258,102 @@ async def _solve(
         else:
             values.update(found)
     if dependant.request_param:
-        values[dependant.request_param] = request
+        values[dependant.request_param] = ctx.request
     if dependant.connection_param:
-        values[dependant.connection_param] = request
+        values[dependant.connection_param] = connection
+    if dependant.websocket_param:
+        values[dependant.websocket_param] = connection
+    if dependant.background_param:
+        values[dependant.background_param] = ctx.background_tasks()
     if dependant.response_param:
         values[dependant.response_param] = ctx.temporal_response()
     if failed:
         return _FAILED
     if not call:
         return values
-    return await _call_dependency(dependant, values, ctx)
+    return await _call_dependency(dependant, values, ctx.function_stack if scope == "function" else ctx.stack)
 
 
-def _location_data(request: Request, source: ParamSource, fields: list[Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def _location_data(request: HTTPConnection, source: ParamSource, fields: list[ParamField]) -> dict[str, Any]:
+    location: Any
     if source is ParamSource.QUERY:
-        query = request.query_params
-        for field in fields:
-            if field.alias in query:
-                data[field.alias] = query.getlist(field.alias) if field.is_sequence else query[field.alias]
+        location = request.query_params
     elif source is ParamSource.HEADER:
-        headers = request.headers
-        for field in fields:
-            if field.alias in headers:
-                data[field.alias] = headers.getlist(field.alias) if field.is_sequence else headers[field.alias]
+        location = request.headers
     elif source is ParamSource.COOKIE:
-        cookies = request.cookies
-        for field in fields:
-            if field.alias in cookies:
-                data[field.alias] = cookies[field.alias]
+        location = request.cookies
     else:
-        path = request.path_params
-        for field in fields:
-            if field.alias in path:
-                data[field.alias] = path[field.alias]
+        location = request.path_params
+    data: dict[str, Any] = {}
+    for field in fields:
+        if field.model is not None:
+            data[field.alias] = _model_data(location, field.model)
+        elif field.alias in location:
+            data[field.alias] = location.getlist(field.alias) if field.is_sequence else location[field.alias]
     return data
 
 
-async def _call_dependency(dependant: Dependant, values: dict[str, Any], ctx: RequestContext) -> Any:
+async def _form_data(fields: list[ParamField], ctx: RequestContext) -> dict[str, Any]:
+    """The form values of ``fields`` (the form is read the first time one is needed); files taken as ``bytes``
+    are read, the others stay ``UploadFile``s, closed when the request ends."""
+    if ctx.form is None:
+        request = ctx.request
+        content_type = request.headers.get("content-type") or None
+        if content_type is None and ctx.strict_content_type:
+            raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: multipart/form-data.")
+        media_type = (content_type or "application/x-www-form-urlencoded").split(";", 1)[0].strip().lower()
+        if media_type not in FORM_TYPES:
+            raise HTTPException(
+                415, f"The request body must be a form (multipart/form-data, or URL-encoded), not {echo(media_type)!r}."
+            )
+        ctx.form = await read_form(request.receive, request.headers, media_type, ctx.body_limits)
+        ctx.stack.push_async_callback(ctx.form.close)
+    form = ctx.form
+    data: dict[str, Any] = {}
+    for field in fields:
+        if field.model is not None:
+            data[field.alias] = _model_data(form, field.model)
+            continue
+        values: list[Any] = form.getlist(field.alias)
+        if not values:
+            continue
+        if field.reads_file:
+            values = [await _file_bytes(value, field.alias, ctx.body_limits) for value in values]
+        data[field.alias] = values if field.is_sequence else values[-1]
+    return data
+
+
+async def _file_bytes(value: Any, name: str, limits: BodyLimits) -> Any:
+    """An uploaded file's content for a ``bytes`` parameter: held in memory, so bounded like a JSON body."""
+    if not isinstance(value, UploadFile):
+        return value
+    limit = limits.max_body_size
+    if value.size is not None and value.size > limit:
+        raise HTTPException(
+            413,
+            f"The file {echo(name)!r} is larger than max_body_size={limit} bytes, the most a bytes parameter holds "
+            "in memory; take it as an UploadFile (spooled to disk) to accept larger files.",
+        )
+    return await value.read()
+
+
+def _model_data(location: Any, model: ModelParams) -> dict[str, Any]:
+    """What a parameter model validates: its fields' values by the names it knows them under, and, when it
+    forbids extras, every other parameter of the location too (so it refuses them)."""
+    data: dict[str, Any] = {}
+    for name in location:
+        key = model.wire.get(name)
+        if key is None:
+            if model.forbid:
+                data[name] = location[name]
+            continue
+        data[key] = (
+            location.getlist(name) if name in model.sequences and hasattr(location, "getlist") else location[name]
+        )
+    return data
+
+
+async def _call_dependency(dependant: Dependant, values: dict[str, Any], stack: contextlib.AsyncExitStack) -> Any:
     function = dependant.call
     kind = dependant.kind
     if kind is CallKind.ASYNC:
@@ -247,22 +362,12 @@ async def _call_dependency(dependant: Dependant, values: dict[str, Any], ctx: Re
         return await anyio.to_thread.run_sync(lambda: function(**values))
     if kind is CallKind.ASYNC_GEN:
         manager = contextlib.asynccontextmanager(function)(**values)
-        return await ctx.stack.enter_async_context(manager)
+        return await stack.enter_async_context(manager)
     sync_manager = contextlib.contextmanager(function)(**values)
     value = await anyio.to_thread.run_sync(sync_manager.__enter__)
 
     async def exit_in_thread(*exc_info: Any) -> bool | None:
         return await anyio.to_thread.run_sync(sync_manager.__exit__, *exc_info)
 
-    ctx.stack.push_async_exit(exit_in_thread)
+    stack.push_async_exit(exit_in_thread)
     return value
-
-
-_override_cache: dict[Callable[..., Any], Dependant] = {}
-
-
-def _analyse_override(override: Callable[..., Any]) -> Dependant:
-    dependant = _override_cache.get(override)
-    if dependant is None:
-        dependant = _override_cache[override] = build_dependant(override, path_param_names=frozenset())
-    return dependant

@@ -18,6 +18,8 @@ import pydantic
 from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+from starlette.background import BackgroundTasks
+from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -29,6 +31,7 @@ from linestream._annotations import (
     is_scalar,
     is_sequence,
     split_annotated,
+    strip_optional,
     type_hints,
 )
 from linestream._events import discriminated
@@ -36,10 +39,52 @@ from linestream._validation import located_errors
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource
 
-__all__ = ["BodyStream", "Dependant", "LocationModel", "ParamField", "SubDependency", "build_dependant", "item_adapter"]
+__all__ = [
+    "BodyStream",
+    "Dependant",
+    "LocationModel",
+    "ModelParams",
+    "ParamField",
+    "SubDependency",
+    "build_dependant",
+    "item_adapter",
+    "route_dependants",
+]
 
 
-_SPECIAL_PARAMS: dict[type[Any], str] = {Request: "request", Response: "response", HTTPConnection: "connection"}
+_SPECIAL_PARAMS: dict[type[Any], str] = {
+    Request: "request",
+    WebSocket: "websocket",
+    Response: "response",
+    HTTPConnection: "connection",
+    BackgroundTasks: "background",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ModelParams:
+    """A parameter model (``filters: Annotated[FilterParams, Query()]``): each of its fields is one parameter."""
+
+    #: The name on the wire of each field -> the key the model validates it under.
+    wire: dict[str, str]
+    #: Wire names of the fields that take every value of a repeated parameter (lists).
+    sequences: frozenset[str]
+    #: The model forbids extra fields: every parameter of its location is validated, so unknown ones are refused.
+    forbid: bool
+
+    @classmethod
+    def of(cls, model: type[BaseModel], source: ParamSource, convert_underscores: bool) -> ModelParams:
+        wire: dict[str, str] = {}
+        sequences = set()
+        for name, field in model.model_fields.items():
+            key = field.validation_alias if isinstance(field.validation_alias, str) else field.alias or name
+            on_wire = key
+            if source is ParamSource.HEADER:
+                on_wire = (key.replace("_", "-") if convert_underscores else key).lower()
+            wire[on_wire] = key
+            if is_sequence(field.annotation):
+                sequences.add(on_wire)
+        return cls(wire, frozenset(sequences), model.model_config.get("extra") == "forbid")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +101,10 @@ class ParamField:
     embed: bool = False
     #: Named examples for the OpenAPI document (``Query(openapi_examples={...})``), as FastAPI takes them.
     openapi_examples: dict[str, Any] | None = None
+    #: A parameter model: the parameter is the model, its fields the parameters on the wire.
+    model: ModelParams | None = None
+    #: A form file taken as ``bytes`` (or a list of them): its content is read before validation.
+    reads_file: bool = False
 
     @property
     def required(self) -> bool:
@@ -118,6 +167,8 @@ class SubDependency:
     param_name: str
     dependant: Dependant
     use_cache: bool
+    #: When a ``yield`` dependency exits: ``"request"`` (after the response) or ``"function"`` (after the call).
+    scope: str = "request"
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -134,6 +185,8 @@ class Dependant:
     request_param: str | None = None
     response_param: str | None = None
     connection_param: str | None = None
+    websocket_param: str | None = None
+    background_param: str | None = None
     body_stream: BodyStream | None = None
 
     def walk(self) -> typing.Iterator[Dependant]:
@@ -196,11 +249,19 @@ def build_dependant(
                 path_param_names=path_param_names,
                 callers=(*callers, call),
             )
-            dependencies.append(SubDependency(parameter.name, sub, marker.use_cache))
+            scope = marker.scope or "request"
+            if scope == "request" and _exits(sub):
+                early = next((d for d in sub.dependencies if d.scope == "function" and _exits(d.dependant)), None)
+                if early is not None:
+                    raise EndpointDefinitionError(
+                        f"{name}: the dependency {sub.name} (scope 'request') depends on {early.dependant.name} "
+                        "(scope 'function'), which would exit before it; give both the same scope."
+                    )
+            dependencies.append(SubDependency(parameter.name, sub, marker.use_cache, scope))
             continue
         if marker is None and inspect.isclass(base):
             special = next((attr for cls, attr in _SPECIAL_PARAMS.items() if issubclass(base, cls)), None)
-            if special is not None and not issubclass(base, WebSocket):
+            if special is not None:
                 setattr(dependant, f"{special}_param", parameter.name)
                 continue
         if marker is None or (isinstance(marker, ParamInfo) and marker.source is ParamSource.BODY):
@@ -273,6 +334,8 @@ def _param_field(
     else:
         if parameter.name in path_param_names:
             source = ParamSource.PATH
+        elif _uploads(base):
+            source = ParamSource.FORM
         elif is_scalar(base):
             source = ParamSource.QUERY
         else:
@@ -303,11 +366,15 @@ def _param_field(
     if extra_metadata:
         annotation = Annotated.__class_getitem__((base, *extra_metadata))  # type: ignore[attr-defined]
     field_info: FieldInfo = pydantic.Field(default=default, alias=alias, **options)
-    sequence = source in (ParamSource.QUERY, ParamSource.HEADER) and is_sequence(base)
-    if source is not ParamSource.BODY and not is_scalar(base) and not sequence:
+    sequence = source in (ParamSource.QUERY, ParamSource.HEADER, ParamSource.FORM) and is_sequence(base)
+    model = None
+    if source in (ParamSource.QUERY, ParamSource.HEADER, ParamSource.COOKIE, ParamSource.FORM) and _is_model(base):
+        model = ModelParams.of(base, source, marker.convert_underscores if marker is not None else True)
+    elif source not in (ParamSource.BODY, ParamSource.FORM) and not is_scalar(base) and not sequence:
         raise EndpointDefinitionError(
             f"{owner}: {source.value} parameter {parameter.name!r} has the structured type {base!r}; "
-            f"{source.value} values are strings. Use a scalar type, a list of scalars, or Body()."
+            f"{source.value} values are strings. Use a scalar type, a list of scalars, a Pydantic model of "
+            "them (a parameter model), or Body()."
         )
     include = marker.include_in_schema if marker is not None else True
     return ParamField(
@@ -320,7 +387,42 @@ def _param_field(
         include_in_schema=include,
         embed=marker.embed if marker is not None else False,
         openapi_examples=marker.openapi_examples if marker is not None else None,
+        model=model,
+        reads_file=source is ParamSource.FORM and _element(base) is bytes,
     )
+
+
+def route_dependants(owner: str, markers: typing.Sequence[Any], path_param_names: frozenset[str]) -> list[Dependant]:
+    """The dependencies a route declares with ``dependencies=[Depends(...)]``: run first, values unused."""
+    dependants = []
+    for marker in markers:
+        if not isinstance(marker, DependsInfo) or marker.dependency is None:
+            raise EndpointDefinitionError(
+                f"{owner}: dependencies=[...] takes Depends(function) markers, got {marker!r}."
+            )
+        dependants.append(build_dependant(marker.dependency, path_param_names=path_param_names))
+    return dependants
+
+
+def _exits(dependant: Dependant) -> bool:
+    return dependant.kind in (CallKind.ASYNC_GEN, CallKind.SYNC_GEN)
+
+
+def _is_model(annotation: Any) -> bool:
+    return inspect.isclass(annotation) and issubclass(annotation, BaseModel)
+
+
+def _element(annotation: Any) -> Any:
+    """``X`` of ``X``, ``X | None``, ``list[X]`` (and their ``Annotated`` forms)."""
+    base = strip_optional(split_annotated(annotation)[0])
+    if is_sequence(base) and get_args(base):
+        base = strip_optional(split_annotated(get_args(base)[0])[0])
+    return base
+
+
+def _uploads(annotation: Any) -> bool:
+    element = _element(annotation)
+    return inspect.isclass(element) and issubclass(element, StarletteUploadFile)
 
 
 def item_adapter(owner: str, item_type: Any, what: str) -> TypeAdapter[Any] | None:

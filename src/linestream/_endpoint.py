@@ -30,6 +30,7 @@ from linestream._dependant import BodyStream, Dependant, ParamField, build_depen
 from linestream._serialization import SerializedItem
 from linestream._settings import DEFAULT
 from linestream.exceptions import EndpointDefinitionError
+from linestream.params import ParamSource
 from linestream.streams.sse import ServerSentEvent
 
 __all__ = ["EndpointSpec", "analyse_endpoint", "unwrap_item_type"]
@@ -178,6 +179,12 @@ def analyse_endpoint(
                 f"{owner}: the dependency {sub_dependant.name} streams the request body; only the path operation "
                 "itself may take an AsyncIterable[...] body parameter."
             )
+    form_fields = [field for d in dependant.walk() for field in d.params.get(ParamSource.FORM, [])]
+    if form_fields and (unique_body or dependant.body_stream is not None):
+        raise EndpointDefinitionError(
+            f"{owner}: the request body cannot be a form (for {', '.join(f.name for f in form_fields)}) and JSON "
+            "(a body parameter, or a streamed body) at once; send the other values as query parameters."
+        )
     if dependant.body_stream is not None and unique_body:
         raise EndpointDefinitionError(
             f"{owner}: the request body is streamed into {dependant.body_stream.name!r}, so it cannot also hold "

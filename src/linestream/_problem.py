@@ -10,7 +10,7 @@ from typing import Any
 import pydantic_core
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from linestream.exceptions import (
     RequestValidationError,
@@ -85,7 +85,24 @@ async def server_error_handler(request: Request, exc: Exception) -> Response:
     return problem_response(500, "The server failed to process the request.")
 
 
-def default_exception_handlers() -> dict[Any, Any]:
+#: The shapes an app's error bodies may take: RFC 9457 problems, or FastAPI's ``{"detail": ...}``.
+ERROR_FORMATS = ("problem", "fastapi")
+
+
+def default_exception_handlers(error_format: str = "problem") -> dict[Any, Any]:
+    """The handlers every app starts with: problem+json bodies, or FastAPI's shapes (``error_format="fastapi"``)
+    for an app whose clients read ``detail`` while it migrates."""
+    if error_format not in ERROR_FORMATS:
+        raise ValueError(f"error_format must be one of {ERROR_FORMATS}, not {error_format!r}")
+    if error_format == "fastapi":
+        return {
+            StarletteHTTPException: fastapi_http_exception_handler,
+            RequestValidationError: fastapi_request_validation_handler,
+            ResponseValidationError: fastapi_server_error_handler,
+            StreamItemTooLarge: fastapi_server_error_handler,
+            TopicBackendUnavailable: fastapi_server_error_handler,
+            Exception: fastapi_server_error_handler,
+        }
     return {
         StarletteHTTPException: http_exception_handler,
         RequestValidationError: request_validation_handler,
@@ -94,3 +111,29 @@ def default_exception_handlers() -> dict[Any, Any]:
         TopicBackendUnavailable: topic_backend_handler,
         Exception: server_error_handler,
     }
+
+
+def _json(content: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    body = pydantic_core.to_json(content, fallback=str)
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def fastapi_http_exception_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer to an ``HTTPException``: ``{"detail": ...}`` (no body for 204 and 304)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code in (204, 304) or exc.status_code < 200:
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return _json({"detail": exc.detail}, exc.status_code, exc.headers)
+
+
+async def fastapi_request_validation_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422: ``{"detail": [errors]}``, each error with ``type``, ``loc``, ``msg``, ``input``."""
+    assert isinstance(exc, RequestValidationError)
+    return _json({"detail": exc.errors}, 422)
+
+
+async def fastapi_server_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's (Starlette's) 500: the plain text ``Internal Server Error``; the error is logged."""
+    if isinstance(exc, (ResponseValidationError, StreamItemTooLarge, TopicBackendUnavailable)):
+        logger.error("%s %s: %s", request.method, request.url.path, exc, exc_info=exc)
+    return PlainTextResponse("Internal Server Error", status_code=500)

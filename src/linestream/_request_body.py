@@ -11,7 +11,7 @@ bytes is refused with 413; one that ends before its gzip trailer, has trailing g
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio
 from starlette.requests import ClientDisconnect
@@ -20,7 +20,7 @@ from starlette.types import Receive
 from linestream._settings import BodyLimits
 from linestream.exceptions import HTTPException
 
-__all__ = ["SLICE", "ContentDecoder", "read_body"]
+__all__ = ["SLICE", "ContentDecoder", "body_slices", "read_body"]
 
 #: Decoded bytes handed on at a time.
 SLICE = 8 * 1024
@@ -145,14 +145,14 @@ class ContentDecoder:
             )
 
 
-async def read_body(receive: Receive, content_length: str | None, content_encoding: str, limits: BodyLimits) -> bytes:
-    """A whole plain body, decoded; 413 past ``max_body_size``, 408 past ``idle_timeout`` or ``body_timeout``."""
-    limit = limits.max_body_size
-    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+async def body_slices(
+    receive: Receive, content_encoding: str, limits: BodyLimits, *, whole_within: float | None = None
+) -> AsyncIterator[bytes]:
+    """The decoded bytes of a body as they arrive, slice by slice; 408 past ``idle_timeout`` without a byte, or
+    when the whole body takes longer than ``whole_within`` seconds."""
     decoder = ContentDecoder(content_encoding, limits)
-    body = bytearray()
-    deadline = None if limits.body_timeout is None else anyio.current_time() + limits.body_timeout
+    deadline = None if whole_within is None else anyio.current_time() + whole_within
+    received = 0
     while True:
         wait = limits.idle_timeout if limits.idle_timeout is not None else float("inf")
         if deadline is not None:
@@ -161,14 +161,26 @@ async def read_body(receive: Receive, content_length: str | None, content_encodi
             message = await receive()
         if scope.cancelled_caught:
             raise HTTPException(
-                408, f"The request body did not arrive in time (idle_timeout, body_timeout) after {len(body)} bytes."
+                408, f"The request body did not arrive in time (idle_timeout, body_timeout) after {received} bytes."
             )
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         for piece in decoder.feed(message.get("body", b"")):
-            body += piece
-            if len(body) > limit:
-                raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+            received += len(piece)
+            yield piece
         if not message.get("more_body", False):
             decoder.close()
-            return bytes(body)
+            return
+
+
+async def read_body(receive: Receive, content_length: str | None, content_encoding: str, limits: BodyLimits) -> bytes:
+    """A whole plain body, decoded; 413 past ``max_body_size``, 408 past ``idle_timeout`` or ``body_timeout``."""
+    limit = limits.max_body_size
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+    body = bytearray()
+    async for piece in body_slices(receive, content_encoding, limits, whole_within=limits.body_timeout):
+        body += piece
+        if len(body) > limit:
+            raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+    return bytes(body)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import anyio.to_thread
@@ -25,9 +25,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from linestream._annotations import CallKind
 from linestream._async_source import AsyncItemSource
-from linestream._binding import RequestContext, TemporalResponse, solve_arguments
+from linestream._binding import Overrides, RequestContext, TemporalResponse, solve_arguments
 from linestream._context import AppContext
-from linestream._dependant import Dependant, build_dependant
+from linestream._dependant import route_dependants
 from linestream._endpoint import EndpointSpec, analyse_endpoint
 from linestream._events import END_ID, EventKinds, event_kinds
 from linestream._frames import serialized_payload
@@ -39,7 +39,6 @@ from linestream._serialization import ItemEncoder, SerializationOptions
 from linestream._settings import DEFAULT, Settings, StreamOptions, resolve_formats
 from linestream._sync_source import SyncItemSource
 from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
-from linestream.params import DependsInfo
 from linestream.sse import EventSourceResponse
 from linestream.streams import SSE, StreamFormat
 
@@ -87,6 +86,8 @@ class APIRoute(Route):
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
         context: AppContext | None = None,
     ) -> None:
+        #: What the route was declared with: ``include_router`` declares it again under another router.
+        self.declaration = (path, endpoint, {k: v for k, v in locals().items() if k not in _NOT_OPTIONS})
         super().__init__(
             path if path.startswith("/") else "/" + path,
             endpoint,
@@ -157,13 +158,7 @@ class APIRoute(Route):
                 self.kinds = event_kinds(self.spec.item_type)
             except ValueError as exc:
                 raise EndpointDefinitionError(f"{name}: {exc}") from exc
-        self.extra_dependants: list[Dependant] = []
-        for marker in self.dependencies:
-            if not isinstance(marker, DependsInfo) or marker.dependency is None:
-                raise EndpointDefinitionError(
-                    f"{name}: dependencies=[...] takes Depends(function) markers, got {marker!r}."
-                )
-            self.extra_dependants.append(build_dependant(marker.dependency, path_param_names=path_params))
+        self.extra_dependants = route_dependants(name, self.dependencies, path_params)
         self.serialization = SerializationOptions(
             include=response_model_include,
             exclude=response_model_exclude,
@@ -181,8 +176,11 @@ class APIRoute(Route):
         )
         self.app = self._handle
         self.label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
+        self.overrides = Overrides(path_params)
         self.plans: tuple[StreamPlan, ...] = ()
         self.mount(context if context is not None else AppContext())
+        #: ``get_route_handler()``, once: what serves each request.
+        self.route_handler = self.get_route_handler()
 
     def mount(self, context: AppContext) -> None:
         """Serve under the app (or router) whose context this is: its settings with this route's options, its
@@ -247,8 +245,8 @@ class APIRoute(Route):
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         channel = ReceiveChannel(receive, keep_body=self.reads_body_while_streaming)
-        request = Request(scope, channel)
-        context = self.context
+        overrides = self.overrides
+        overrides.mapping = self.context.dependency_overrides
         sent = False
 
         async def tracking_send(message: Message) -> None:
@@ -256,27 +254,17 @@ class APIRoute(Route):
             sent = True
             await send(message)
 
-        plan = self._plan_for(request) if self.spec.is_stream else None
-        if plan is not None and plan.end_record is not None and request.headers.get("last-event-id") == END_ID:
-            # A client that reconnects after the end record has the whole stream: 204 stops an EventSource, and
-            # the endpoint is not run again.
-            await Response(status_code=204)(scope, channel, send)
-            return
         try:
             async with contextlib.AsyncExitStack() as stack:
+                request = Request(scope, channel)
                 ctx = RequestContext(
-                    request,
-                    stack,
-                    context.dependency_overrides,
-                    self.settings.body_limits,
-                    self.settings.strict_content_type,
+                    request, stack, overrides, self.settings.body_limits, self.settings.strict_content_type
                 )
-                arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
-                if plan is not None:
-                    await self._stream(scope, tracking_send, channel, ctx, arguments, plan)
-                else:
-                    response = await self._respond(ctx, arguments)
-                    await response(scope, channel, tracking_send)
+                # Whatever the handler does, function-scoped dependencies exit before the request's.
+                stack.push_async_callback(ctx.function_stack.aclose)
+                scope[_CONTEXT] = ctx
+                response = await self.route_handler(request)
+                await response(scope, channel, tracking_send)
         except ClientDisconnect:
             # The client left while its body was read: nobody to answer, and nothing went wrong on this side.
             logger.info("%s: the client disconnected before its request body was complete.", self.label)
@@ -287,30 +275,57 @@ class APIRoute(Route):
                 "exception. Re-raise it in the dependency (`except ...: ...; raise`)."
             )
 
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The function that turns a request into a response, as in FastAPI: a subclass may wrap it (to time
+        requests, log bodies of failed ones, or read the body differently) with ``super().get_route_handler()``.
+        For a stream the response it returns serves the stream when called: headers set on it before then are
+        sent with the stream's."""
+        return self._respond_to
+
+    async def _respond_to(self, request: Request) -> Response:
+        ctx: RequestContext = request.scope[_CONTEXT]
+        if request is not ctx.connection:  # a subclass's handler made its own Request (to read the body its way)
+            ctx.connection = request
+        plan = self._plan_for(request) if self.spec.is_stream else None
+        if plan is not None and plan.end_record is not None and request.headers.get("last-event-id") == END_ID:
+            # A client that reconnects after the end record has the whole stream: 204 stops an EventSource, and
+            # the endpoint is not run again.
+            return Response(status_code=204)
+        function_stack = ctx.function_stack
+        try:
+            arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
+            if plan is not None:
+                return _StreamResponse(self, plan, ctx, arguments)
+            response = await self._respond(ctx, arguments)
+        except BaseException as exc:
+            await function_stack.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await function_stack.aclose()
+        if ctx.background is not None and response.background is None:
+            response.background = ctx.background
+        return response
+
     async def _stream(
-        self,
-        scope: Scope,
-        send: Send,
-        channel: ReceiveChannel,
-        ctx: RequestContext,
-        arguments: dict[str, Any],
-        plan: StreamPlan,
-    ) -> None:
+        self, scope: Scope, send: Send, channel: Receive, ctx: RequestContext, arguments: dict[str, Any],
+        plan: StreamPlan, response: Response,
+    ) -> None:  # fmt: skip
         generator = self.endpoint(**arguments)
         source: ItemSource
         if self.spec.dependant.kind is CallKind.ASYNC_GEN:
             source = AsyncItemSource(generator, plan)
         else:
             source = SyncItemSource(generator, plan, self.context.run_blocking)
+        assert isinstance(channel, ReceiveChannel)
         stream = ItemStream(plan, source, channel)
 
         def start() -> Message:
-            status = self.default_status
+            status = response.status_code
+            extra = [(key, value) for key, value in response.raw_headers if key != b"content-length"]
             temporal = ctx.response
-            if temporal is None:
-                return plan.start_message(status)
-            extra = [(key, value) for key, value in temporal.raw_headers if key != b"content-length"]
-            return plan.start_message(temporal.status_code or status, extra)
+            if temporal is not None:
+                extra += [(key, value) for key, value in temporal.raw_headers if key != b"content-length"]
+                status = temporal.status_code or status
+            return plan.start_message(status, extra)
 
         try:
             with self.context.open_streams.open(stream):
@@ -349,6 +364,36 @@ class APIRoute(Route):
         if temporal is not None:
             _merge_headers(response, temporal)
         return response
+
+
+_NOT_OPTIONS = frozenset({"self", "path", "endpoint", "context", "__class__"})
+#: Where a request's ``RequestContext`` waits for the route handler, in the ASGI scope.
+_CONTEXT = "linestream.request_context"
+
+
+class _StreamResponse(Response):
+    """What a streaming route's handler returns: calling it runs the generator and serves its items. Its
+    headers (a custom route handler may set some) are sent with the stream's own."""
+
+    def __init__(self, route: APIRoute, plan: StreamPlan, ctx: RequestContext, arguments: dict[str, Any]) -> None:
+        self.route, self.plan, self.ctx, self.arguments = route, plan, ctx, arguments
+        self.status_code = route.default_status
+        self.background = None
+        self.raw_headers = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = self.ctx
+        function_stack = ctx.function_stack
+        try:
+            await self.route._stream(scope, send, receive, ctx, self.arguments, self.plan, self)
+        except BaseException as exc:
+            await function_stack.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await function_stack.aclose()
+        # After the stream's last byte, before the request's dependencies exit (the tasks may use them).
+        for background in (ctx.background, self.background):
+            if background is not None:
+                await background()
 
 
 def _class_status(response_class: type[Response] | None) -> int | None:

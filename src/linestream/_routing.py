@@ -7,15 +7,17 @@ re-creates the included router's path operations under the including router, so 
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Router
+from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Lifespan
 
 from linestream._context import AppContext
 from linestream._route import APIRoute
+from linestream._websocket import APIWebSocketRoute
 from linestream.exceptions import EndpointDefinitionError
 
 __all__ = ["APIRouter", "PathOperationDecorators"]
@@ -65,6 +67,24 @@ class PathOperationDecorators(abc.ABC):
         """Decorator for a ``DELETE`` path operation."""
         return self.api_route(path, methods=["DELETE"], **options)
 
+    @abc.abstractmethod
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], *, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> Any:
+        """Register the WebSocket endpoint ``endpoint`` at ``path``; ``websocket()`` calls this."""
+
+    def websocket(
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> Callable[[CallableT], CallableT]:
+        """Decorator for a WebSocket endpoint: ``async def ws(websocket: WebSocket, ...)`` with parameters and
+        dependencies, or a typed stream ``async def chat(messages: AsyncIterable[In]) -> AsyncIterable[Out]``."""
+
+        def decorator(endpoint: CallableT) -> CallableT:
+            self.add_api_websocket_route(path, endpoint, name=name, dependencies=dependencies)
+            return endpoint
+
+        return decorator
+
 
 class APIRouter(PathOperationDecorators, Router):
     """A group of path operations, with a common prefix, tags and dependencies, to include in an app.
@@ -95,13 +115,14 @@ class APIRouter(PathOperationDecorators, Router):
         default_response_class: type[Response] | None = None,
         callbacks: Sequence[BaseRoute] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        route_class: type[APIRoute] = APIRoute,
         context: AppContext | None = None,
     ) -> None:
         super().__init__(routes=routes, redirect_slashes=redirect_slashes, default=default, lifespan=lifespan)
         #: What this router's routes serve with: the app's context for an app's router, else defaults.
         self.context = context if context is not None else AppContext()
         for route in self.routes:
-            if isinstance(route, APIRoute):
+            if isinstance(route, (APIRoute, APIWebSocketRoute)):
                 route.mount(self.context)
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise EndpointDefinitionError(f"APIRouter prefix {prefix!r} must start with '/' and not end with '/'.")
@@ -115,11 +136,18 @@ class APIRouter(PathOperationDecorators, Router):
         self.default_response_class = default_response_class
         self.callbacks = list(callbacks or [])
         self.generate_unique_id_function = generate_unique_id_function
-        self._definitions: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
+        #: The class of the routes this router creates (a subclass of ``APIRoute`` may change how they serve).
+        self.route_class = route_class
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> APIRoute:
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        route_class_override: type[APIRoute] | None = None,
+        **options: Any,
+    ) -> APIRoute:
         """Register ``endpoint`` at ``prefix + path``; the decorators call this."""
-        self._definitions.append((path, endpoint, dict(options)))
         options = dict(options)
         options["tags"] = [*self.tags, *(options.get("tags") or [])]
         options["dependencies"] = [*self.dependencies, *(options.get("dependencies") or [])]
@@ -134,7 +162,22 @@ class APIRouter(PathOperationDecorators, Router):
             options["callbacks"] = [*self.callbacks, *(options.get("callbacks") or [])]
         if self.generate_unique_id_function is not None and options.get("generate_unique_id_function") is None:
             options["generate_unique_id_function"] = self.generate_unique_id_function
-        route = APIRoute(self.prefix + path, endpoint, context=self.context, **options)
+        route_class = route_class_override or self.route_class
+        route = route_class(self.prefix + path, endpoint, context=self.context, **options)
+        self.routes.append(route)
+        return route
+
+    def add_api_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], *, name: str | None = None, dependencies: Sequence[Any] = ()
+    ) -> APIWebSocketRoute:
+        """Register the WebSocket endpoint ``endpoint`` at ``prefix + path``, after the router's dependencies."""
+        route = APIWebSocketRoute(
+            self.prefix + path,
+            endpoint,
+            name=name,
+            dependencies=[*self.dependencies, *dependencies],
+            context=self.context,
+        )
         self.routes.append(route)
         return route
 
@@ -151,23 +194,35 @@ class APIRouter(PathOperationDecorators, Router):
         """Add every path operation of ``router`` under ``prefix``, with extra ``tags`` and ``dependencies``."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise EndpointDefinitionError(f"include_router prefix {prefix!r} must start with '/' and not end with '/'.")
-        for path, endpoint, options in router._definitions:
-            merged = dict(options)
-            merged["tags"] = [*(tags or []), *router.tags, *(options.get("tags") or [])]
-            merged["dependencies"] = [*(dependencies or []), *router.dependencies, *(options.get("dependencies") or [])]
-            merged["responses"] = {**(responses or {}), **router.responses, **(options.get("responses") or {})}
-            if not include_in_schema or not router.include_in_schema:
-                merged["include_in_schema"] = False
-            if router.deprecated is not None and merged.get("deprecated") is None:
-                merged["deprecated"] = router.deprecated
-            for option in ("response_class", "generate_unique_id_function"):
-                default = getattr(router, f"default_{option}" if option == "response_class" else option)
-                if default is not None and merged.get(option) is None:
-                    merged[option] = default
-            if router.callbacks:
-                merged["callbacks"] = [*router.callbacks, *(options.get("callbacks") or [])]
-            self.add_api_route(prefix + router.prefix + path, endpoint, **merged)
         for route in router.routes:
-            # Other routes (plain Starlette ones) come along; an app's own documentation routes do not.
-            if not isinstance(route, APIRoute) and not str(getattr(route, "name", "")).startswith("linestream-"):
-                self.routes.append(route)
+            if isinstance(route, APIRoute):
+                # Declared again under this router, whether a decorator or a hand made it: its prefix, tags,
+                # dependencies and defaults come on top of what the route was declared with.
+                path, endpoint, options = route.declaration
+                merged = dict(options)
+                merged["tags"] = [*(tags or []), *(options.get("tags") or [])]
+                merged["dependencies"] = [*(dependencies or []), *(options.get("dependencies") or [])]
+                merged["responses"] = {**(responses or {}), **(options.get("responses") or {})}
+                if not include_in_schema:
+                    merged["include_in_schema"] = False
+                self.add_api_route(prefix + path, endpoint, route_class_override=type(route), **merged)
+            elif isinstance(route, APIWebSocketRoute):
+                path, endpoint, options = route.declaration
+                extra = [*(dependencies or []), *options["dependencies"]]
+                self.add_api_websocket_route(prefix + path, endpoint, name=options["name"], dependencies=extra)
+            elif not str(getattr(route, "name", "")).startswith("linestream-"):
+                # Other routes (plain Starlette ones) come along under the prefix; an app's own documentation
+                # routes do not.
+                self.routes.append(_prefixed(route, prefix))
+
+
+def _prefixed(route: BaseRoute, prefix: str) -> BaseRoute:
+    """A plain Starlette route (``Route``, ``WebSocketRoute``, ``Mount``) moved under ``prefix``."""
+    if not prefix or not isinstance(route, (Route, WebSocketRoute, Mount)):
+        return route
+    moved = copy.copy(route)
+    moved.path = prefix + route.path
+    moved.path_regex, moved.path_format, moved.param_convertors = compile_path(
+        moved.path + ("/{path:path}" if isinstance(route, Mount) else "")
+    )
+    return moved

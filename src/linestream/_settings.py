@@ -47,7 +47,11 @@ class BodyLimits:
 
     A plain (JSON) body: ``max_body_size`` bytes after decoding (413) and ``body_timeout`` seconds to arrive in
     full (408). A streamed body (``items: AsyncIterable[Item]``): ``max_line_size`` bytes per item (line,
-    record or element; 413) and ``max_items`` items (413); it has no total size or duration.
+    record or element; 413) and ``max_items`` items (413); it has no total size or duration. A form: a
+    URL-encoded one is a plain body; a multipart one (files, spooled to disk past 1 MiB) ``max_upload_size``
+    bytes in all (``None``: no bound), ``max_form_fields`` fields, ``max_form_files`` files and
+    ``max_form_part_size`` bytes per field value (413), and ``idle_timeout`` only; a file taken as ``bytes``
+    (held in memory) ``max_body_size``.
     """
 
     max_body_size: int = 4 * 1024 * 1024
@@ -58,6 +62,10 @@ class BodyLimits:
     max_inflation_ratio: float | None = 100.0
     max_inflated_size: int | None = None
     max_errors: int = 100
+    max_upload_size: int | None = None
+    max_form_fields: int = 1000
+    max_form_files: int = 1000
+    max_form_part_size: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         _check_positive("BodyLimits", "max_body_size", self.max_body_size, "bytes", optional=False)
@@ -68,6 +76,10 @@ class BodyLimits:
         _check_positive("BodyLimits", "max_inflation_ratio", self.max_inflation_ratio, "times")
         _check_positive("BodyLimits", "max_inflated_size", self.max_inflated_size, "bytes")
         _check_positive("BodyLimits", "max_errors", self.max_errors, "errors", optional=False)
+        _check_positive("BodyLimits", "max_upload_size", self.max_upload_size, "bytes")
+        _check_positive("BodyLimits", "max_form_fields", self.max_form_fields, "fields", optional=False)
+        _check_positive("BodyLimits", "max_form_files", self.max_form_files, "files", optional=False)
+        _check_positive("BodyLimits", "max_form_part_size", self.max_form_part_size, "bytes", optional=False)
 
 
 def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: bool = True) -> None:

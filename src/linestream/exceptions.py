@@ -5,7 +5,8 @@ LineStreamError
 ├── EndpointDefinitionError       a path operation or dependency is mis-declared (raised at app build time)
 ├── HTTPException                 raise it in a path operation to answer with an HTTP error status
 │   ├── RequestValidationError    the request's parameters or body failed validation (422)
-│   │   └── InvalidRequestItem    one line of a streamed request body is not a valid item (422)
+│   │   ├── InvalidRequestItem    one line of a streamed request body is not a valid item (422)
+│   │   └── WebSocketRequestValidationError   a WebSocket's parameters failed validation (handshake refused)
 │   └── InvalidMessageId          a topic was asked to resume after an id that is not a message id (400)
 ├── ResponseValidationError       the endpoint produced a value that its declared type rejects (500)
 ├── StreamItemTooLarge            a serialized item is larger than the route's max_item_size
@@ -14,6 +15,7 @@ LineStreamError
 │   ├── FrameTooLarge             one frame is longer than the decoder's ``max_frame_size``
 │   └── StreamTruncated           the stream ended in the middle of a frame (or the connection was cut)
 ├── StreamError                   the server ended the stream with an in-band error record (client side)
+├── WebSocketClosed               the server closed a typed WebSocket stream with an error code (client side)
 └── TopicBackendUnavailable       a topic's backend (Redis) cannot be reached
 ```
 
@@ -43,6 +45,8 @@ __all__ = [
     "StreamItemTooLarge",
     "StreamTruncated",
     "TopicBackendUnavailable",
+    "WebSocketClosed",
+    "WebSocketRequestValidationError",
 ]
 
 
@@ -107,6 +111,12 @@ class InvalidRequestItem(RequestValidationError):
     def __init__(self, line: int, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
         self.line = line
         super().__init__(errors, errors_omitted=errors_omitted)
+
+
+class WebSocketRequestValidationError(RequestValidationError):
+    """A WebSocket endpoint's parameters (path, query, headers, cookies, dependencies) failed validation: the
+    handshake is refused, with a 422 problem where the server can answer a WebSocket with HTTP (uvicorn), else
+    with close code 1008."""
 
 
 class ResponseValidationError(LineStreamError):
@@ -210,6 +220,21 @@ class StreamError(LineStreamError):
         detail = self.problem.get("detail") or self.problem.get("title") or "no detail"
         super().__init__(
             f"The server ended the stream with an error ({status}) after {items_received} item(s): {detail}"
+        )
+
+
+class WebSocketClosed(LineStreamError):
+    """The server closed a typed WebSocket stream with a code other than 1000 (its normal end): ``code`` and
+    ``reason`` as it sent them (1007: a message it refused, naming it; 1011: the stream failed; 1006: the
+    connection was cut), and ``items_received`` before the close."""
+
+    def __init__(self, code: int, reason: str, *, items_received: int) -> None:
+        self.code = code
+        self.reason = reason
+        self.items_received = items_received
+        super().__init__(
+            f"The server closed the WebSocket with {code}{': ' + reason if reason else ''} after "
+            f"{items_received} item(s)."
         )
 
 

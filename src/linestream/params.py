@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-__all__ = ["Body", "Cookie", "Depends", "Header", "Path", "Query"]
+__all__ = ["Body", "Cookie", "Depends", "File", "Form", "Header", "Path", "Query"]
 
 
 class ParamSource(str, enum.Enum):
@@ -31,6 +31,7 @@ class ParamSource(str, enum.Enum):
     HEADER = "header"
     COOKIE = "cookie"
     BODY = "body"
+    FORM = "form"
 
 
 class ParamInfo:
@@ -73,13 +74,17 @@ class ParamInfo:
 
 
 class DependsInfo:
-    """What ``Depends(...)`` declared: the dependency callable and whether its value is cached per request."""
+    """What ``Depends(...)`` declared: the dependency callable, whether its value is cached per request, and
+    when a ``yield`` dependency's exit code runs (``scope``)."""
 
-    __slots__ = ("dependency", "use_cache")
+    __slots__ = ("dependency", "scope", "use_cache")
 
-    def __init__(self, dependency: Callable[..., Any] | None, use_cache: bool) -> None:
+    def __init__(self, dependency: Callable[..., Any] | None, use_cache: bool, scope: str | None = None) -> None:
+        if scope not in (None, "function", "request"):
+            raise ValueError(f"Depends(scope=...) is 'function' or 'request', not {scope!r}.")
         self.dependency = dependency
         self.use_cache = use_cache
+        self.scope = scope
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__qualname__", repr(self.dependency))
@@ -174,11 +179,38 @@ def Depends(  # noqa: N802
     dependency: Callable[..., Any] | None = None,
     *,
     use_cache: bool = True,
+    scope: str | None = None,
 ) -> Any:
     """A value computed by ``dependency`` (a function, async function, or generator with one ``yield``).
 
     The dependency's own parameters are resolved like a path operation's. A generator dependency's code after
-    ``yield`` runs once the response is complete; for a stream, after the stream ended or was closed.
+    ``yield`` runs once the response is complete (``scope="request"``, the default): for a stream, after the
+    stream ended or was closed, and after the background tasks. With ``scope="function"`` it runs as soon as
+    the path operation has returned (for a stream: once its generator is done), before the response is sent.
     With ``use_cache=True`` (the default) one request computes each dependency once.
     """
-    return DependsInfo(dependency, use_cache)
+    return DependsInfo(dependency, use_cache, scope)
+
+
+def Form(  # noqa: N802
+    default: Any = PydanticUndefined,
+    *,
+    alias: str | None = None,
+    include_in_schema: bool = True,
+    **field_options: Any,
+) -> Any:
+    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``); with a Pydantic
+    model (``Annotated[Login, Form()]``), each of the model's fields is a form field."""
+    return _marker(ParamSource.FORM, default, alias, include_in_schema, field_options)
+
+
+def File(  # noqa: N802
+    default: Any = PydanticUndefined,
+    *,
+    alias: str | None = None,
+    include_in_schema: bool = True,
+    **field_options: Any,
+) -> Any:
+    """A file of a ``multipart/form-data`` body: ``Annotated[UploadFile, File()]`` (spooled to disk past 1 MiB),
+    ``Annotated[bytes, File()]`` (its whole content), or a list of either for several files of one name."""
+    return _marker(ParamSource.FORM, default, alias, include_in_schema, field_options)

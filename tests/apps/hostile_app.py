@@ -4,13 +4,14 @@ Limits can be set through the environment (``HOSTILE_IDLE_TIMEOUT``, ``HOSTILE_B
 need not wait for the defaults.
 """
 
+import hashlib
 import os
 from collections.abc import AsyncIterable, Iterable
 from typing import Annotated
 
 from pydantic import BaseModel
 
-from linestream import BodyLimits, Header, LineStream
+from linestream import BodyLimits, File, Form, Header, LineStream, UploadFile
 from linestream.topics import SerializedItem, Topic
 
 
@@ -55,6 +56,19 @@ async def count_numbers(numbers: AsyncIterable[int]) -> dict[str, int]:
 @app.post("/plain")
 async def plain(items: list[Item]) -> dict[str, int]:
     return {"count": len(items)}
+
+
+@app.post("/upload")
+async def upload(file: UploadFile, note: Annotated[str, Form()] = "") -> dict[str, object]:
+    digest = hashlib.sha256()
+    while chunk := await file.read(1024 * 1024):
+        digest.update(chunk)
+    return {"filename": file.filename, "size": file.size, "sha256": digest.hexdigest(), "note": note}
+
+
+@app.post("/upload-bytes")
+async def upload_bytes(file: Annotated[bytes, File()]) -> dict[str, int]:
+    return {"size": len(file)}
 
 
 @app.get("/quick")

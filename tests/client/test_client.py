@@ -47,6 +47,12 @@ def make_app() -> LineStream:
         yield ITEMS[0]
         raise HTTPException(status_code=503, detail="the upstream went away")
 
+    @app.get("/lint")
+    async def lint() -> AsyncIterable[dict[str, Any]]:
+        # Items that look like error records, on a route that never sends records: items all the same.
+        yield {"error": {"line": 3, "message": "unused import"}}
+        yield {"error": {"line": 9, "message": "line too long"}}
+
     @app.get("/missing")
     async def missing() -> AsyncIterable[Item]:
         raise HTTPException(status_code=404, detail="no such stream")
@@ -113,6 +119,14 @@ def test_an_error_record_raises_stream_error(base_url: str, collect: Collect, st
     assert caught.value.items_received == 1
     assert caught.value.problem["status"] == 503
     assert caught.value.problem["detail"] == "the upstream went away"
+
+
+@pytest.mark.parametrize("stream_format", FORMATS, ids=lambda f: f.name)
+def test_items_shaped_like_error_records_are_items_where_no_records_are_announced(
+    base_url: str, collect: Collect, stream_format: StreamFormat
+) -> None:
+    values = collect(base_url, "/lint", format=stream_format.name)
+    assert [value["error"]["line"] for value in values] == [3, 9]
 
 
 def test_an_error_status_raises_with_the_problem(base_url: str, collect: Collect) -> None:

@@ -12,35 +12,16 @@ import anyio
 import httpx
 import pydantic_core
 
+from linestream.client._errors import HTTPStatusError
 from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
-from linestream.exceptions import LineStreamError, StreamTruncated
+from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream, connection_headers, websocket_url
+from linestream.exceptions import StreamTruncated
 from linestream.streams import accept_header
 from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = ["AsyncClient", "Client", "HTTPStatusError"]
 
 T = TypeVar("T")
-
-
-class HTTPStatusError(httpx.HTTPStatusError, LineStreamError):
-    """The server answered a stream request with a non-2xx status. ``problem`` is its problem-JSON body (or
-    ``None`` when the body is not JSON)."""
-
-    def __init__(self, response: httpx.Response, body: bytes) -> None:
-        self.problem: dict[str, Any] | None = None
-        try:
-            value = pydantic_core.from_json(body)
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            self.problem = value
-        detail = (self.problem or {}).get("detail") or body[:200].decode("utf-8", "replace") or response.reason_phrase
-        super().__init__(
-            f"{response.status_code} {response.reason_phrase} for {response.request.method} {response.request.url}: "
-            f"{detail}",
-            request=response.request,
-            response=response,
-        )
 
 
 def _upload(request: dict[str, Any], content: Any) -> dict[str, Any]:
@@ -107,6 +88,16 @@ class Client:
     def close(self) -> None:
         if self._owns_http:
             self.http.close()
+
+    @overload
+    def connect(self, url: str, *, item: type[T], params: Any = ..., headers: Any = ...) -> WebSocketStream[T]: ...
+    @overload
+    def connect(self, url: str, *, item: Any = ..., params: Any = ..., headers: Any = ...) -> WebSocketStream[Any]: ...
+    def connect(self, url: str, *, item: Any = None, params: Any = None, headers: Any = None) -> WebSocketStream[Any]:
+        """A typed WebSocket stream (``with client.connect("/chat", item=Answer) as chat``): ``chat.send(value)``,
+        and iterate for items validated as ``item``. Sends the client's headers (``Authorization``...)."""
+        address = websocket_url(self.http, url, params)
+        return WebSocketStream(address, item, connection_headers(self.http, headers), self.max_frame_size)
 
     @overload
     def stream(
@@ -242,6 +233,20 @@ class AsyncClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self.http.aclose()
+
+    @overload
+    def connect(self, url: str, *, item: type[T], params: Any = ..., headers: Any = ...) -> AsyncWebSocketStream[T]: ...
+    @overload
+    def connect(
+        self, url: str, *, item: Any = ..., params: Any = ..., headers: Any = ...
+    ) -> AsyncWebSocketStream[Any]: ...
+    def connect(
+        self, url: str, *, item: Any = None, params: Any = None, headers: Any = None
+    ) -> AsyncWebSocketStream[Any]:
+        """A typed WebSocket stream (``async with client.connect("/chat", item=Answer) as chat``): ``await
+        chat.send(value)``, and ``async for`` the items validated as ``item``."""
+        address = websocket_url(self.http, url, params)
+        return AsyncWebSocketStream(address, item, connection_headers(self.http, headers), self.max_frame_size)
 
     @contextlib.asynccontextmanager
     async def stream(

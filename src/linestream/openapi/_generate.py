@@ -34,6 +34,7 @@ class DocumentedApp(Protocol):
     openapi_tags: list[dict[str, Any]] | None
     servers: list[dict[str, Any]] | None
     generate_unique_id_function: Callable[[APIRoute], str] | None
+    separate_input_output_schemas: bool
 
     @property
     def routes(self) -> Sequence[BaseRoute]: ...
@@ -49,7 +50,7 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
         raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {version!r}")
     routes = _documented(app.routes)
     webhooks = _documented(app.webhooks.routes) if app.webhooks is not None else []
-    registry = SchemaRegistry()
+    registry = SchemaRegistry(separate_input_output=app.separate_input_output_schemas)
     private: set[Any] = set()
     for route in [*routes, *webhooks, *(c for r in routes for c in _documented(r.callbacks))]:
         register_route(route, registry, private)
@@ -108,6 +109,7 @@ class _Described:
     servers: list[dict[str, Any]] | None = None
     generate_unique_id_function: Callable[[APIRoute], str] | None = None
     webhooks: Any = None
+    separate_input_output_schemas: bool = True
 
 
 def get_openapi(
@@ -124,6 +126,7 @@ def get_openapi(
     terms_of_service: str | None = None,
     contact: dict[str, Any] | None = None,
     license_info: dict[str, Any] | None = None,
+    separate_input_output_schemas: bool = True,
 ) -> dict[str, Any]:
     """An OpenAPI document of ``routes`` (FastAPI's ``fastapi.openapi.utils.get_openapi``), e.g. to extend an app's
     document, then cache it on ``app.openapi_schema``::
@@ -140,6 +143,6 @@ def get_openapi(
     hooks = types.SimpleNamespace(routes=list(webhooks)) if webhooks else None
     described = _Described(
         title, version, routes, summary, description, terms_of_service, contact, license_info, openapi_version,
-        tags, servers, webhooks=hooks,
+        tags, servers, webhooks=hooks, separate_input_output_schemas=separate_input_output_schemas,
     )  # fmt: skip
     return build_openapi(described)

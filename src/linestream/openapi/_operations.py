@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import http
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from linestream._dependant import Dependant
+from linestream._dependant import Dependant, ParamField
 from linestream._problem import PROBLEM_MEDIA_TYPE
 from linestream._route import APIRoute
 from linestream.openapi._schemas import SchemaRegistry, ref
@@ -135,7 +136,13 @@ class Operations:
                 if source is ParamSource.BODY:
                     body = self._request_body(route, operation_id, properties, required, body)
                     continue
+                if source is ParamSource.FORM:
+                    body = self._form_body(operation_id, model.fields, properties, required, body)
+                    continue
                 for field in model.fields:
+                    if field.model is not None and field.include_in_schema:
+                        parameters.extend(self._model_parameters(source, field, properties[field.alias], seen))
+                        continue
                     key = (source.value, field.alias)
                     if key in seen or not field.include_in_schema:
                         continue
@@ -155,6 +162,54 @@ class Operations:
                         parameter["examples"] = field.openapi_examples
                     parameters.append(parameter)
         return parameters, body
+
+    def _model_parameters(
+        self, source: ParamSource, field: ParamField, schema: dict[str, Any], seen: set[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        """The parameters of a parameter model: one per field of the model, under its name on the wire."""
+        assert field.model is not None
+        definition = self.registry.resolve(schema)
+        properties = definition.get("properties", {})
+        required = set(definition.get("required", []))
+        parameters = []
+        for on_wire, key in field.model.wire.items():
+            if (source.value, on_wire) in seen:
+                continue
+            seen.add((source.value, on_wire))
+            parameter = {"name": on_wire, "in": source.value, "required": key in required, "schema": properties[key]}
+            if "description" in properties[key]:
+                parameter["description"] = properties[key]["description"]
+            parameters.append(parameter)
+        return parameters
+
+    def _form_body(
+        self,
+        operation_id: str,
+        fields: list[ParamField],
+        properties: dict[str, Any],
+        required: set[str],
+        previous: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A form body: its fields (a form model's, one by one), as ``multipart/form-data`` when it has files."""
+        name = f"Body_{operation_id}"
+        merged = self.registry.extra.get(name, {"title": name, "type": "object", "properties": {}})
+        files = previous is not None and "multipart/form-data" in previous["content"]
+        for field in fields:
+            if not field.include_in_schema:
+                continue
+            schema = properties.get(field.alias, {})
+            if field.model is not None:
+                definition = self.registry.resolve(schema)
+                merged["properties"].update(definition.get("properties", {}))
+                merged.setdefault("required", []).extend(definition.get("required", []))
+                continue
+            merged["properties"][field.alias] = schema
+            if field.alias in required:
+                merged.setdefault("required", []).append(field.alias)
+            files = files or '"binary"' in json.dumps(schema)
+        self.registry.extra[name] = merged
+        media_type = "multipart/form-data" if files else "application/x-www-form-urlencoded"
+        return {"content": {media_type: {"schema": ref(name)}}, "required": bool(merged.get("required"))}
 
     def _request_body(
         self,

@@ -55,15 +55,26 @@ VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
 class SchemaRegistry:
     """Collects every type that needs a JSON schema, then generates them together with shared definitions."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, separate_input_output: bool = True) -> None:
+        #: ``False``: every schema in validation mode, so a model has one schema whether read or written.
+        self.separate_input_output = separate_input_output
         self._inputs: list[tuple[Any, Any, TypeAdapter[Any]]] = []
         self.results: dict[Any, dict[str, Any]] = {}
         self.definitions: dict[str, Any] = {}
         #: Component schemas made by hand (the body of several parameters: ``Body_<operationId>``).
         self.extra: dict[str, dict[str, Any]] = {}
 
+    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """``schema``, or the definition it refers to."""
+        reference = schema.get("$ref")
+        if reference is None and len(schema.get("allOf", ())) == 1:
+            reference = schema["allOf"][0].get("$ref")
+        if reference is None:
+            return schema
+        return dict(self.definitions[reference.rsplit("/", 1)[1]])
+
     def add(self, key: Any, adapter: TypeAdapter[Any], mode: str) -> None:
-        self._inputs.append((key, mode, adapter))
+        self._inputs.append((key, mode if self.separate_input_output else "validation", adapter))
 
     def generate(self, private: set[Any]) -> None:
         """Generate every schema; those of ``private`` keys (request-location models) are inlined, not published."""

@@ -14,6 +14,9 @@ run the app's lifespan::
             async for item in aiter_json_lines(response, Item):
                 ...
 
+``client.websocket_connect(url)`` opens a WebSocket session (``send_text``, ``receive_json``...), as with
+Starlette's and FastAPI's test clients.
+
 Closing a streamed response tells the app that the client disconnected, and waits until the app has finished
 (its generator closed, its dependencies torn down).
 """
@@ -22,5 +25,15 @@ from __future__ import annotations
 
 from linestream.testing._client import AsyncTestClient, TestClient, aiter_json_lines, iter_json_lines
 from linestream.testing._transport import ASGIStreamTransport
+from linestream.testing._websocket import AsyncWebSocketSession, WebSocketDenialResponse, WebSocketSession
 
-__all__ = ["ASGIStreamTransport", "AsyncTestClient", "TestClient", "aiter_json_lines", "iter_json_lines"]
+__all__ = [
+    "ASGIStreamTransport",
+    "AsyncTestClient",
+    "AsyncWebSocketSession",
+    "TestClient",
+    "WebSocketDenialResponse",
+    "WebSocketSession",
+    "aiter_json_lines",
+    "iter_json_lines",
+]

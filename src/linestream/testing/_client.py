@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message
 from linestream.exceptions import StreamDecodeError
 from linestream.streams.jsonlines import JsonLinesDecoder
 from linestream.testing._transport import ASGIStreamTransport
+from linestream.testing._websocket import AsyncWebSocketSession, WebSocketSession, websocket_scope
 
 __all__ = ["AsyncTestClient", "TestClient", "aiter_json_lines", "iter_json_lines"]
 
@@ -85,6 +86,8 @@ class AsyncTestClient(httpx.AsyncClient):
         **options: Any,
     ) -> None:
         self._app = app
+        self._root_path = root_path
+        self._raise_server_exceptions = raise_server_exceptions
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         transport = ASGIStreamTransport(
@@ -94,6 +97,19 @@ class AsyncTestClient(httpx.AsyncClient):
             root_path=root_path,
         )
         super().__init__(base_url=base_url, transport=transport, follow_redirects=follow_redirects, **options)
+
+    def websocket_connect(
+        self, url: str, subprotocols: list[str] | None = None, **options: Any
+    ) -> AsyncWebSocketSession:
+        """A WebSocket connection to ``url`` (``async with client.websocket_connect("/ws") as websocket``);
+        ``options`` (``headers``, ``params``, ``cookies``) as for a request."""
+        return self.websocket_connect_request(self.build_request("GET", url, **options), subprotocols)
+
+    def websocket_connect_request(
+        self, request: httpx.Request, subprotocols: list[str] | None = None
+    ) -> AsyncWebSocketSession:
+        scope = websocket_scope(request, subprotocols, self._root_path)
+        return AsyncWebSocketSession(self._app, scope, self._spawn, self._raise_server_exceptions)
 
     def _spawn(self, function: Any) -> None:
         if self._task_group is None:
@@ -231,6 +247,14 @@ class TestClient(httpx.Client):
     def __enter__(self) -> TestClient:
         self._ensure_started()
         return self
+
+    def websocket_connect(self, url: str, subprotocols: list[str] | None = None, **options: Any) -> WebSocketSession:
+        """A WebSocket connection to ``url`` (``with client.websocket_connect("/ws") as websocket``), as with
+        Starlette's and FastAPI's ``TestClient``; ``options`` (``headers``, ``params``, ``cookies``) as for a
+        request. A refused handshake raises ``WebSocketDisconnect`` (or ``WebSocketDenialResponse``)."""
+        portal, async_client = self._ensure_started()
+        request = self.build_request("GET", url, **options)
+        return WebSocketSession(portal, async_client.websocket_connect_request(request, subprotocols))
 
     def __exit__(
         self,
