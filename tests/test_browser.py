@@ -1,29 +1,15 @@
 """Headless Chromium consumes streams: EventSource (with its automatic reconnect and Last-Event-ID) and fetch()."""
 
-import os
-import shutil
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from pydantic import BaseModel
 from starlette.responses import HTMLResponse
 
 from linestream import Header, LineStream
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from tests.conftest import serve
-
-CHROMIUM = os.environ.get("LINESTREAM_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class Item(BaseModel):
@@ -51,16 +37,6 @@ def make_app(seen_ids: list[str | None]) -> LineStream:
             yield Item(name=f"item {index} \u2028 line separator")
 
     return app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not shutil.which(CHROMIUM):
-        pytest.fail(f"Chromium is required at {CHROMIUM} (.ci/run installs Debian's chromium package)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_event_source_reconnects_with_last_event_id(browser: Browser) -> None:

@@ -18,7 +18,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 
 from linestream import LineStream, SerializedItem
-from tests.conftest import serve, wait_for
+from tests.conftest import free_port, serve, wait_for
 
 ROOT = Path(__file__).parent.parent
 COMMAND = [sys.executable, "-m", "linestream"]
@@ -197,15 +197,9 @@ def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
         wait_for(up, timeout=20)
         tailed = run("tail", url + "/items/stream")
         assert [json.loads(line) for line in tailed.stdout.splitlines()] == EXPECTED_ITEMS
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=15) == 0
     finally:
-        if process.poll() is None:  # pragma: no cover
-            process.kill()
-            process.wait()
-    assert process.stdout is not None
-    with process.stdout:
-        output = process.stdout.read()
+        output = stop(process)
+    assert process.returncode == 0
     assert f"Docs:    {url}/docs" in output
     assert f"Watch:   {url}/explorer" in output
     assert f"Stream:  {url}/items/stream" in output
@@ -217,3 +211,104 @@ def test_tail_reports_a_gap_in_a_topic_stream(base_url: str) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"n": 5}
     assert "linestream: warning: The server lost messages of this stream after 1-0, before 5-0." in result.stderr
+
+
+def test_tail_sse_exits_3_on_an_error_status_too(base_url: str) -> None:
+    result = run("tail", "--format", "sse", base_url + "/nowhere")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1].startswith("linestream: error: 404 Not Found")
+
+
+@pytest.mark.parametrize("stream_format", ["jsonl", "sse"])
+def test_tail_into_a_closed_pipe_exits_quietly(base_url: str, stream_format: str) -> None:
+    tail = subprocess.Popen(
+        [*COMMAND, "tail", "--format", stream_format, base_url + "/ticks?count=100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert tail.stdout is not None
+    first = tail.stdout.readline()  # `| head -1`: read one line, then close the pipe
+    tail.stdout.close()
+    assert tail.wait(timeout=30) == 0
+    assert tail.stderr is not None
+    with tail.stderr:
+        errors = tail.stderr.read().decode()
+    assert json.loads(first) == {"n": 0}
+    assert "Error" not in errors
+    assert "Traceback" not in errors
+
+
+APP_SOURCE = """
+from collections.abc import AsyncIterable
+
+from linestream import LineStream
+
+app = LineStream()
+
+
+@app.get("/version")
+async def version() -> AsyncIterable[dict[str, str]]:
+    yield {"version": "VERSION"}
+"""
+
+
+def serve_command(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*COMMAND, "run", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def answer(url: str) -> str | None:
+    try:
+        response = httpx.get(url + "/version", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return str(response.json()["version"]) if response.status_code == 200 else None
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    finally:
+        if process.poll() is None:  # pragma: no cover
+            process.kill()
+            process.wait()
+    assert process.stdout is not None
+    with process.stdout:
+        return process.stdout.read()
+
+
+@pytest.mark.parametrize("target", ["app:app", "app", "pkg.sub:app"])
+def test_run_imports_a_module_target_from_the_current_folder(tmp_path: Path, target: str) -> None:
+    (tmp_path / "app.py").write_text(APP_SOURCE.replace("VERSION", "top"))
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "sub.py").write_text(APP_SOURCE.replace("VERSION", "nested"))
+    process, url = serve_command([target], tmp_path)
+    try:
+        wait_for(lambda: answer(url) is not None or process.poll() is not None, timeout=20)
+        got = answer(url)
+    finally:
+        output = stop(process)
+    assert got == ("nested" if target.startswith("pkg") else "top"), output
+
+
+@pytest.mark.slow
+def test_run_reload_picks_up_an_edit(tmp_path: Path) -> None:
+    source = tmp_path / "app.py"
+    source.write_text(APP_SOURCE.replace("VERSION", "first"))
+    process, url = serve_command(["app:app", "--reload"], tmp_path)
+    try:
+        wait_for(lambda: answer(url) == "first", timeout=30)
+        source.write_text(APP_SOURCE.replace("VERSION", "second"))
+        wait_for(lambda: answer(url) == "second", timeout=30)
+    finally:
+        stop(process)

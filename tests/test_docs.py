@@ -13,6 +13,9 @@ DOCUMENTS = [
     "docs/scaling-out.md",
     "docs/explorer.md",
     "docs/fastapi.md",
+    "docs/security.md",
+    "docs/clients.md",
+    "docs/index.md",
 ]
 
 

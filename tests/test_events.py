@@ -21,8 +21,7 @@ from linestream.client import Client, StreamDecodeError, StreamReader, StreamTru
 from linestream.openapi import build_openapi
 from linestream.responses import HTMLResponse
 from linestream.sse import ServerSentEvent
-from tests.conftest import serve
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 
 
 class Token(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from starlette.types import Receive, Scope, Send
 
 from examples.items import items as tutorial_items
@@ -23,19 +23,10 @@ from linestream.streams import format_for_media_type
 from linestream.testing import TestClient
 from tests.apps import explorer_app
 from tests.conftest import serve
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 SCREENSHOTS = Path(__file__).parent.parent / "build" / "screenshots"
 NAMES = [item.name for item in tutorial_items]
 CSP = "Content Security Policy"  # what Chromium's console says of anything a page's policy blocked
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, Field
 
 from linestream import Body, BodyLimits, Depends, EndpointDefinitionError, InvalidRequestItem, LineStream
-from linestream.client import AsyncClient, Client
+from linestream.client import AsyncClient, Client, HTTPStatusError
 from linestream.streams import format_named
 from tests.conftest import serve
 
@@ -307,3 +307,31 @@ def test_curl_uploads_a_file_as_the_docs_say(base_url: str, tmp_path: Path) -> N
     problem = json.loads(refused)
     assert problem["status"] == 415
     assert "application/jsonl" in problem["detail"]
+
+
+class Summary(BaseModel):
+    count: int
+
+
+def test_every_streaming_call_of_the_client_has_one_shape_and_an_upload_may_get_one_value(base_url: str) -> None:
+    upload = [In(name=f"n{index}", price=index) for index in range(3)]
+    with Client(base_url) as client:
+        iterated = list(client.post_stream("/enrich", items=upload, item=Out))  # like get_stream
+        with client.post_stream("/enrich", items=upload, item=Out) as in_a_block:
+            blocked = list(in_a_block)
+        summary = client.post_items("/ingest", items=upload, result=Summary)
+        plain = client.post_items("/ingest", items=upload)["count"]
+        with pytest.raises(HTTPStatusError) as refused:
+            client.post_items("/ingest", items=[{"wrong": 1}])
+
+    async def twin() -> tuple[list[Out], Summary]:
+        async with AsyncClient(base_url) as client:
+            items = [value async for value in client.post_stream("/enrich", items=upload, item=Out)]
+            return items, await client.post_items("/ingest", items=upload, result=Summary)
+
+    assert [item.price_with_tax for item in iterated] == [0.0, 1.2, 2.4]
+    assert blocked == iterated
+    assert summary == Summary(count=3)
+    assert plain == 3
+    assert refused.value.response.status_code == 422
+    assert anyio.run(twin) == (iterated, summary)

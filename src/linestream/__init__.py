@@ -41,7 +41,7 @@ from linestream.exceptions import (
     ResponseValidationError,
     WebSocketRequestValidationError,
 )
-from linestream.params import Body, Cookie, Depends, File, Form, Header, Path, Query
+from linestream.params import Body, Cookie, Depends, File, Form, Header, Path, Query, Security, SecurityScopes
 
 __version__ = "0.1.0"
 
@@ -68,6 +68,8 @@ __all__ = [
     "RequestValidationError",
     "Response",
     "ResponseValidationError",
+    "Security",
+    "SecurityScopes",
     "SerializedItem",
     "StreamStats",
     "UploadFile",

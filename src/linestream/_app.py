@@ -99,6 +99,9 @@ class LineStream(PathOperationDecorators, Starlette):
     A parameter annotated ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body
     decoded and validated item by item as it arrives. ``body_limits`` (a ``BodyLimits``) bounds every request
     body: size, item size and count, time, decompression, and the errors listed in a 422.
+    ``max_streams`` bounds the streams the app serves at once (503 with Retry-After past it, before any item),
+    ``max_streams_per_client`` those of one client (429), keyed by the value of the dependency
+    ``stream_client_key`` (the user id, the API key), by default by the client's address.
     ``max_request_head_size`` bounds the request line and headers together (431 past it; ``None``: the server's
     own limit, which uvicorn with httptools does not have).
 
@@ -152,6 +155,9 @@ class LineStream(PathOperationDecorators, Starlette):
         strict_content_type: bool = _DEFAULTS.strict_content_type,
         max_request_head_size: int | None = _DEFAULTS.max_request_head_size,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
+        max_streams: int | None = None,
+        max_streams_per_client: int | None = None,
+        stream_client_key: Callable[..., Any] | None = None,
         error_format: str = "problem",
         on_startup: Sequence[Callable[[], Any]] | None = None,
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
@@ -176,6 +182,9 @@ class LineStream(PathOperationDecorators, Starlette):
             body_limits=body_limits or _DEFAULTS.body_limits,
             strict_content_type=strict_content_type,
             max_request_head_size=max_request_head_size,
+            max_streams=max_streams,
+            max_streams_per_client=max_streams_per_client,
+            stream_client_key=stream_client_key,
         )
         self.context = AppContext(self.settings)
         handlers = default_exception_handlers(error_format)

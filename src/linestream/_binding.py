@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from linestream._annotations import CallKind
-from linestream._dependant import Dependant, ModelParams, ParamField, build_dependant
+from linestream._dependant import Dependant, ModelParams, ParamField, SubDependency, build_dependant
 from linestream._endpoint import EndpointSpec
 from linestream._forms import FORM_TYPES, read_form
 from linestream._request_body import read_body
@@ -27,7 +27,7 @@ from linestream._request_stream import STREAMED_TYPES, RequestItems, SyncRequest
 from linestream._settings import BodyLimits
 from linestream._validation import echo
 from linestream.exceptions import HTTPException, RequestValidationError
-from linestream.params import ParamSource
+from linestream.params import ParamSource, SecurityScopes
 
 __all__ = ["RequestContext", "solve_arguments"]
 
@@ -110,7 +110,7 @@ class RequestContext:
         self.background: BackgroundTasks | None = None
         self.overrides = overrides
         self.body_limits = body_limits
-        self.cache: dict[Callable[..., Any], Any] = {}
+        self.cache: dict[Any, Any] = {}
         self.response: TemporalResponse | None = None
         self.body: Any = _NOT_READ
         self.form: FormData | None = None
@@ -133,15 +133,16 @@ class RequestContext:
         return self.response
 
 
-async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: RequestContext) -> dict[str, Any]:
+async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], ctx: RequestContext) -> dict[str, Any]:
     """The keyword arguments of the path operation; raises ``RequestValidationError`` with every error."""
     errors: list[dict[str, Any]] = []
     if spec.body_fields:
         await _read_body(spec, ctx, errors)
-    for dependant in extra:
-        await _solve(dependant, ctx, errors, spec)
+    failed = False
+    for sub in extra:
+        failed = await _solve_sub(sub, ctx, errors, spec, ()) is _FAILED or failed
     values = await _solve(spec.dependant, ctx, errors, spec, call=False)
-    if errors or values is _FAILED:
+    if errors or failed or values is _FAILED:
         limit = ctx.body_limits.max_errors
         omitted = ctx.errors_omitted + max(0, len(errors) - limit)
         raise RequestValidationError(errors[:limit], errors_omitted=omitted)
@@ -161,6 +162,15 @@ async def solve_arguments(spec: EndpointSpec, extra: list[Dependant], ctx: Reque
         )
         result[stream.name] = items if stream.is_async else SyncRequestItems(items)
     return result
+
+
+async def solve_value(sub: SubDependency, spec: EndpointSpec, ctx: RequestContext) -> Any:
+    """The value of one dependency of the request (cached with the others): its errors raised as a 422."""
+    errors: list[dict[str, Any]] = []
+    value = await _solve_sub(sub, ctx, errors, spec, ())
+    if errors or value is _FAILED:
+        raise RequestValidationError(errors[: ctx.body_limits.max_errors])
+    return value
 
 
 async def _read_body(spec: EndpointSpec, ctx: RequestContext, errors: list[dict[str, Any]]) -> None:
@@ -207,24 +217,16 @@ async def _solve(
     *,
     call: bool = True,
     scope: str = "request",
+    scopes: tuple[str, ...] = (),
 ) -> Any:
     values: dict[str, Any] = {}
     failed = False
     for sub in dependant.dependencies:
-        target = sub.dependant
-        override = ctx.overrides.get(target.call)
-        if override is not None:
-            target = ctx.overrides.analyse(override)
-        if sub.use_cache and target.call in ctx.cache:
-            values[sub.param_name] = ctx.cache[target.call]
-            continue
-        value = await _solve(target, ctx, errors, spec, scope=sub.scope)
+        value = await _solve_sub(sub, ctx, errors, spec, scopes)
         if value is _FAILED:
             failed = True
-            continue
-        if sub.use_cache:
-            ctx.cache[target.call] = value
-        values[sub.param_name] = value
+        else:
+            values[sub.param_name] = value
     connection = ctx.connection
     for source, model in dependant.models.items():
         limit = ctx.body_limits.max_errors
@@ -265,6 +267,8 @@ async def _solve(
         values[dependant.websocket_param] = connection
     if dependant.background_param:
         values[dependant.background_param] = ctx.background_tasks()
+    if dependant.security_scopes_param:
+        values[dependant.security_scopes_param] = SecurityScopes(scopes)
     if dependant.response_param:
         values[dependant.response_param] = ctx.temporal_response()
     if failed:
@@ -272,6 +276,25 @@ async def _solve(
     if not call:
         return values
     return await _call_dependency(dependant, values, ctx.function_stack if scope == "function" else ctx.stack)
+
+
+async def _solve_sub(
+    sub: SubDependency, ctx: RequestContext, errors: list[dict[str, Any]], spec: EndpointSpec, scopes: tuple[str, ...]
+) -> Any:
+    """The value of one dependency (overridden, cached per request and set of scopes), or ``_FAILED``."""
+    target = sub.dependant
+    override = ctx.overrides.get(target.call)
+    if override is not None:
+        target = ctx.overrides.analyse(override)
+    required = scopes + sub.scopes if sub.scopes else scopes
+    # One value per dependency and request; per set of scopes where scopes are asked for (as in FastAPI).
+    key: Any = (target.call, tuple(sorted(set(required)))) if required else target.call
+    if sub.use_cache and key in ctx.cache:
+        return ctx.cache[key]
+    value = await _solve(target, ctx, errors, spec, scope=sub.scope, scopes=required)
+    if value is not _FAILED and sub.use_cache:
+        ctx.cache[key] = value
+    return value
 
 
 def _location_data(request: HTTPConnection, source: ParamSource, fields: list[ParamField]) -> dict[str, Any]:
@@ -297,16 +320,7 @@ async def _form_data(fields: list[ParamField], ctx: RequestContext) -> dict[str,
     """The form values of ``fields`` (the form is read the first time one is needed); files taken as ``bytes``
     are read, the others stay ``UploadFile``s, closed when the request ends."""
     if ctx.form is None:
-        request = ctx.request
-        content_type = request.headers.get("content-type") or None
-        if content_type is None and ctx.strict_content_type:
-            raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: multipart/form-data.")
-        media_type = (content_type or "application/x-www-form-urlencoded").split(";", 1)[0].strip().lower()
-        if media_type not in FORM_TYPES:
-            raise HTTPException(
-                415, f"The request body must be a form (multipart/form-data, or URL-encoded), not {echo(media_type)!r}."
-            )
-        ctx.form = await read_form(request.receive, request.headers, media_type, ctx.body_limits)
+        ctx.form = await _read_form(ctx)
         ctx.stack.push_async_callback(ctx.form.close)
     form = ctx.form
     data: dict[str, Any] = {}
@@ -321,6 +335,23 @@ async def _form_data(fields: list[ParamField], ctx: RequestContext) -> dict[str,
             values = [await _file_bytes(value, field.alias, ctx.body_limits) for value in values]
         data[field.alias] = values if field.is_sequence else values[-1]
     return data
+
+
+async def _read_form(ctx: RequestContext) -> FormData:
+    request = ctx.request
+    headers = request.headers
+    content_type = headers.get("content-type") or None
+    if content_type is None:
+        if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+            return FormData()  # no body at all: its required fields are reported missing (422), as in FastAPI
+        if ctx.strict_content_type:
+            raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: multipart/form-data.")
+    media_type = (content_type or "application/x-www-form-urlencoded").split(";", 1)[0].strip().lower()
+    if media_type not in FORM_TYPES:
+        raise HTTPException(
+            415, f"The request body must be a form (multipart/form-data, or URL-encoded), not {echo(media_type)!r}."
+        )
+    return await read_form(request.receive, headers, media_type, ctx.body_limits)
 
 
 async def _file_bytes(value: Any, name: str, limits: BodyLimits) -> Any:

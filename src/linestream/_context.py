@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from linestream._limits import StreamSlots
 from linestream._settings import Settings
 from linestream._shutdown import OpenStreams
 from linestream.exceptions import HTTPException
@@ -27,11 +28,13 @@ T = TypeVar("T")
 class AppContext:
     """What routes need of the app that serves them (see the module docstring)."""
 
-    __slots__ = ("_overrides", "_sync_limiter", "_sync_threads", "open_streams", "settings")
+    __slots__ = ("_overrides", "_sync_limiter", "_sync_threads", "open_streams", "settings", "stream_slots")
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
         self.open_streams = OpenStreams()
+        #: The app's stream limits (``max_streams``, ``max_streams_per_client``) and the slots taken.
+        self.stream_slots = StreamSlots(self.settings.max_streams, self.settings.max_streams_per_client)
         self._overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._sync_limiter: anyio.CapacityLimiter | None = None
         self._sync_threads: anyio.CapacityLimiter | None = None

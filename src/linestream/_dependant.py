@@ -37,7 +37,7 @@ from linestream._annotations import (
 from linestream._events import discriminated
 from linestream._validation import located_errors
 from linestream.exceptions import EndpointDefinitionError
-from linestream.params import DependsInfo, ParamInfo, ParamSource
+from linestream.params import DependsInfo, ParamInfo, ParamSource, SecurityScopes
 
 __all__ = [
     "BodyStream",
@@ -48,7 +48,7 @@ __all__ = [
     "SubDependency",
     "build_dependant",
     "item_adapter",
-    "route_dependants",
+    "route_dependencies",
 ]
 
 
@@ -58,6 +58,7 @@ _SPECIAL_PARAMS: dict[type[Any], str] = {
     Response: "response",
     HTTPConnection: "connection",
     BackgroundTasks: "background",
+    SecurityScopes: "security_scopes",
 }
 
 
@@ -169,6 +170,8 @@ class SubDependency:
     use_cache: bool
     #: When a ``yield`` dependency exits: ``"request"`` (after the response) or ``"function"`` (after the call).
     scope: str = "request"
+    #: The OAuth2 scopes its ``Security(...)`` marker requires.
+    scopes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -187,6 +190,7 @@ class Dependant:
     connection_param: str | None = None
     websocket_param: str | None = None
     background_param: str | None = None
+    security_scopes_param: str | None = None
     body_stream: BodyStream | None = None
 
     def walk(self) -> typing.Iterator[Dependant]:
@@ -257,7 +261,7 @@ def build_dependant(
                         f"{name}: the dependency {sub.name} (scope 'request') depends on {early.dependant.name} "
                         "(scope 'function'), which would exit before it; give both the same scope."
                     )
-            dependencies.append(SubDependency(parameter.name, sub, marker.use_cache, scope))
+            dependencies.append(SubDependency(parameter.name, sub, marker.use_cache, scope, marker.scopes))
             continue
         if marker is None and inspect.isclass(base):
             special = next((attr for cls, attr in _SPECIAL_PARAMS.items() if issubclass(base, cls)), None)
@@ -392,16 +396,19 @@ def _param_field(
     )
 
 
-def route_dependants(owner: str, markers: typing.Sequence[Any], path_param_names: frozenset[str]) -> list[Dependant]:
+def route_dependencies(
+    owner: str, markers: typing.Sequence[Any], path_param_names: frozenset[str]
+) -> list[SubDependency]:
     """The dependencies a route declares with ``dependencies=[Depends(...)]``: run first, values unused."""
-    dependants = []
+    found = []
     for marker in markers:
         if not isinstance(marker, DependsInfo) or marker.dependency is None:
             raise EndpointDefinitionError(
                 f"{owner}: dependencies=[...] takes Depends(function) markers, got {marker!r}."
             )
-        dependants.append(build_dependant(marker.dependency, path_param_names=path_param_names))
-    return dependants
+        dependant = build_dependant(marker.dependency, path_param_names=path_param_names)
+        found.append(SubDependency("", dependant, marker.use_cache, marker.scope or "request", marker.scopes))
+    return found
 
 
 def _exits(dependant: Dependant) -> bool:

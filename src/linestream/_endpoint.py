@@ -66,7 +66,8 @@ def _stream_item_type(owner: str, kind: CallKind, annotation: Any) -> Any:
     if origin not in allowed:
         other = SYNC_STREAM_ORIGINS if kind is CallKind.ASYNC_GEN else ASYNC_STREAM_ORIGINS
         hint = (
-            f" It is an {kind.value} function, so its items are declared as {wanted}."
+            f" It is {'an' if kind.value[0] in 'aeiou' else 'a'} {kind.value} function, so its items are declared "
+            f"as {wanted}."
             if origin in other
             else f" A generator path operation streams its items; declare -> {wanted}, "
             "or set response_model=Item on the route, or remove the annotation for untyped items."

@@ -87,6 +87,7 @@ class ItemStream:
         "_task_group",
         "channel",
         "disconnected",
+        "expired",
         "plan",
         "shutting_down",
         "source",
@@ -100,6 +101,8 @@ class ItemStream:
         self.disconnected = False
         self.started = False
         self.shutting_down = False
+        #: The request's credentials expired while it streamed (``credentials_expire_at``).
+        self.expired = False
         self._task_group: anyio.abc.TaskGroup | None = None
         # Only an early start (a keep-alive before the first item, or the generator saying it is ready) can race
         # the normal start; the lock exists only then.
@@ -113,10 +116,17 @@ class ItemStream:
         if self._task_group is not None:
             self._stop()
 
-    async def serve(self, send: Send, make_start: Callable[[], Message], *, head_only: bool = False) -> None:
+    async def serve(
+        self,
+        send: Send,
+        make_start: Callable[[], Message],
+        *,
+        head_only: bool = False,
+        expires_in: float | None = None,
+    ) -> None:
         """Prefetch, start (with ``make_start()``, called once the first item exists) and stream. Before the
         start, errors propagate unchanged (to become error responses); after it, they end the stream as the plan
-        says."""
+        says. ``expires_in``: seconds until the request's credentials expire, when the stream ends."""
         self._send = send
         self._make_start = make_start
         self._head_only = head_only
@@ -128,6 +138,8 @@ class ItemStream:
             if self.shutting_down:
                 self._stop()
             task_group.start_soon(self.channel.watch, self._on_disconnect)
+            if expires_in is not None:
+                task_group.start_soon(self._expire_after, expires_in)
             if keepalive is not None and not head_only:
                 self._start_lock = anyio.Lock()
                 self._first_ready = anyio.Event()
@@ -156,6 +168,11 @@ class ItemStream:
         assert self._task_group is not None
         self.source.cancel()
         self._task_group.cancel_scope.cancel()
+
+    async def _expire_after(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0))
+        self.expired = True
+        self._stop()
 
     def _on_disconnect(self) -> None:
         self.disconnected = True
@@ -245,6 +262,9 @@ class ItemStream:
                     await send(_body(plan.shutdown_frame))
                     await send(_body(b"", more=False))
             return
+        if self.expired:
+            await self._end_expired()
+            return
         if error is None:
             return
         if not self.started:
@@ -262,3 +282,26 @@ class ItemStream:
         # Raised to the server, which drops the connection: the client sees a truncated stream. A dedicated type,
         # because exception handlers must not try to answer an error whose response has already started.
         raise StreamAborted(plan.label, count) from error
+
+    async def _end_expired(self) -> None:
+        """The credentials expired: SSE ends cleanly with ``retry:`` (the client comes back with fresh ones and
+        ``Last-Event-ID``); the other formats end visibly, with an error record or truncated."""
+        plan = self.plan
+        send = self._send
+        expired = HTTPException(
+            401, "The credentials of this stream expired; reconnect with fresh ones.", {"WWW-Authenticate": "Bearer"}
+        )
+        if not self.started:
+            raise expired
+        if plan.shutdown_frame is not None:
+            with contextlib.suppress(OSError):
+                await send(_body(plan.shutdown_frame))
+                await send(_body(b"", more=False))
+            return
+        if plan.error_record is not None:
+            with contextlib.suppress(OSError):
+                await send(_body(plan.error_record(expired, self.source.count)))
+                await send(_body(b"", more=False))
+            return
+        logger.info("Stream %s ended after %d item(s): its credentials expired.", plan.label, self.source.count)
+        raise StreamAborted(plan.label, self.source.count) from expired

@@ -25,11 +25,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from linestream._annotations import CallKind
 from linestream._async_source import AsyncItemSource
-from linestream._binding import Overrides, RequestContext, TemporalResponse, solve_arguments
+from linestream._binding import Overrides, RequestContext, TemporalResponse, solve_arguments, solve_value
 from linestream._context import AppContext
-from linestream._dependant import route_dependants
+from linestream._dependant import SubDependency, build_dependant, route_dependencies
 from linestream._endpoint import EndpointSpec, analyse_endpoint
 from linestream._events import END_ID, EventKinds, event_kinds
+from linestream._expiry import seconds_left
 from linestream._frames import serialized_payload
 from linestream._negotiation import negotiate
 from linestream._plan import StreamPlan, build_plans, raw_stream_format
@@ -158,7 +159,7 @@ class APIRoute(Route):
                 self.kinds = event_kinds(self.spec.item_type)
             except ValueError as exc:
                 raise EndpointDefinitionError(f"{name}: {exc}") from exc
-        self.extra_dependants = route_dependants(name, self.dependencies, path_params)
+        self.extra_dependencies = route_dependencies(name, self.dependencies, path_params)
         self.serialization = SerializationOptions(
             include=response_model_include,
             exclude=response_model_exclude,
@@ -169,7 +170,9 @@ class APIRoute(Route):
         )
         adapter = self.spec.item_adapter if self.spec.is_stream else self.spec.response_adapter
         self.encoder = ItemEncoder(adapter, self.serialization)
-        dependants = [d for extra in self.extra_dependants for d in extra.walk()] + list(self.spec.dependant.walk())
+        dependants = [d for extra in self.extra_dependencies for d in extra.dependant.walk()] + list(
+            self.spec.dependant.walk()
+        )
         #: Whether the endpoint can read the request body while it streams (else the body is dropped then).
         self.reads_body_while_streaming = self.spec.body_stream is not None or any(
             d.request_param or d.connection_param for d in dependants
@@ -187,6 +190,13 @@ class APIRoute(Route):
         open streams, its dependency overrides. Builds the route's stream plans."""
         self.context = context
         self.settings: Settings = self.stream_options.resolve(context.settings)
+        key = self.settings.stream_client_key
+        #: The dependency whose value keys ``max_streams_per_client`` (``None``: the client's address).
+        self.client_key = (
+            SubDependency("", build_dependant(key, path_param_names=frozenset(self.param_convertors)), True)
+            if key is not None and self.spec.is_stream
+            else None
+        )
         if self.spec.is_stream:
             adapter = self.encoder.adapter
             encode = self.encoder.encode
@@ -293,8 +303,11 @@ class APIRoute(Route):
             return Response(status_code=204)
         function_stack = ctx.function_stack
         try:
-            arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
+            arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
             if plan is not None:
+                slots = self.context.stream_slots
+                if slots.limited:
+                    ctx.stack.callback(slots.take(await self._client_key(ctx)))
                 return _StreamResponse(self, plan, ctx, arguments)
             response = await self._respond(ctx, arguments)
         except BaseException as exc:
@@ -304,6 +317,14 @@ class APIRoute(Route):
         if ctx.background is not None and response.background is None:
             response.background = ctx.background
         return response
+
+    async def _client_key(self, ctx: RequestContext) -> Any:
+        """Who the stream counts against (``max_streams_per_client``): the ``stream_client_key`` dependency's
+        value, else the client's address."""
+        if self.client_key is not None:
+            return await solve_value(self.client_key, self.spec, ctx)
+        client = ctx.connection.client
+        return client.host if client is not None else None
 
     async def _stream(
         self, scope: Scope, send: Send, channel: Receive, ctx: RequestContext, arguments: dict[str, Any],
@@ -329,7 +350,9 @@ class APIRoute(Route):
 
         try:
             with self.context.open_streams.open(stream):
-                await stream.serve(send, start, head_only=scope["method"] == "HEAD")
+                await stream.serve(
+                    send, start, head_only=scope["method"] == "HEAD", expires_in=seconds_left(ctx.connection)
+                )
         except (ValidationError, PydanticSerializationError) as exc:
             raise _response_error(self.spec.name, exc, source.count) from exc
 

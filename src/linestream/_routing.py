@@ -8,21 +8,59 @@ from __future__ import annotations
 
 import abc
 import copy
+import enum
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Lifespan
+from typing_extensions import TypedDict, Unpack
 
 from linestream._context import AppContext
 from linestream._route import APIRoute
 from linestream._websocket import APIWebSocketRoute
 from linestream.exceptions import EndpointDefinitionError
 
-__all__ = ["APIRouter", "PathOperationDecorators"]
+__all__ = ["APIRouter", "PathOperationDecorators", "RouteOptions"]
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
+
+
+class RouteOptions(TypedDict, total=False):
+    """Every option of a path operation (``@app.get(path, **options)``), typed so that a misspelt or mistyped
+    option fails type checking. See ``APIRoute`` for each."""
+
+    name: str | None
+    include_in_schema: bool
+    status_code: int | None
+    response_model: Any
+    response_class: type[Response] | None
+    tags: Sequence[str | enum.Enum] | None
+    summary: str | None
+    description: str | None
+    response_description: str
+    responses: Mapping[int | str, dict[str, Any]] | None
+    deprecated: bool | None
+    operation_id: str | None
+    dependencies: Sequence[Any] | None
+    openapi_extra: dict[str, Any] | None
+    response_model_include: Any
+    response_model_exclude: Any
+    response_model_by_alias: bool
+    response_model_exclude_unset: bool
+    response_model_exclude_defaults: bool
+    response_model_exclude_none: bool
+    stream_formats: Sequence[str] | None
+    sse_keepalive: float | None
+    jsonl_keepalive: float | None
+    stream_errors: Literal["truncate", "record"]
+    stream_end: bool
+    event_envelope: bool
+    send_timeout: float | None
+    max_item_size: int | None
+    callbacks: Sequence[BaseRoute] | None
+    generate_unique_id_function: Callable[[APIRoute], str] | None
 
 
 class PathOperationDecorators(abc.ABC):
@@ -37,7 +75,7 @@ class PathOperationDecorators(abc.ABC):
         path: str,
         *,
         methods: Sequence[str] | None = None,
-        **options: Any,
+        **options: Unpack[RouteOptions],
     ) -> Callable[[CallableT], CallableT]:
         """Decorator registering a path operation for ``methods`` (default ``["GET"]``)."""
 
@@ -47,23 +85,23 @@ class PathOperationDecorators(abc.ABC):
 
         return decorator
 
-    def get(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+    def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[CallableT], CallableT]:
         """Decorator for a ``GET`` path operation (``HEAD`` is answered too)."""
         return self.api_route(path, methods=["GET"], **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+    def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[CallableT], CallableT]:
         """Decorator for a ``POST`` path operation."""
         return self.api_route(path, methods=["POST"], **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+    def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[CallableT], CallableT]:
         """Decorator for a ``PUT`` path operation."""
         return self.api_route(path, methods=["PUT"], **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+    def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[CallableT], CallableT]:
         """Decorator for a ``PATCH`` path operation."""
         return self.api_route(path, methods=["PATCH"], **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[CallableT], CallableT]:
+    def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[CallableT], CallableT]:
         """Decorator for a ``DELETE`` path operation."""
         return self.api_route(path, methods=["DELETE"], **options)
 

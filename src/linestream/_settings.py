@@ -8,7 +8,7 @@ an app gets ``Settings()``: the same defaults.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from linestream.exceptions import EndpointDefinitionError
@@ -114,6 +114,9 @@ class Settings:
     body_limits: BodyLimits = BodyLimits()
     strict_content_type: bool = True
     max_request_head_size: int | None = 64 * 1024
+    max_streams: int | None = None
+    max_streams_per_client: int | None = None
+    stream_client_key: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         owner = "LineStream"
@@ -128,6 +131,10 @@ class Settings:
         _check_positive(owner, "send_timeout", self.send_timeout, "seconds")
         _check_positive(owner, "max_item_size", self.max_item_size, "bytes")
         _check_positive(owner, "max_request_head_size", self.max_request_head_size, "bytes")
+        _check_positive(owner, "max_streams", self.max_streams, "streams")
+        _check_positive(owner, "max_streams_per_client", self.max_streams_per_client, "streams")
+        if self.stream_client_key is not None and not callable(self.stream_client_key):
+            raise ValueError(f"{owner}: stream_client_key must be a dependency (a function), not a value")
         retry = self.sse_shutdown_retry
         if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
             raise ValueError(f"{owner}: sse_shutdown_retry must be a whole number of milliseconds or None")

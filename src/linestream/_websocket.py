@@ -40,7 +40,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from linestream._annotations import CallKind
 from linestream._binding import Overrides, RequestContext, solve_arguments
 from linestream._context import AppContext
-from linestream._dependant import route_dependants
+from linestream._dependant import route_dependencies
 from linestream._endpoint import EndpointSpec, analyse_endpoint
 from linestream._events import event_kinds
 from linestream._serialization import ItemEncoder
@@ -86,7 +86,7 @@ class APIWebSocketRoute(WebSocketRoute):
             endpoint, path_param_names=path_params, response_model=DEFAULT, response_is_raw=False
         )
         self.dependencies = list(dependencies or [])
-        self.extra_dependants = route_dependants(self.spec.name, self.dependencies, path_params)
+        self.extra_dependencies = route_dependencies(self.spec.name, self.dependencies, path_params)
         self._check()
         stream = self.spec.body_stream
         #: Validates each incoming message of a typed stream (``None``: untyped, any JSON).
@@ -104,7 +104,9 @@ class APIWebSocketRoute(WebSocketRoute):
             raise EndpointDefinitionError(
                 f"{name}: a WebSocket endpoint is an `async def` (or an async generator for a typed stream)."
             )
-        dependants = [d for extra in self.extra_dependants for d in extra.walk()] + list(spec.dependant.walk())
+        dependants = [d for extra in self.extra_dependencies for d in extra.dependant.walk()] + list(
+            spec.dependant.walk()
+        )
         for dependant in dependants:
             if dependant.body_fields or dependant.params.get(ParamSource.FORM):
                 raise EndpointDefinitionError(
@@ -146,7 +148,7 @@ class APIWebSocketRoute(WebSocketRoute):
             stack.push_async_callback(ctx.function_stack.aclose)
             async with ctx.function_stack:
                 try:
-                    arguments = await solve_arguments(self.spec, self.extra_dependants, ctx)
+                    arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
                 except RequestValidationError as exc:
                     error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
                     await _refuse(websocket, error)

@@ -15,12 +15,12 @@ parameter otherwise.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic_core import PydanticUndefined
 
-__all__ = ["Body", "Cookie", "Depends", "File", "Form", "Header", "Path", "Query"]
+__all__ = ["Body", "Cookie", "Depends", "File", "Form", "Header", "Path", "Query", "Security", "SecurityScopes"]
 
 
 class ParamSource(str, enum.Enum):
@@ -77,14 +77,22 @@ class DependsInfo:
     """What ``Depends(...)`` declared: the dependency callable, whether its value is cached per request, and
     when a ``yield`` dependency's exit code runs (``scope``)."""
 
-    __slots__ = ("dependency", "scope", "use_cache")
+    __slots__ = ("dependency", "scope", "scopes", "use_cache")
 
-    def __init__(self, dependency: Callable[..., Any] | None, use_cache: bool, scope: str | None = None) -> None:
+    def __init__(
+        self,
+        dependency: Callable[..., Any] | None,
+        use_cache: bool,
+        scope: str | None = None,
+        scopes: Sequence[str] = (),
+    ) -> None:
         if scope not in (None, "function", "request"):
             raise ValueError(f"Depends(scope=...) is 'function' or 'request', not {scope!r}.")
         self.dependency = dependency
         self.use_cache = use_cache
         self.scope = scope
+        #: The OAuth2 scopes ``Security(..., scopes=[...])`` requires (added to those of the dependants above).
+        self.scopes = tuple(scopes)
 
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__qualname__", repr(self.dependency))
@@ -190,6 +198,31 @@ def Depends(  # noqa: N802
     With ``use_cache=True`` (the default) one request computes each dependency once.
     """
     return DependsInfo(dependency, use_cache, scope)
+
+
+def Security(  # noqa: N802
+    dependency: Callable[..., Any] | None = None,
+    *,
+    scopes: Sequence[str] | None = None,
+    use_cache: bool = True,
+) -> Any:
+    """``Depends`` for security: the dependency (e.g. an ``OAuth2PasswordBearer``, or a function using one)
+    requires ``scopes``, which a ``SecurityScopes`` parameter of it (and of its own dependencies) receives, and
+    which the OpenAPI document lists in the operation's ``security``."""
+    return DependsInfo(dependency, use_cache, None, scopes or ())
+
+
+class SecurityScopes:
+    """The OAuth2 scopes required of the function that takes this parameter: those of every ``Security(...)``
+    on the way from the path operation to it. ``scope_str``: the scopes separated by spaces (for a
+    ``WWW-Authenticate`` header)."""
+
+    def __init__(self, scopes: Sequence[str] | None = None) -> None:
+        self.scopes: list[str] = list(scopes or [])
+        self.scope_str = " ".join(self.scopes)
+
+    def __repr__(self) -> str:
+        return f"SecurityScopes({self.scopes!r})"
 
 
 def Form(  # noqa: N802

@@ -22,8 +22,7 @@ from playwright.sync_api import sync_playwright
 
 from linestream.streams.sse import SseDecoder
 from linestream.topics import RedisBackend, Topic, TopicBackendUnavailable
-from tests.conftest import wait_for
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for
 from tests.topics.conftest import free_port, redis_server
 
 ROOT = Path(__file__).parent.parent.parent

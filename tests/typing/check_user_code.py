@@ -4,9 +4,10 @@ from collections.abc import AsyncIterable, Iterable
 from typing import Annotated, Literal
 
 from pydantic import BaseModel
+from typing_extensions import assert_type
 
 from linestream import Depends, Header, HTTPException, LineStream, Query
-from linestream.client import Client
+from linestream.client import AsyncClient, AsyncItems, Client, Items
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from linestream.testing import TestClient, iter_json_lines
 from linestream.topics import SerializedItem, Topic
@@ -88,3 +89,28 @@ def read_chat() -> list[str]:
         with client.stream("GET", "/chat", item=Token | Usage, format="jsonl") as chat_items:
             kinds.extend(type(item).__name__ for item in chat_items)
     return kinds
+
+
+# Every option of a path operation is typed: a misspelt one is an error (the ignore would be unused otherwise,
+# which mypy --strict reports).
+@app.get("/typo", status_cod=201)  # type: ignore[call-arg]
+async def typo() -> dict[str, str]:
+    return {}
+
+
+@app.get("/policy", stream_errors="recrod")  # type: ignore[arg-type]
+async def policy() -> AsyncIterable[Item]:
+    yield Item(name="x")
+
+
+def client_types_flow(client: Client, async_client: AsyncClient) -> None:
+    assert_type(client.get_stream("/items", item=Item), Items[Item])
+    assert_type(client.post_stream("/items", items=[Item(name="a")], item=Item), Items[Item])
+    assert_type(client.post_items("/ingest", items=[Item(name="a")], result=Item), Item)
+    assert_type(async_client.get_stream("/items", item=Item), AsyncItems[Item])
+    for item in client.get_stream("/items", item=Item):
+        assert_type(item, Item)
+    with client.post_stream("/items", items=[Item(name="a")], item=Item) as items:
+        assert_type(next(items), Item)
+    with client.connect("/chat", item=Item) as chat:
+        assert_type(chat.receive(), Item)

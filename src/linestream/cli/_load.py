@@ -18,8 +18,9 @@ def _split(target: str) -> tuple[str, str | None]:
     return location, name or None
 
 
-def import_string(target: str) -> tuple[str, Path | None]:
-    """``module:attribute`` for uvicorn, and the folder to put on ``sys.path`` for it (or ``None``)."""
+def import_string(target: str, app_dir: str = ".") -> tuple[str, Path]:
+    """``module:attribute`` for uvicorn, and the folder to put on ``sys.path`` for it: the file's for
+    ``path/to/app.py``, else ``app_dir`` (the current folder, as uvicorn's ``--app-dir`` and ``fastapi run``)."""
     location, name = _split(target)
     if location.endswith(".py") or "/" in location or Path(location).is_file():
         path = Path(location).resolve()
@@ -30,14 +31,14 @@ def import_string(target: str) -> tuple[str, Path | None]:
             module = ".".join(path.relative_to(cwd).with_suffix("").parts)
             return f"{module}:{name or 'app'}", cwd
         return f"{path.stem}:{name or 'app'}", path.parent
-    return f"{location}:{name or 'app'}", None
+    return f"{location}:{name or 'app'}", Path(app_dir).resolve()
 
 
-def load_app(target: str) -> Any:
+def load_app(target: str, app_dir: str = ".") -> Any:
     """Import the target and return its app (``app`` unless the target names another attribute)."""
-    spec, folder = import_string(target)
+    spec, folder = import_string(target, app_dir)
     module_name, attribute = spec.split(":")
-    if folder is not None and str(folder) not in sys.path:
+    if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
     try:
         module = importlib.import_module(module_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -53,19 +54,48 @@ def cli() -> None:
 @click.option("--reload", is_flag=True, help="Restart when source files change (development).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
 @click.option(
+    "--app-dir",
+    default=".",
+    show_default=True,
+    help="Folder put first on the import path, to import a package.module TARGET from.",
+)
+@click.option("--root-path", default="", help="The path prefix a proxy serves the app under (ASGI root_path).")
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=True,
+    show_default=True,
+    help="Trust X-Forwarded-For/-Proto from --forwarded-allow-ips (the client's address behind a proxy).",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    help="Proxies whose X-Forwarded-* headers are trusted (default: uvicorn's, 127.0.0.1).",
+)
+@click.option(
     "--graceful-timeout",
     default=5,
     show_default=True,
     type=click.IntRange(min=0),
     help="Seconds open connections get to finish when the server is stopped.",
 )
-def run(target: str, host: str, port: int, reload: bool, workers: int, graceful_timeout: int) -> None:
-    """Serve TARGET (path/to/app.py[:app] or package.module[:app]) with uvicorn."""
+def run(
+    target: str,
+    host: str,
+    port: int,
+    reload: bool,
+    workers: int,
+    app_dir: str,
+    root_path: str,
+    proxy_headers: bool,
+    forwarded_allow_ips: str | None,
+    graceful_timeout: int,
+) -> None:
+    """Serve TARGET (package.module[:app] from the current folder, or path/to/app.py[:app]) with uvicorn."""
     import uvicorn
 
-    app = load_app(target)
-    spec, folder = import_string(target)
-    base = f"http://{host}:{port}"
+    app = load_app(target, app_dir)
+    spec, folder = import_string(target, app_dir)
+    base = f"http://{host}:{port}{root_path}"
     click.echo(f"Serving {spec} on {base}")
     docs = getattr(app, "docs_url", None)
     if docs:
@@ -82,8 +112,12 @@ def run(target: str, host: str, port: int, reload: bool, workers: int, graceful_
         host=host,
         port=port,
         reload=reload,
+        reload_dirs=[str(folder)] if reload else None,
         workers=workers,
-        app_dir=str(folder) if folder is not None else None,
+        app_dir=str(folder),
+        root_path=root_path,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=graceful_timeout,
         log_level="info",
     )
@@ -104,12 +138,13 @@ def _stream_paths(app: Any) -> list[str]:
 @cli.command()
 @click.argument("target")
 @click.option("--version", "version", type=click.Choice(["3.1", "3.2"]), help="OpenAPI version (default: the app's).")
-def openapi(target: str, version: str | None) -> None:
-    """Print the OpenAPI document of TARGET (path/to/app.py[:app] or package.module[:app])."""
+@click.option("--app-dir", default=".", show_default=True, help="Folder to import a package.module TARGET from.")
+def openapi(target: str, version: str | None, app_dir: str) -> None:
+    """Print the OpenAPI document of TARGET (package.module[:app] or path/to/app.py[:app])."""
     from linestream import LineStream
     from linestream.openapi import build_openapi
 
-    app = load_app(target)
+    app = load_app(target, app_dir)
     if not isinstance(app, LineStream):
         raise _UsageFail(f"{target} is not a linestream app (a LineStream)")
     document = app.openapi() if version is None else build_openapi(app, version=f"{version}.0")
@@ -139,7 +174,7 @@ def tail(
     and rate go to stderr. The exit status is 1 if the stream was cut or ended with an error record, 3 for an
     HTTP error status.
     """
-    from linestream.client import Client, RetryPolicy, StreamError, StreamTruncated
+    from linestream.client import Client, HTTPStatusError, RetryPolicy, StreamError, StreamTruncated
     from linestream.exceptions import StreamDecodeError
 
     request_headers = dict(_header(value) for value in headers)
@@ -160,6 +195,13 @@ def tail(
                     progress.tick()
             else:
                 _tail_once(client.http, url, stream_format, request_headers, raw, printer, progress)
+    except BrokenPipeError:
+        # The reader went away (`linestream tail URL | head -1`): a normal end for a filter, as for `cat`.
+        _quiet_stdout()
+        sys.exit(0)
+    except HTTPStatusError as exc:
+        progress.done()
+        raise _HTTPFail(str(exc)) from None
     except (StreamTruncated, StreamError) as exc:
         progress.done()
         raise _Fail(str(exc)) from None
@@ -170,6 +212,13 @@ def tail(
         progress.done()
         sys.exit(130)
     progress.done()
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _tail_once(

@@ -10,7 +10,7 @@ WebSocket stream (values sent as JSON, items received validated; a close other t
 
 from __future__ import annotations
 
-from linestream.client._client import AsyncClient, Client
+from linestream.client._client import AsyncClient, AsyncItems, Client, Items
 from linestream.client._errors import HTTPStatusError
 from linestream.client._reader import Event, RetryPolicy, StreamReader
 from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream
@@ -18,10 +18,12 @@ from linestream.exceptions import StreamDecodeError, StreamError, StreamTruncate
 
 __all__ = [
     "AsyncClient",
+    "AsyncItems",
     "AsyncWebSocketStream",
     "Client",
     "Event",
     "HTTPStatusError",
+    "Items",
     "RetryPolicy",
     "StreamDecodeError",
     "StreamError",

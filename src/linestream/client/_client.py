@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 import anyio
 import httpx
 import pydantic_core
+from pydantic import TypeAdapter
 
 from linestream.client._errors import HTTPStatusError
 from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
@@ -19,7 +20,7 @@ from linestream.exceptions import StreamTruncated
 from linestream.streams import accept_header
 from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 
-__all__ = ["AsyncClient", "Client", "HTTPStatusError"]
+__all__ = ["AsyncClient", "AsyncItems", "Client", "HTTPStatusError", "Items"]
 
 T = TypeVar("T")
 
@@ -42,6 +43,56 @@ async def _aencode_lines(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIter
     else:
         for value in items:
             yield pydantic_core.to_json(value, by_alias=True) + b"\n"
+
+
+def _result(response: httpx.Response, result: Any) -> Any:
+    if not response.is_success:
+        raise HTTPStatusError(response, response.content)
+    if result is None:
+        return pydantic_core.from_json(response.content)
+    return TypeAdapter(result).validate_json(response.content)
+
+
+class Items(Generic[T]):
+    """The items of a streamed response: iterate it (the response closes when the iteration ends or stops), or
+    use it in a ``with`` block (``with client.post_stream(...) as items:``) to close the response at its end."""
+
+    def __init__(self, open_stream: Callable[[], contextlib.AbstractContextManager[Iterator[T]]]) -> None:
+        self._open = open_stream
+        self._opened: contextlib.AbstractContextManager[Iterator[T]] | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        with self._open() as items:
+            yield from items
+
+    def __enter__(self) -> Iterator[T]:
+        self._opened = self._open()
+        return self._opened.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        opened, self._opened = self._opened, None
+        return opened.__exit__(*exc_info) if opened is not None else None
+
+
+class AsyncItems(Generic[T]):
+    """The async twin of ``Items``: ``async for``, or ``async with``."""
+
+    def __init__(self, open_stream: Callable[[], contextlib.AbstractAsyncContextManager[AsyncIterator[T]]]) -> None:
+        self._open = open_stream
+        self._opened: contextlib.AbstractAsyncContextManager[AsyncIterator[T]] | None = None
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        async with self._open() as items:
+            async for value in items:
+                yield value
+
+    async def __aenter__(self) -> AsyncIterator[T]:
+        self._opened = self._open()
+        return await self._opened.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        opened, self._opened = self._opened, None
+        return await opened.__aexit__(*exc_info) if opened is not None else None
 
 
 def _headers(format: str | None, extra: Any, last_event_id: str | None = None) -> httpx.Headers:
@@ -123,24 +174,44 @@ class Client:
         with self._events(method, url, item, format, request, None) as events:
             yield (event.data for event in events)
 
-    def get_stream(self, url: str, *, item: Any = None, format: str | None = None, **request: Any) -> Iterator[Any]:
-        """``GET`` a stream and yield its items; the response is closed when the iteration ends or stops."""
-        with self.stream("GET", url, item=item, format=format, **request) as items:
-            yield from items
+    @overload
+    def get_stream(self, url: str, *, item: type[T], format: str | None = ..., **request: Any) -> Items[T]: ...
+    @overload
+    def get_stream(self, url: str, *, item: Any = ..., format: str | None = ..., **request: Any) -> Items[Any]: ...
+    def get_stream(self, url: str, *, item: Any = None, format: str | None = None, **request: Any) -> Items[Any]:
+        """``GET`` a stream: iterate it for its items (``for item in client.get_stream(...)``), or use it in a
+        ``with`` block to close the response early; the response is closed when the iteration ends or stops."""
+        return Items(lambda: self.stream("GET", url, item=item, format=format, **request))
 
-    @contextlib.contextmanager
+    @overload
+    def post_stream(
+        self, url: str, *, items: Iterable[Any], item: type[T], format: str | None = ..., **request: Any
+    ) -> Items[T]: ...
+    @overload
+    def post_stream(
+        self, url: str, *, items: Iterable[Any], item: Any = ..., format: str | None = ..., **request: Any
+    ) -> Items[Any]: ...
     def post_stream(
         self, url: str, *, items: Iterable[Any], item: Any = None, format: str | None = None, **request: Any
-    ) -> Iterator[Iterator[Any]]:
+    ) -> Items[Any]:
         """``POST`` ``items`` as a JSON Lines body, serialized as the iterable produces them (a chunked upload),
-        and iterate the streamed response's items in a ``with`` block.
+        and read the streamed answer: used as ``get_stream`` is (iterate it, or ``with``).
 
         httpx sends the whole request body before it reads the response, so the response is read once the
         upload is complete (the server may answer while it still reads: see ``docs/request-streams.md``).
         """
         request = _upload(request, _encode_lines(items))
-        with self._events("POST", url, item, format, request, None) as events:
-            yield (event.data for event in events)
+        return Items(lambda: self.stream("POST", url, item=item, format=format, **request))
+
+    @overload
+    def post_items(self, url: str, *, items: Iterable[Any], result: type[T], **request: Any) -> T: ...
+    @overload
+    def post_items(self, url: str, *, items: Iterable[Any], result: None = ..., **request: Any) -> Any: ...
+    def post_items(self, url: str, *, items: Iterable[Any], result: Any = None, **request: Any) -> Any:
+        """``POST`` ``items`` as a JSON Lines body (a chunked upload) to a route that answers with one JSON value
+        (``-> dict``, a model): that value, validated as ``result`` if given. ``HTTPStatusError`` for an error."""
+        response = self.http.post(url, **_upload(request, _encode_lines(items)))
+        return _result(response, result)
 
     def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> Iterator[Event[Any]]:
         """Follow a Server-Sent Events stream: yield ``Event``s (``data`` validated as ``item``), reconnecting
@@ -256,16 +327,35 @@ class AsyncClient:
         async with self._events(method, url, item, format, request, None) as events:
             yield _data(events)
 
-    async def get_stream(
-        self, url: str, *, item: Any = None, format: str | None = None, **request: Any
-    ) -> AsyncIterator[Any]:
-        """The async twin of ``Client.get_stream``."""
-        async with self.stream("GET", url, item=item, format=format, **request) as items:
-            async for value in items:
-                yield value
+    @overload
+    def get_stream(self, url: str, *, item: type[T], format: str | None = ..., **request: Any) -> AsyncItems[T]: ...
+    @overload
+    def get_stream(self, url: str, *, item: Any = ..., format: str | None = ..., **request: Any) -> AsyncItems[Any]: ...
+    def get_stream(self, url: str, *, item: Any = None, format: str | None = None, **request: Any) -> AsyncItems[Any]:
+        """The async twin of ``Client.get_stream`` (``async for``, or ``async with``)."""
+        return AsyncItems(lambda: self.stream("GET", url, item=item, format=format, **request))
 
-    @contextlib.asynccontextmanager
-    async def post_stream(
+    @overload
+    def post_stream(
+        self,
+        url: str,
+        *,
+        items: AsyncIterable[Any] | Iterable[Any],
+        item: type[T],
+        format: str | None = ...,
+        **request: Any,
+    ) -> AsyncItems[T]: ...
+    @overload
+    def post_stream(
+        self,
+        url: str,
+        *,
+        items: AsyncIterable[Any] | Iterable[Any],
+        item: Any = ...,
+        format: str | None = ...,
+        **request: Any,
+    ) -> AsyncItems[Any]: ...
+    def post_stream(
         self,
         url: str,
         *,
@@ -273,11 +363,25 @@ class AsyncClient:
         item: Any = None,
         format: str | None = None,
         **request: Any,
-    ) -> AsyncIterator[AsyncIterator[Any]]:
+    ) -> AsyncItems[Any]:
         """The async twin of ``Client.post_stream`` (``items`` may be sync or async)."""
         request = _upload(request, _aencode_lines(items))
-        async with self._events("POST", url, item, format, request, None) as events:
-            yield _data(events)
+        return AsyncItems(lambda: self.stream("POST", url, item=item, format=format, **request))
+
+    @overload
+    async def post_items(
+        self, url: str, *, items: AsyncIterable[Any] | Iterable[Any], result: type[T], **request: Any
+    ) -> T: ...
+    @overload
+    async def post_items(
+        self, url: str, *, items: AsyncIterable[Any] | Iterable[Any], result: None = ..., **request: Any
+    ) -> Any: ...
+    async def post_items(
+        self, url: str, *, items: AsyncIterable[Any] | Iterable[Any], result: Any = None, **request: Any
+    ) -> Any:
+        """The async twin of ``Client.post_items``."""
+        response = await self.http.post(url, **_upload(request, _aencode_lines(items)))
+        return _result(response, result)
 
     async def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> AsyncIterator[Event[Any]]:
         """The async twin of ``Client.events``."""

@@ -32,6 +32,9 @@ def explorer_html(title: str, openapi_url: str, static_url: str, root_path: str)
   data-root="{html.escape(root_path, quote=True)}">
 <nav id="routes" aria-label="Streaming routes"><p>Loading the OpenAPI document…</p></nav>
 <main id="main">
+<details id="authorize" hidden><summary>Authorize</summary>
+<p class="hint">Credentials stay in this page's memory: they are sent with each stream's request, never stored.</p>
+<div id="credentials"></div></details>
 <p class="hint" id="pick">Pick a streaming route to watch it live.</p>
 <section id="route" hidden aria-labelledby="route-title">
 <h2 id="route-title"></h2>

@@ -68,6 +68,8 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
         document["webhooks"] = {route.path_format.lstrip("/"): operations.path_item(route) for route in webhooks}
     schemas = dict(sorted({**registry.definitions, **registry.extra}.items()))
     document["components"] = {"schemas": {**schemas, **PROBLEM_SCHEMAS, **STREAM_SCHEMAS}}
+    if operations.security_schemes:
+        document["components"]["securitySchemes"] = dict(sorted(operations.security_schemes.items()))
     if app.openapi_tags:
         document["tags"] = app.openapi_tags
     return document

@@ -10,12 +10,13 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from linestream._dependant import Dependant, ParamField
+from linestream._dependant import Dependant, ParamField, SubDependency
 from linestream._problem import PROBLEM_MEDIA_TYPE
 from linestream._route import APIRoute
 from linestream.openapi._schemas import SchemaRegistry, ref
 from linestream.openapi._streams import StreamDoc, stream_headers, stream_media
 from linestream.params import ParamSource
+from linestream.security import SecurityBase
 from linestream.streams import FORMATS, SSE
 
 __all__ = ["Operations", "register_route"]
@@ -24,10 +25,31 @@ __all__ = ["Operations", "register_route"]
 def dependants(route: APIRoute) -> list[Dependant]:
     """Every function whose parameters the route binds: its ``dependencies=``, then the endpoint's tree."""
     found: list[Dependant] = []
-    for extra in route.extra_dependants:
-        found.extend(extra.walk())
+    for extra in route.extra_dependencies:
+        found.extend(extra.dependant.walk())
     found.extend(route.spec.dependant.walk())
     return found
+
+
+def security_requirements(route: APIRoute) -> list[tuple[SecurityBase, list[str]]]:
+    """The security schemes the route depends on (anywhere in its dependencies), each with the scopes its
+    ``Security(...)`` markers require, in the order they are met."""
+    found: dict[str, tuple[SecurityBase, list[str]]] = {}
+
+    def visit(sub: SubDependency, scopes: tuple[str, ...]) -> None:
+        required = scopes + sub.scopes
+        call = sub.dependant.call
+        if isinstance(call, SecurityBase):
+            _, known = found.setdefault(call.scheme_name, (call, []))
+            known.extend(scope for scope in required if scope not in known)
+        for inner in sub.dependant.dependencies:
+            visit(inner, required)
+
+    for extra in route.extra_dependencies:
+        visit(extra, ())
+    for sub in route.spec.dependant.dependencies:
+        visit(sub, ())
+    return list(found.values())
 
 
 def register_route(route: APIRoute, registry: SchemaRegistry, private: set[Any]) -> None:
@@ -67,6 +89,8 @@ class Operations:
         self.version = version
         self.generate_unique_id = generate_unique_id
         self._ids: set[str] = set()
+        #: The security schemes of the operations built so far, by name (``components.securitySchemes``).
+        self.security_schemes: dict[str, dict[str, Any]] = {}
 
     def path_item(self, route: APIRoute) -> dict[str, Any]:
         """The operations of ``route``, one per method (``HEAD`` is implied by ``GET``)."""
@@ -99,6 +123,11 @@ class Operations:
         if body is not None:
             operation["requestBody"] = body
         operation["responses"] = self._responses(route, has_input=bool(parameters or body))
+        requirements = security_requirements(route)
+        if requirements:
+            operation["security"] = [{scheme.scheme_name: scopes} for scheme, scopes in requirements]
+            for scheme, _ in requirements:
+                self.security_schemes[scheme.scheme_name] = scheme.model
         if route.callbacks:
             operation["callbacks"] = self._callbacks(route)
         if route.openapi_extra:
@@ -267,8 +296,26 @@ class Operations:
                 "description": "Validation Error",
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("ValidationProblem")}},
             }
-        for code, extra in route.responses.items():
-            responses[str(code)] = self._additional(route, str(code), extra, responses.get(str(code)))
+        if spec.is_stream:
+            settings = route.settings
+            limits = (
+                (
+                    "429",
+                    settings.max_streams_per_client,
+                    "Too many streams open for this client (max_streams_per_client)",
+                ),
+                ("503", settings.max_streams, "The server serves as many streams as it may (max_streams)"),
+            )
+            for status_code, limit, description in limits:
+                if limit is not None:
+                    responses[status_code] = {
+                        "description": f"{description}: retry after Retry-After seconds.",
+                        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                        "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("Problem")}},
+                    }
+        for extra_code, extra in route.responses.items():
+            code = str(extra_code)
+            responses[code] = self._additional(route, code, extra, responses.get(code))
         return responses
 
     def _stream_response(self, route: APIRoute, output: dict[str, Any]) -> dict[str, Any]:

@@ -121,12 +121,102 @@
           kinds: kindsOf(content),
           records: recordsOf(ok && ok[1]),
           parameters: [...(item.parameters || []), ...(operation.parameters || [])].map((p) => resolve(p)),
+          security: operation.security || spec.security || [],
           tags: operation.tags && operation.tags.length ? operation.tags : ["default"],
           id: `${method}-${path}`.replace(/[^A-Za-z0-9_-]/g, "_"),
         });
       }
     }
     return routes;
+  }
+
+  // -- credentials (the Authorize panel): kept in this page's memory only --------------------------------------
+  const credentials = {}; // scheme name -> {token} | {username, password} | {key}
+
+  function schemeKind(scheme) {
+    if (scheme.type === "http" && String(scheme.scheme).toLowerCase() === "basic") return "basic";
+    if (scheme.type === "http" || scheme.type === "oauth2" || scheme.type === "openIdConnect") return "bearer";
+    if (scheme.type === "apiKey" && scheme["x-linestream-ticket-url"]) return "ticket";
+    if (scheme.type === "apiKey") return `key-${scheme.in}`;
+    return "unknown";
+  }
+
+  function showAuthorize(spec) {
+    const schemes = (spec.components && spec.components.securitySchemes) || {};
+    const box = $("credentials");
+    for (const [name, scheme] of Object.entries(schemes)) {
+      const kind = schemeKind(scheme);
+      const fields = el("fieldset", { class: "scheme" });
+      fields.append(el("legend", { text: `${name} (${kind === "bearer" ? "bearer token" : kind.replace("key-", "API key in ")})` }));
+      const input = (key, label, type) => {
+        const id = `credential-${name}-${key}`.replace(/[^A-Za-z0-9_-]/g, "_");
+        const field = el("input", { id, type, autocomplete: "off" });
+        field.addEventListener("input", () => {
+          credentials[name] = { ...(credentials[name] || {}), [key]: field.value };
+        });
+        fields.append(el("div", { class: "field" }, el("label", { for: id, text: label }), field));
+      };
+      if (kind === "basic") {
+        input("username", "User name", "text");
+        input("password", "Password", "password");
+      } else if (kind === "bearer") input("token", "Token", "password");
+      else if (kind.startsWith("key-") && kind !== "key-cookie") input("key", scheme.name, "password");
+      else if (kind === "ticket") fields.append(el("p", { class: "hint", text: "Asked for by the explorer for EventSource streams, with the credentials above." }));
+      else fields.append(el("p", { class: "hint", text: "Sent by the browser itself (a cookie), or not supported here." }));
+      box.append(fields);
+    }
+    $("authorize").hidden = !Object.keys(schemes).length;
+  }
+
+  // The credentials a route's request carries: headers and query parameters (never a ticket: see withTicket).
+  function authorization(route) {
+    const schemes = (documentSpec.components && documentSpec.components.securitySchemes) || {};
+    const headers = {};
+    const query = {};
+    for (const requirement of route.security) {
+      for (const name of Object.keys(requirement)) {
+        const scheme = schemes[name];
+        const given = credentials[name];
+        if (!scheme || !given) continue;
+        const kind = schemeKind(scheme);
+        if (kind === "bearer" && given.token) headers.Authorization = `Bearer ${given.token}`;
+        else if (kind === "basic" && given.username !== undefined) headers.Authorization = `Basic ${btoa(`${given.username}:${given.password || ""}`)}`;
+        else if (kind === "key-header" && given.key) headers[scheme.name] = given.key;
+        else if (kind === "key-query" && given.key) query[scheme.name] = given.key;
+      }
+    }
+    return { headers, query };
+  }
+
+  function ticketScheme(route) {
+    const schemes = (documentSpec.components && documentSpec.components.securitySchemes) || {};
+    for (const requirement of route.security) {
+      for (const name of Object.keys(requirement)) if (schemes[name] && schemeKind(schemes[name]) === "ticket") return schemes[name];
+    }
+    return null;
+  }
+
+  // An EventSource cannot send headers: for a route that takes stream tickets, ask the app for one (with the
+  // page's credentials, as headers of that request) and put it in the stream's URL.
+  async function withTicket(route, spec) {
+    const scheme = ticketScheme(route);
+    const url = new URL(spec.url, location.href);
+    const issuer = documentSpec.paths[scheme["x-linestream-ticket-url"]];
+    const { headers } = authorization({ security: (issuer && issuer.post && issuer.post.security) || allSecurity() });
+    const response = await fetch(`${root.dataset.root}${scheme["x-linestream-ticket-url"]}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ path: url.pathname, method: route.method }),
+    });
+    if (!response.ok) throw new Error(`the ticket was refused: HTTP ${response.status}`);
+    const { ticket } = await response.json();
+    url.searchParams.set(scheme.name, ticket);
+    return { ...spec, url: `${url.pathname}${url.search}` };
+  }
+
+  function allSecurity() {
+    const schemes = (documentSpec.components && documentSpec.components.securitySchemes) || {};
+    return [Object.fromEntries(Object.keys(schemes).map((name) => [name, []]))];
   }
 
   // -- the route list --------------------------------------------------------------------------------------------
@@ -296,11 +386,14 @@
       else if (parameter.in === "query") query.append(parameter.name, input.value);
       else if (parameter.in === "header") headers[parameter.name] = input.value;
     }
+    const credentialed = authorization(route);
+    for (const [name, value] of Object.entries(credentialed.query)) query.append(name, value);
     const search = query.toString();
     const body = $("request-body");
     return {
       url: `${root.dataset.root}${path}${search ? `?${search}` : ""}`,
-      headers,
+      headers: { ...headers, ...credentialed.headers },
+      ticket: ticketScheme(route) !== null,
       body: body && body.value.trim() ? body.value : null,
       bodyType: body ? body.dataset.type : null,
     };
@@ -527,7 +620,9 @@
     const spec = request(route);
     const view = resetView(route);
     let useEventSource = choice === EVENT_SOURCE;
-    if (useEventSource && (Object.keys(spec.headers).length || spec.body)) {
+    const credentialHeaders = Object.keys(authorization(route).headers);
+    const otherHeaders = Object.keys(spec.headers).filter((name) => !credentialHeaders.includes(name));
+    if (useEventSource && (otherHeaders.length || spec.body || (credentialHeaders.length && !spec.ticket))) {
       useEventSource = false;
       log("EventSource cannot send headers or a body: reading the event stream with fetch instead");
     }
@@ -538,7 +633,18 @@
     }, 500);
     setState("streaming");
     log(`${route.method} ${spec.url} (${FORMAT_LABELS[type]}${useEventSource ? ", EventSource" : ", fetch"})`);
-    if (useEventSource) playEventSource(session, spec);
+    if (useEventSource && spec.ticket) {
+      const current = session;
+      withTicket(route, spec).then(
+        (ticketed) => {
+          if (!current.stopped) playEventSource(current, ticketed);
+        },
+        (error) => {
+          finish(current, "failed");
+          banner("error", "No stream ticket", String(error.message || error));
+        },
+      );
+    } else if (useEventSource) playEventSource(session, spec);
     else playFetch(session, spec);
   }
 
@@ -831,6 +937,7 @@
     }
     const routes = streamingRoutes(documentSpec);
     showRoutes(routes);
+    showAuthorize(documentSpec);
     $("api-title").textContent = `${documentSpec.info.title} ${documentSpec.info.version}`;
     const wanted = new URLSearchParams(location.search).get("route");
     const chosen = routes.find((route) => `${route.method} ${route.path}` === wanted);
