@@ -34,7 +34,7 @@ from pydantic import TypeAdapter
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.apps.common import POOL, Item  # noqa: E402
+from bench.apps.common import POOL, POOL_NAME, Item  # noqa: E402
 
 FRAMEWORKS = ["linestream", "fastapi", "litestar", "starlette"]
 ENDPOINTS = ["typed", "sync", "untyped", "sse"]
@@ -305,6 +305,67 @@ async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
     return opened, worst_gap
 
 
+async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
+    """Open ``count`` idle SSE streams (one event, then keep-alives every 2 s) and hold them ``hold`` seconds
+    while another process times ``/quick``: opened, seconds to open them all, worst gap between keep-alives,
+    and /quick's median and worst time in ms."""
+    opened = 0
+    worst_gap = 0.0
+    all_open = anyio.Event()
+
+    async def one() -> None:
+        nonlocal opened, worst_gap
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        async with stream:
+            await stream.send(b"GET /idle HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+            buffer = b""
+            while b"data:" not in buffer:
+                buffer += await stream.receive()
+            opened += 1
+            if opened == count:
+                all_open.set()
+            await all_open.wait()
+            last = time.monotonic()
+            while True:
+                await stream.receive()
+                now = time.monotonic()
+                worst_gap = max(worst_gap, now - last)
+                last = now
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as group:
+        for index in range(count):
+            group.start_soon(one)
+            if index % 100 == 99:
+                await anyio.sleep(0.01)
+        with anyio.move_on_after(120):
+            await all_open.wait()
+        open_seconds = time.monotonic() - started
+        all_open.set()
+        probe = (
+            "import httpx, json, statistics, sys, time\n"
+            f"client = httpx.Client(base_url='http://127.0.0.1:{port}')\n"
+            "times = []\n"
+            f"end = time.monotonic() + {hold}\n"
+            "while time.monotonic() < end:\n"
+            "    before = time.perf_counter()\n"
+            "    client.get('/quick')\n"
+            "    times.append((time.perf_counter() - before) * 1000)\n"
+            "    time.sleep(0.1)\n"
+            "print(json.dumps([statistics.median(times), max(times)]))\n"
+        )
+        quick = await anyio.run_process([sys.executable, "-c", probe])
+        group.cancel_scope.cancel()
+    median_ms, worst_ms = json.loads(quick.stdout)
+    return {
+        "opened": opened,
+        "open_seconds": open_seconds,
+        "worst_gap": worst_gap,
+        "quick_ms_median": median_ms,
+        "quick_ms_max": worst_ms,
+    }
+
+
 def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) -> dict[str, Any]:
     results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "latency_ms": {}, "concurrency": {}}
     for _ in range(reps):
@@ -367,6 +428,24 @@ def floor(n: int) -> dict[str, float]:
         lists.serializer.to_json(lists.validator.validate_python(POOL))
     per_list_item = (time.perf_counter() - started) / (n // 64 * 64)
 
+    async def items() -> Any:
+        for index in range(n):
+            yield POOL[index & 63]
+
+    async def generator_floor() -> float:
+        # The least a typed async stream can cost: a bare async generator's items validated, serialized and
+        # appended to a buffer flushed every 64 KiB (no framework, no event-loop switch).
+        buffer = bytearray()
+        started = time.perf_counter()
+        async for item in items():
+            buffer += serialize(validate(item))
+            buffer += b"\n"
+            if len(buffer) >= 65536:
+                buffer.clear()
+        return (time.perf_counter() - started) / n
+
+    per_generator_item = anyio.run(generator_floor)
+
     async def loop_costs() -> tuple[float, float]:
         count = 20_000
         started = time.perf_counter()
@@ -386,6 +465,7 @@ def floor(n: int) -> dict[str, float]:
         "anyio_sleep0_us": sleep0 * 1e6,
         "thread_hop_us": hop * 1e6,
         "floor_items_per_s": 1 / per_item,
+        "async_generator_floor_us": per_generator_item * 1e6,
     }
 
 
@@ -402,7 +482,7 @@ def report(data: dict[str, Any]) -> str:
         + ", ".join(f"{name} {value}" for name, value in data["versions"].items())
         + ".",
         f"Mode: {data['mode']} (n={data['n']} items per request, {data['reps']} interleaved repetitions; "
-        "median, with [min–max]).",
+        "median, with [min–max]). Item pool: " + data.get("pool", "light") + ".",
         "",
         "## In-process (ASGI app driven directly), items/s and ratio to FastAPI",
         "",
@@ -430,7 +510,12 @@ def report(data: dict[str, Any]) -> str:
         f"Floor: pydantic-core validate+serialize {fl['validate_serialize_item_us']:.2f} µs/item "
         f"({fl['floor_items_per_s']:,.0f} items/s), inside a list {fl['validate_serialize_in_list_us']:.2f} µs/item; "
         f"`anyio.sleep(0)` {fl['anyio_sleep0_us']:.1f} µs; one thread hop {fl['thread_hop_us']:.1f} µs. "
-        f"linestream typed async runs at {fl['floor_items_per_s'] / typed:.2f}× the floor's time per item.",
+        f"linestream typed async runs at {fl['floor_items_per_s'] / typed:.2f}× the floor's time per item. "
+        f"Async-generator floor (a bare async generator's items validated, serialized and buffered in 64 KiB): "
+        f"{fl['async_generator_floor_us']:.2f} µs/item; linestream typed async at "
+        f"{1e6 / typed / fl['async_generator_floor_us']:.2f}× it; `def` generator at "
+        f"{inproc['typed']['linestream']['median'] / inproc['sync']['linestream']['median']:.2f}× async's time "
+        "per item.",
     ]
     up = data.get("uploads")
     if up:
@@ -501,6 +586,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--no-network", action="store_true")
+    parser.add_argument("--idle-sse", type=int, metavar="N", help="only hold N idle SSE streams against linestream")
     parser.add_argument(
         "--streams-only",
         metavar="FRAMEWORK",
@@ -509,9 +595,26 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    wanted = max(hard, 2 * (args.idle_sse or 0) + 1024)
+    try:  # as root, the hard limit may be raised too (20,000 idle streams need 40,000 descriptors in all)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.smoke:
         args.reps, args.n, args.streams = 1, 2_000, 20
+    if args.idle_sse:
+        with server("linestream") as (url, pid):
+            time.sleep(0.5)
+            before = rss(pid)
+            result = anyio.run(idle_streams, int(url.rsplit(":", 1)[1]), args.idle_sse, 10.0)
+            after = rss(pid)
+        print(
+            f"linestream: {result['opened']} of {args.idle_sse} idle SSE streams opened in "
+            f"{result['open_seconds']:.1f} s; worst gap between keep-alives (every 2 s) {result['worst_gap']:.2f} s; "
+            f"/quick median {result['quick_ms_median']:.1f} ms, worst {result['quick_ms_max']:.1f} ms; server RSS "
+            f"{before >> 20} -> {after >> 20} MiB ({(after - before) / max(result['opened'], 1) / 1024:.1f} KiB/stream)"
+        )
+        return
     if args.streams_only:
         with server(args.streams_only) as (url, pid):
             time.sleep(0.5)
@@ -533,6 +636,7 @@ def main() -> None:
             name: version(name) for name in ["linestream", "fastapi", "litestar", "starlette", "pydantic", "uvicorn"]
         },
         "mode": "smoke" if args.smoke else "full",
+        "pool": POOL_NAME,
         "n": args.n,
         "reps": args.reps,
     }
@@ -566,7 +670,7 @@ def main() -> None:
     text = report(data)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    name = "smoke" if args.smoke else "latest"
+    name = ("smoke" if args.smoke else "latest") + ("" if POOL_NAME == "light" else f"-{POOL_NAME}")
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(text)
 

@@ -61,3 +61,15 @@ async def upload(items: AsyncIterable[Item]) -> dict[str, int]:
 async def raw_bytes(size: int = 65536) -> AsyncIterable[bytes]:
     for _ in range(size // len(BLOCK)):
         yield BLOCK
+
+
+@app.get("/idle", response_class=EventSourceResponse, sse_keepalive=2.0)
+async def idle() -> AsyncIterable[Item]:
+    # One event, then nothing but keep-alives: an idle subscriber of a quiet topic.
+    yield POOL[0]
+    await anyio.sleep(3600)
+
+
+@app.get("/quick")
+async def quick() -> dict[str, bool]:
+    return {"ok": True}

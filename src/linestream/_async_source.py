@@ -7,7 +7,7 @@ generator waits, and nothing ready is held back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -17,46 +17,10 @@ from starlette.types import Send
 from linestream._outbox import Outbox
 from linestream._plan import StreamPlan
 from linestream._serialization import SerializedItem
+from linestream._signal import WakeBeforeSuspending
 from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["AsyncItemSource", "WakeBeforeSuspending"]
-
-
-class WakeBeforeSuspending:
-    """Await a coroutine, calling ``before_suspend()`` each time it is about to wait for the event loop.
-
-    This is how the producer learns, without an ``await`` per item, that its generator stopped having items
-    ready: the producer coroutine runs ``async for`` over the generator, and whenever the generator (or the
-    producer) really suspends, the suspension passes through here, where the writer is woken so that what is
-    buffered goes out while the generator waits. Values and exceptions are relayed as ``yield from`` would.
-    """
-
-    __slots__ = ("before_suspend", "coro")
-
-    def __init__(self, coro: Any, before_suspend: Callable[[], None]) -> None:
-        self.coro = coro
-        self.before_suspend = before_suspend
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro = self.coro
-        before_suspend = self.before_suspend
-        send, throw = coro.send, coro.throw
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                pending = send(value) if error is None else throw(error)
-            except StopIteration as stop:
-                return stop.value
-            before_suspend()
-            try:
-                value = yield pending
-                error = None
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine, as `yield from` does
-                value, error = None, exc
+__all__ = ["AsyncItemSource"]
 
 
 class AsyncItemSource:

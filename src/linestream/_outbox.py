@@ -16,6 +16,7 @@ from anyio.lowlevel import checkpoint
 from starlette.types import Send
 
 from linestream._plan import KeepAlive
+from linestream._signal import Signal
 
 __all__ = ["Outbox"]
 
@@ -52,13 +53,13 @@ class Outbox:
         self.finished = False
         self.error: Exception | None = None
         # Events are made when first needed: an idle stream holds as few objects as possible.
-        self.done: anyio.Event | None = None
-        self._wakeup: anyio.Event | None = None
-        self._space: anyio.Event | None = None
+        self.done: Signal | None = None
+        self._wakeup: Signal | None = None
+        self._space: Signal | None = None
 
     async def wait_for_space(self) -> None:
         """Backpressure: hand the full buffer to the (running) writer and wait until it took it."""
-        space = self._space = anyio.Event()
+        space = self._space = Signal()
         assert self._wakeup is not None
         self._wakeup.set()
         await space.wait()
@@ -112,8 +113,8 @@ class Outbox:
         there is something to send. (A stream whose generator never suspends never needs a writer task.)"""
         if self.start_writer is not None:
             start, self.start_writer = self.start_writer, None
-            self.done = anyio.Event()
-            self._wakeup = anyio.Event()
+            self.done = Signal()
+            self._wakeup = Signal()
             start()
         if self.buffer and self._wakeup is not None:
             self._wakeup.set()
@@ -135,7 +136,7 @@ class Outbox:
                     if not wakeup.is_set():
                         await send({"type": "http.response.body", "body": keepalive[1], "more_body": True})
                         continue
-                self._wakeup = anyio.Event()
+                self._wakeup = Signal()
                 while buffer or self.large is not None:
                     # Take the buffer and the large chunk after it together, so that the producer, free again
                     # once `_space` is set, can only add what comes after both.

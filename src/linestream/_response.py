@@ -31,6 +31,7 @@ from starlette.types import Message, Send
 from linestream._early_start import offering_early_start
 from linestream._plan import StreamPlan
 from linestream._receive import ReceiveChannel
+from linestream._signal import WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 
 __all__ = ["ItemSource", "ItemStream", "logger"]
@@ -140,14 +141,15 @@ class ItemStream:
             task_group.start_soon(self.channel.watch, self._on_disconnect)
             if expires_in is not None:
                 task_group.start_soon(self._expire_after, expires_in)
-            if keepalive is not None and not head_only:
-                self._start_lock = anyio.Lock()
-                self._first_ready = anyio.Event()
-                task_group.start_soon(self._keep_alive_before_first, *keepalive)
             source.start(task_group)
             try:
                 with offering_early_start(self._request_start):
-                    first = await source.prefetch()
+                    if keepalive is not None and not head_only:
+                        # Keep-alives before the first item, from the moment the source waits for it: a stream
+                        # whose first item is ready at once needs no pinger task, lock or event.
+                        first = await WakeBeforeSuspending(source.prefetch(), self._start_pinger)
+                    else:
+                        first = await source.prefetch()
                 await self._send_first(first)
                 if not head_only:
                     await source.stream(self._send_or_disconnect, task_group)
@@ -225,6 +227,17 @@ class ItemStream:
                     await self._send_or_disconnect(_body(ping))
         except _ClientGone:
             self._on_disconnect()
+
+    def _start_pinger(self) -> None:
+        """The source is about to wait for its first item: start sending keep-alives (once)."""
+        if self._first_ready is not None or self._task_group is None:
+            return
+        keepalive = self.plan.keepalive
+        assert keepalive is not None
+        if self._start_lock is None:
+            self._start_lock = anyio.Lock()
+        self._first_ready = anyio.Event()
+        self._task_group.start_soon(self._keep_alive_before_first, *keepalive)
 
     async def _keep_alive_before_first(self, interval: float, ping: bytes) -> None:
         first_ready = self._first_ready

@@ -9,7 +9,6 @@ builds one ``StreamPlan`` per format it offers. Serving a request: pick the plan
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import inspect
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -25,7 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from linestream._annotations import CallKind
 from linestream._async_source import AsyncItemSource
-from linestream._binding import Overrides, RequestContext, TemporalResponse, solve_arguments, solve_value
+from linestream._binding import ExitStack, Overrides, RequestContext, TemporalResponse, solve_arguments, solve_value
 from linestream._context import AppContext
 from linestream._dependant import SubDependency, build_dependant, route_dependencies
 from linestream._endpoint import EndpointSpec, analyse_endpoint
@@ -265,13 +264,13 @@ class APIRoute(Route):
             await send(message)
 
         try:
-            async with contextlib.AsyncExitStack() as stack:
+            async with ExitStack() as stack:
                 request = Request(scope, channel)
                 ctx = RequestContext(
                     request, stack, overrides, self.settings.body_limits, self.settings.strict_content_type
                 )
                 # Whatever the handler does, function-scoped dependencies exit before the request's.
-                stack.push_async_callback(ctx.function_stack.aclose)
+                stack.push_async_callback(ctx.exit_function_scope)
                 scope[_CONTEXT] = ctx
                 response = await self.route_handler(request)
                 await response(scope, channel, tracking_send)
@@ -301,7 +300,6 @@ class APIRoute(Route):
             # A client that reconnects after the end record has the whole stream: 204 stops an EventSource, and
             # the endpoint is not run again.
             return Response(status_code=204)
-        function_stack = ctx.function_stack
         try:
             arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
             if plan is not None:
@@ -311,9 +309,9 @@ class APIRoute(Route):
                 return _StreamResponse(self, plan, ctx, arguments)
             response = await self._respond(ctx, arguments)
         except BaseException as exc:
-            await function_stack.__aexit__(type(exc), exc, exc.__traceback__)
+            await ctx.exit_function_scope(exc)
             raise
-        await function_stack.aclose()
+        await ctx.exit_function_scope()
         if ctx.background is not None and response.background is None:
             response.background = ctx.background
         return response
@@ -406,13 +404,12 @@ class _StreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = self.ctx
-        function_stack = ctx.function_stack
         try:
             await self.route._stream(scope, send, receive, ctx, self.arguments, self.plan, self)
         except BaseException as exc:
-            await function_stack.__aexit__(type(exc), exc, exc.__traceback__)
+            await ctx.exit_function_scope(exc)
             raise
-        await function_stack.aclose()
+        await ctx.exit_function_scope()
         # After the stream's last byte, before the request's dependencies exit (the tasks may use them).
         for background in (ctx.background, self.background):
             if background is not None:

@@ -38,7 +38,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from linestream._annotations import CallKind
-from linestream._binding import Overrides, RequestContext, solve_arguments
+from linestream._binding import ExitStack, Overrides, RequestContext, solve_arguments
 from linestream._context import AppContext
 from linestream._dependant import route_dependencies
 from linestream._endpoint import EndpointSpec, analyse_endpoint
@@ -143,29 +143,36 @@ class APIWebSocketRoute(WebSocketRoute):
         overrides = self.overrides
         overrides.mapping = self.context.dependency_overrides
         limits = self.context.settings.body_limits
-        async with contextlib.AsyncExitStack() as stack:
+        async with ExitStack() as stack:
             ctx = RequestContext(websocket, stack, overrides, limits)
-            stack.push_async_callback(ctx.function_stack.aclose)
-            async with ctx.function_stack:
-                try:
-                    arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
-                except RequestValidationError as exc:
-                    error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
-                    await _refuse(websocket, error)
-                    return
-                except HTTPException as exc:
-                    await _refuse(websocket, exc)
-                    return
-                if self.spec.is_stream or self.takes_messages:
-                    await self._serve(websocket, arguments)
-                else:
-                    try:
-                        await self.endpoint(**arguments)
-                    except WebSocketDisconnect:
-                        # The client left and the endpoint let `receive_text()`'s exception out, as FastAPI's own
-                        # examples do: the socket's normal end, not an error to log.
-                        if websocket.client_state is not WebSocketState.DISCONNECTED:
-                            raise
+            stack.push_async_callback(ctx.exit_function_scope)
+            try:
+                await self._run(websocket, ctx)
+            except BaseException as exc:
+                await ctx.exit_function_scope(exc)
+                raise
+            await ctx.exit_function_scope()
+
+    async def _run(self, websocket: WebSocket, ctx: RequestContext) -> None:
+        try:
+            arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
+        except RequestValidationError as exc:
+            error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
+            await _refuse(websocket, error)
+            return
+        except HTTPException as exc:
+            await _refuse(websocket, exc)
+            return
+        if self.spec.is_stream or self.takes_messages:
+            await self._serve(websocket, arguments)
+            return
+        try:
+            await self.endpoint(**arguments)
+        except WebSocketDisconnect:
+            # The client left and the endpoint let `receive_text()`'s exception out, as FastAPI's own examples
+            # do: the socket's normal end, not an error to log.
+            if websocket.client_state is not WebSocketState.DISCONNECTED:
+                raise
 
     async def _serve(self, websocket: WebSocket, arguments: dict[str, Any]) -> None:
         """A typed stream: incoming messages validated into the endpoint, its items sent, the socket closed."""

@@ -19,17 +19,17 @@ import asyncio
 import collections
 import logging
 import re
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-import anyio
 from pydantic import TypeAdapter
 
 from linestream._serialization import SerializedItem
+from linestream._signal import EventWaiter
 from linestream.exceptions import InvalidMessageId
 
-__all__ = ["PAGE_SIZE", "EventWaiter", "Inbox", "MessageKey", "TopicBackend", "format_id", "logger", "parse_id"]
+__all__ = ["PAGE_SIZE", "Inbox", "MessageKey", "TopicBackend", "format_id", "logger", "parse_id"]
 
 BackendT = TypeVar("BackendT", bound="TopicBackend")
 
@@ -210,21 +210,3 @@ class Inbox:
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-
-
-class EventWaiter:  # pragma: no cover - for trio, which the test environment does not install
-    """A one-shot wake-up with the part of ``asyncio.Future``'s interface a subscription uses, for other loops."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = anyio.Event()
-
-    def done(self) -> bool:
-        return self._event.is_set()
-
-    def set_result(self, result: None) -> None:
-        self._event.set()
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        return self._event.wait().__await__()

@@ -17,8 +17,9 @@ from typing import Any, Generic, TypeVar
 
 from linestream._early_start import response_may_start
 from linestream._serialization import SerializedItem
+from linestream._signal import EventWaiter
 from linestream.exceptions import TopicBackendUnavailable
-from linestream.topics._base import PAGE_SIZE, EventWaiter, Inbox, MessageKey, TopicBackend, format_id, logger
+from linestream.topics._base import PAGE_SIZE, Inbox, MessageKey, TopicBackend, format_id, logger
 
 __all__ = ["Subscription"]
 
