@@ -223,6 +223,35 @@ def test_send_timeout_ends_a_stream_whose_client_stopped_reading(
     assert any("stopped reading" in record.getMessage() for record in caplog.records)
 
 
+def test_send_timeout_counts_only_blocked_sends_not_idle_time(caplog: pytest.LogCaptureFixture) -> None:
+    """A stream that is quiet for longer than send_timeout, or whose client reads slowly but steadily, goes on:
+    only a send blocked for the whole timeout ends it."""
+    app = LineStream(send_timeout=0.3, sse_keepalive=None)
+
+    @app.get("/quiet")
+    async def quiet() -> AsyncIterable[Item]:
+        for index in range(3):
+            yield Item(name=f"quiet {index}")
+            await anyio.sleep(0.5)  # longer than the timeout, between sends
+
+    @app.get("/many")
+    async def many() -> AsyncIterable[Item]:
+        for index in range(2000):
+            yield Item(name=f"item {index} " + "x" * 200)
+
+    with serve(app) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/quiet").text.count("quiet") == 3
+        with client.stream("GET", "/many") as response:
+            lines = 0
+            for chunk in response.iter_lines():
+                lines += 1
+                if lines % 500 == 0:
+                    time.sleep(0.1)  # a slow reader: each send still completes well within the timeout
+                assert chunk.startswith('{"name":"item')
+        assert lines == 2000
+    assert not any("stopped reading" in record.getMessage() for record in caplog.records)
+
+
 # -- error policy ----------------------------------------------------------------------------------------------
 def decode_all(stream_format: StreamFormat, body: bytes) -> list[Any]:
     decoder = stream_format.decoder()

@@ -31,7 +31,7 @@ from starlette.types import Message, Send
 from linestream._early_start import offering_early_start
 from linestream._plan import StreamPlan
 from linestream._receive import ReceiveChannel
-from linestream._signal import WakeBeforeSuspending
+from linestream._signal import SendWatchdog, WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 
 __all__ = ["ItemSource", "ItemStream", "logger"]
@@ -86,6 +86,7 @@ class ItemStream:
         "_send",
         "_start_lock",
         "_task_group",
+        "_watchdog",
         "channel",
         "disconnected",
         "expired",
@@ -110,6 +111,7 @@ class ItemStream:
         self._start_lock: anyio.Lock | None = None
         self._first_ready: anyio.Event | None = None
         self._ready_requested = False
+        self._watchdog: SendWatchdog | None = None
 
     def shut_down(self) -> None:
         """End this stream because the server is shutting down (called from the event loop's thread)."""
@@ -136,6 +138,8 @@ class ItemStream:
         error: Exception | None = None
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
+            if self.plan.send_timeout is not None:
+                self._watchdog = SendWatchdog.start(self.plan.send_timeout, self._on_send_timeout)
             if self.shutting_down:
                 self._stop()
             task_group.start_soon(self.channel.watch, self._on_disconnect)
@@ -159,6 +163,9 @@ class ItemStream:
             except Exception as exc:  # noqa: BLE001 - handled by _end(), once the generator is closed
                 error = exc
             finally:
+                if self._watchdog is not None:
+                    self._watchdog.stop()
+                    self._watchdog = None
                 task_group.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
                     await source.aclose()
@@ -176,26 +183,37 @@ class ItemStream:
         self.expired = True
         self._stop()
 
+    def _on_send_timeout(self) -> None:
+        """A send blocked for ``send_timeout`` seconds: the client stopped reading."""
+        logger.warning(
+            "Stream %s closed: the client stopped reading (a send blocked for %s s) after %d item(s).",
+            self.plan.label,
+            self.plan.send_timeout,
+            self.source.count,
+        )
+        self._on_disconnect()
+
     def _on_disconnect(self) -> None:
         self.disconnected = True
         self._stop()
 
     async def _send_or_disconnect(self, message: Message) -> None:
+        watchdog = self._watchdog
         timeout = self.plan.send_timeout
         try:
-            if timeout is None:
+            if watchdog is not None:
+                watchdog.sending = watchdog.time()
+                try:
+                    await self._send(message)
+                finally:
+                    watchdog.sending = None
+            elif timeout is None:
                 await self._send(message)
-            else:
+            else:  # pragma: no cover - without a watchdog (not asyncio)
                 with anyio.fail_after(timeout):
                     await self._send(message)
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            self.disconnected = True
-            logger.warning(
-                "Stream %s closed: the client stopped reading (a send blocked for %s s) after %d item(s).",
-                self.plan.label,
-                timeout,
-                self.source.count,
-            )
+        except TimeoutError as exc:  # pragma: no cover - before OSError, of which it is a subclass
+            self._on_send_timeout()
             raise _ClientGone from exc
         except OSError as exc:
             # ASGI 2.4 servers raise OSError from send() once the client is gone.

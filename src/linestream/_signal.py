@@ -1,5 +1,6 @@
-"""Wake-ups: ``Signal``, for one waiting task, much lighter than an ``anyio.Event``; and
-``WakeBeforeSuspending``, which sees a coroutine about to wait for the event loop.
+"""Wake-ups and timers of an open stream: ``Signal``, for one waiting task, much lighter than an ``anyio.Event``;
+``WakeBeforeSuspending``, which sees a coroutine about to wait for the event loop; and ``SendWatchdog``, a send
+timeout with one timer per stream.
 
 A stream holds a few wake-ups for as long as it is open (the writer's "there is something to send", the
 producer's "the writer is done"); with tens of thousands of idle streams per worker their size counts. On
@@ -16,7 +17,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["EventWaiter", "Signal", "WakeBeforeSuspending", "new_waiter"]
+__all__ = ["EventWaiter", "SendWatchdog", "Signal", "WakeBeforeSuspending", "new_waiter"]
 
 
 class EventWaiter:  # pragma: no cover - for trio, which the test environment does not install
@@ -107,3 +108,46 @@ class WakeBeforeSuspending:
                 raise
             except BaseException as exc:  # noqa: BLE001 - relayed into the coroutine, as `yield from` does
                 value, error = None, exc
+
+
+class SendWatchdog:
+    """A send timeout for a whole stream, with one timer instead of a cancel scope per send.
+
+    ``anyio.fail_after()`` around each ``send()`` costs more than sending a 64 KiB chunk does. Here a send only
+    notes when it began (``sending``); a timer, re-armed every ``timeout`` seconds (or at the running send's
+    deadline), calls ``on_timeout()`` once a send has been blocked for ``timeout`` seconds. asyncio only: ``start``
+    returns ``None`` on other loops, where the caller falls back to ``fail_after``.
+    """
+
+    __slots__ = ("_handle", "_loop", "on_timeout", "sending", "time", "timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, on_timeout: Callable[[], None]) -> None:
+        self._loop = loop
+        self.time = loop.time
+        self.timeout = timeout
+        self.on_timeout = on_timeout
+        #: When the send in progress began (the loop's clock), or ``None``.
+        self.sending: float | None = None
+        self._handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + timeout, self._check)
+
+    @classmethod
+    def start(cls, timeout: float, on_timeout: Callable[[], None]) -> SendWatchdog | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - not asyncio (trio)
+            return None
+        return cls(loop, timeout, on_timeout)
+
+    def _check(self) -> None:
+        began = self.sending
+        now = self._loop.time()
+        if began is not None and now - began >= self.timeout:
+            self._handle = None
+            self.on_timeout()
+            return
+        self._handle = self._loop.call_at((now if began is None else began) + self.timeout, self._check)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
