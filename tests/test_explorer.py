@@ -353,8 +353,11 @@ def test_served_assets_and_switches() -> None:
         page = client.get("/explorer")
         assert page.status_code == 200
         assert 'data-openapi="/openapi.json"' in page.text
-        for asset in ("explorer.js", "decoders.js", "explorer.css"):
-            assert client.get(f"/explorer/static/{asset}").status_code == 200
+        for asset in ("explorer.js", "decoders.js", "decoders-global.js", "explorer.css"):
+            served = client.get(f"/explorer/static/{asset}")
+            assert served.status_code == 200
+            if asset.endswith(".js"):  # module scripts need a JavaScript type
+                assert served.headers["content-type"].startswith("text/javascript")
         assert "http" not in page.text.replace('lang="en"', "")  # nothing from another origin
     for app in (LineStream(explorer_url=None), LineStream(openapi_url=None)):
         with TestClient(app) as client:

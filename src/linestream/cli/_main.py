@@ -1,4 +1,4 @@
-"""The ``linestream`` command: run an app, print its OpenAPI document, or tail a stream."""
+"""The ``linestream`` command: run an app, print its OpenAPI document, generate a client, or tail a stream."""
 
 from __future__ import annotations
 
@@ -149,6 +149,58 @@ def openapi(target: str, version: str | None, app_dir: str) -> None:
         raise _UsageFail(f"{target} is not a linestream app (a LineStream)")
     document = app.openapi() if version is None else build_openapi(app, version=f"{version}.0")
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@cli.group()
+def codegen() -> None:
+    """Generate a typed client from an app's OpenAPI document."""
+
+
+@codegen.command("typescript")
+@click.argument("source")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write client.ts in.")
+@click.option("--runtime", default="@linestream/client", show_default=True, help="The runtime package to import.")
+@click.option("--app-dir", default=".", show_default=True, help="Folder to import a package.module SOURCE from.")
+def codegen_typescript(source: str, out: str, runtime: str, app_dir: str) -> None:
+    """Write OUT/client.ts, a typed TypeScript client of SOURCE: an app (package.module[:app] or
+    path/to/app.py[:app]), the URL of an OpenAPI document, or a JSON file of one."""
+    from pathlib import Path
+
+    from linestream.openapi import typescript_client
+
+    document = _document(source, app_dir)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "client.ts"
+    target.write_text(typescript_client(document, runtime=runtime), encoding="utf-8")
+    click.echo(f"Wrote {target}", err=True)
+
+
+def _document(source: str, app_dir: str) -> dict[str, Any]:
+    """The OpenAPI document of ``source``: a URL, a .json file, or an app target."""
+    if source.startswith(("http://", "https://")):
+        try:
+            response = httpx.get(source, follow_redirects=True, timeout=30)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise _Fail(f"cannot read the OpenAPI document at {source}: {exc}") from exc
+    elif source.endswith(".json"):
+        try:
+            with open(source, encoding="utf-8") as file:
+                document = json.load(file)
+        except (OSError, ValueError) as exc:
+            raise _UsageFail(f"cannot read the OpenAPI document {source}: {exc}") from exc
+    else:
+        from linestream import LineStream
+
+        app = load_app(source, app_dir)
+        if not isinstance(app, LineStream):
+            raise _UsageFail(f"{source} is not a linestream app (a LineStream)")
+        document = app.openapi()
+    if not isinstance(document, dict) or "paths" not in document:
+        raise _UsageFail(f"{source} is not an OpenAPI document (no 'paths')")
+    return document
 
 
 @cli.command()

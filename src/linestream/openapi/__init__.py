@@ -1,4 +1,5 @@
-"""The OpenAPI document of an app, the offline interactive docs page, and the live stream explorer.
+"""The OpenAPI document of an app, the offline interactive docs page, the live stream explorer, and a typed
+TypeScript client generated from the document.
 
 The default document is OpenAPI 3.1.0. A stream's response is documented under its media type
 (``application/jsonl``) the way 3.1 allows and the OpenAPI media-type registry recommends for sequential JSON:
@@ -13,6 +14,7 @@ from linestream.openapi._docs import get_redoc_html, get_swagger_ui_html
 from linestream.openapi._explorer import explorer_html, explorer_static_path
 from linestream.openapi._generate import OPENAPI_VERSIONS, DocumentedApp, build_openapi, get_openapi
 from linestream.openapi._routes import DocumentationPages, documentation_routes
+from linestream.openapi._typescript import typescript_client
 
 __all__ = [
     "OPENAPI_VERSIONS",
@@ -25,4 +27,5 @@ __all__ = [
     "get_openapi",
     "get_redoc_html",
     "get_swagger_ui_html",
+    "typescript_client",
 ]

@@ -76,8 +76,8 @@ def explorer_html(title: str, openapi_url: str, static_url: str, root_path: str)
 </section>
 </main>
 </div>
-<script src="{static}/decoders.js"></script>
-<script src="{static}/explorer.js"></script>
+<script type="module" src="{static}/decoders-global.js"></script>
+<script defer src="{static}/explorer.js"></script>
 </body>
 </html>
 """

@@ -1,339 +1,405 @@
-// Incremental decoders of linestream's stream formats, mirroring linestream.streams (Python): each takes bytes as
+// Compiled from clients/typescript/src/decoders.ts by `npm run build` there: edit that file, not this one.
+// Incremental decoders of linestream's stream formats, mirroring linestream.streams (Python). Each takes bytes as
 // they arrive (any split) and returns the values completed so far; end() throws a TruncatedError when the stream
 // stopped in the middle of a frame. Lines are split on bytes, so U+2028/U+2029 inside JSON strings are data.
-"use strict";
-
-class TruncatedError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "TruncatedError";
-  }
+// This module is the one JavaScript codec implementation: the @linestream/client package and linestream's
+// explorer page (which loads this file's compiled output) both use it.
+/** The bytes ended in the middle of a frame: the last item is incomplete. */
+export class TruncatedError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = "TruncatedError";
+    }
 }
-
-class DecodeError extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "DecodeError";
-  }
+/** The bytes are not a valid frame of the format (or a frame is over the size limit). */
+export class DecodeError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = "DecodeError";
+    }
 }
-
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 const LF = 0x0a;
 const CR = 0x0d;
 const RS = 0x1e;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 function concat(a, b) {
-  if (a.length === 0) return b;
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a, 0);
-  joined.set(b, a.length);
-  return joined;
+    if (a.length === 0)
+        return b;
+    if (b.length === 0)
+        return a;
+    const joined = new Uint8Array(a.length + b.length);
+    joined.set(a, 0);
+    joined.set(b, a.length);
+    return joined;
 }
-
 function isBlank(bytes) {
-  for (const byte of bytes) {
-    if (byte !== 0x20 && byte !== 0x09 && byte !== LF && byte !== CR) return false;
-  }
-  return true;
+    for (const byte of bytes) {
+        if (byte !== 0x20 && byte !== 0x09 && byte !== LF && byte !== CR)
+            return false;
+    }
+    return true;
 }
-
+function message(error) {
+    return error instanceof Error ? error.message : String(error);
+}
 function parseJson(bytes, what) {
-  let text;
-  try {
-    text = utf8.decode(bytes);
-  } catch (error) {
-    throw new DecodeError(`${what} is not valid UTF-8`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new DecodeError(`${what} is not valid JSON: ${error.message}`);
-  }
+    let text;
+    try {
+        text = utf8.decode(bytes);
+    }
+    catch {
+        throw new DecodeError(`${what} is not valid UTF-8`);
+    }
+    try {
+        return JSON.parse(text);
+    }
+    catch (error) {
+        throw new DecodeError(`${what} is not valid JSON: ${message(error)}`);
+    }
 }
-
-// JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored.
-class LinesDecoder {
-  constructor() {
-    this.pending = new Uint8Array(0);
-    this.frames = 0;
-  }
-
-  feed(chunk) {
-    const data = concat(this.pending, chunk);
-    const values = [];
-    let start = 0;
-    for (let index = data.indexOf(LF); index !== -1; index = data.indexOf(LF, start)) {
-      let line = data.subarray(start, index);
-      if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-      start = index + 1;
-      if (isBlank(line)) continue;
-      this.frames += 1;
-      values.push(parseJson(line, `Line ${this.frames}`));
-    }
-    this.pending = data.slice(start);
-    return values;
-  }
-
-  end() {
-    if (!isBlank(this.pending)) {
-      throw new TruncatedError(`the stream ended inside line ${this.frames + 1} (no final line feed)`);
-    }
-    return [];
-  }
+function tooLarge(what, size, limit) {
+    return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
-
-// RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
-// it ends with LF and parses.
-class SeqDecoder {
-  constructor() {
-    this.record = null;
-    this.frames = 0;
-  }
-
-  feed(chunk) {
-    const values = [];
-    let start = 0;
-    for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
-      this.add(chunk.subarray(start, index));
-      this.finish(values);
-      this.record = new Uint8Array(0);
-      start = index + 1;
+/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
+export class LinesDecoder {
+    frames = 0;
+    pending = new Uint8Array(0);
+    maxFrameSize;
+    constructor(options = {}) {
+        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     }
-    this.add(chunk.subarray(start));
-    const record = this.record;
-    if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
-      try {
-        JSON.parse(utf8.decode(record));
-        this.finish(values);
-      } catch (error) {
-        // Not whole yet: more of it is on its way.
-      }
+    feed(chunk) {
+        const values = [];
+        let start = 0;
+        // Only the new bytes are searched: the pending ones hold no line feed.
+        for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
+            let line = concat(this.pending, chunk.subarray(start, index));
+            this.pending = new Uint8Array(0);
+            if (line.length && line[line.length - 1] === CR)
+                line = line.subarray(0, line.length - 1);
+            start = index + 1;
+            if (line.length > this.maxFrameSize)
+                throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
+            if (isBlank(line))
+                continue;
+            this.frames += 1;
+            values.push(parseJson(line, `Line ${this.frames}`));
+        }
+        this.pending = concat(this.pending, chunk.slice(start));
+        if (this.pending.length > this.maxFrameSize) {
+            throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
+        }
+        return values;
     }
-    return values;
-  }
-
-  add(bytes) {
-    if (this.record === null) {
-      if (!isBlank(bytes)) throw new DecodeError("a JSON text sequence must start with the separator 0x1E");
-      return;
+    end() {
+        if (!isBlank(this.pending)) {
+            throw new TruncatedError(`the stream ended inside line ${this.frames + 1} (no final line feed)`);
+        }
+        return [];
     }
-    this.record = concat(this.record, bytes);
-  }
-
-  finish(values) {
-    const record = this.record;
-    this.record = null;
-    if (record === null || isBlank(record)) return;
-    if (record[record.length - 1] !== LF) {
-      throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
-    }
-    this.frames += 1;
-    values.push(parseJson(record, `Record ${this.frames}`));
-  }
-
-  end() {
-    const record = this.record;
-    if (record !== null && record.length && record[record.length - 1] !== LF) {
-      throw new TruncatedError(`the stream ended inside record ${this.frames + 1} (no final line feed)`);
-    }
-    const values = [];
-    this.finish(values);
-    return values;
-  }
 }
-
-// Server-Sent Events, per the WHATWG parsing rules: lines end at CRLF, LF or CR; a leading BOM is dropped; one
-// space after the colon is removed; an event is dispatched at a blank line if it carried data. Returns
-// {data, event, id} objects (id: the last event id, as an EventSource would report it).
-class SseDecoder {
-  constructor() {
-    this.text = new TextDecoder("utf-8");
-    this.buffer = "";
-    this.first = true;
-    this.data = [];
-    this.event = "";
-    this.lastEventId = "";
-    this.frames = 0;
-  }
-
-  feed(chunk) {
-    let text = this.buffer + this.text.decode(chunk, { stream: true });
-    if (this.first && text.length) {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      this.first = false;
+/** RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
+ * it ends with LF and parses. */
+export class SeqDecoder {
+    frames = 0;
+    record = null;
+    maxFrameSize;
+    constructor(options = {}) {
+        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     }
-    const events = [];
-    let start = 0;
-    for (;;) {
-      const cr = text.indexOf("\r", start);
-      const lf = text.indexOf("\n", start);
-      let end;
-      let next;
-      if (cr === -1 && lf === -1) break;
-      if (cr !== -1 && (lf === -1 || cr < lf)) {
-        if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
-        end = cr;
-        next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
-      } else {
-        end = lf;
-        next = lf + 1;
-      }
-      this.line(text.slice(start, end), events);
-      start = next;
+    feed(chunk) {
+        const values = [];
+        let start = 0;
+        for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+            this.add(chunk.subarray(start, index));
+            this.finish(values);
+            this.record = new Uint8Array(0);
+            start = index + 1;
+        }
+        this.add(chunk.subarray(start));
+        const record = this.record;
+        if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+            try {
+                JSON.parse(utf8.decode(record));
+                this.finish(values);
+            }
+            catch {
+                // Not whole yet: more of it is on its way.
+            }
+        }
+        return values;
     }
-    this.buffer = text.slice(start);
-    return events;
-  }
-
-  line(line, events) {
-    if (line === "") {
-      if (this.data.length) {
+    add(bytes) {
+        if (this.record === null) {
+            if (!isBlank(bytes))
+                throw new DecodeError("a JSON text sequence must start with the separator 0x1E");
+            return;
+        }
+        this.record = concat(this.record, bytes.slice());
+        if (this.record.length > this.maxFrameSize) {
+            throw tooLarge(`Record ${this.frames + 1}`, this.record.length, this.maxFrameSize);
+        }
+    }
+    finish(values) {
+        const record = this.record;
+        this.record = null;
+        if (record === null || isBlank(record))
+            return;
+        if (record[record.length - 1] !== LF) {
+            throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
+        }
         this.frames += 1;
-        events.push({ data: this.data.join("\n"), event: this.event || "message", id: this.lastEventId });
-      }
-      this.data = [];
-      this.event = "";
-      return;
+        values.push(parseJson(record, `Record ${this.frames}`));
     }
-    if (line[0] === ":") return;
-    const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value[0] === " ") value = value.slice(1);
-    if (field === "data") this.data.push(value);
-    else if (field === "event") this.event = value;
-    else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
-  }
-
-  end() {
-    let rest = this.buffer + this.text.decode();
-    const events = [];
-    if (rest.endsWith("\r")) {
-      // The CR held back in case a LF followed: at the end, it is a line break of its own.
-      const lines = rest.split(/\r\n|\r|\n/);
-      rest = lines.pop();
-      for (const line of lines) this.line(line, events);
+    end() {
+        const record = this.record;
+        if (record !== null && record.length && record[record.length - 1] !== LF) {
+            throw new TruncatedError(`the stream ended inside record ${this.frames + 1} (no final line feed)`);
+        }
+        const values = [];
+        this.finish(values);
+        return values;
     }
-    if (rest !== "" || this.data.length) {
-      throw new TruncatedError(`the stream ended inside event ${this.frames + 1}`);
-    }
-    return events;
-  }
 }
-
-// A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
-// string element is returned as soon as it closes; a number, true, false or null at the delimiter after it.
+/** Server-Sent Events, per the WHATWG parsing rules: lines end at CRLF, LF or CR; a leading BOM is dropped; one
+ * space after the colon is removed; an event is dispatched at a blank line if it carried data. `retry` is the
+ * last reconnection time the stream set; `pendingRetry` one set after the last event (a server shutting down
+ * sends it alone: "come back in this many ms"). */
+export class SseDecoder {
+    frames = 0;
+    retry = undefined;
+    pendingRetry = undefined;
+    text = new TextDecoder("utf-8");
+    buffer = "";
+    first = true;
+    data = [];
+    size = 0;
+    event = "";
+    eventRetry = undefined;
+    lastEventId = "";
+    maxFrameSize;
+    constructor(options = {}) {
+        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    }
+    feed(chunk) {
+        let text = this.buffer + this.text.decode(chunk, { stream: true });
+        if (this.first && text.length) {
+            if (text.charCodeAt(0) === 0xfeff)
+                text = text.slice(1);
+            this.first = false;
+        }
+        const events = [];
+        let start = 0;
+        for (;;) {
+            const cr = text.indexOf("\r", start);
+            const lf = text.indexOf("\n", start);
+            let end;
+            let next;
+            if (cr === -1 && lf === -1)
+                break;
+            if (cr !== -1 && (lf === -1 || cr < lf)) {
+                if (cr === text.length - 1)
+                    break; // a CR at the end may be the start of a CRLF
+                end = cr;
+                next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
+            }
+            else {
+                end = lf;
+                next = lf + 1;
+            }
+            this.line(text.slice(start, end), events);
+            start = next;
+        }
+        this.buffer = text.slice(start);
+        if (this.size + this.buffer.length > this.maxFrameSize) {
+            throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
+        }
+        return events;
+    }
+    line(line, events) {
+        if (line === "") {
+            if (this.data.length) {
+                this.frames += 1;
+                this.pendingRetry = undefined;
+                const event = { data: this.data.join("\n"), event: this.event || "message", id: this.lastEventId };
+                if (this.eventRetry !== undefined)
+                    event.retry = this.eventRetry;
+                events.push(event);
+            }
+            this.data = [];
+            this.size = 0;
+            this.event = "";
+            this.eventRetry = undefined;
+            return;
+        }
+        if (line[0] === ":")
+            return;
+        const colon = line.indexOf(":");
+        const field = colon === -1 ? line : line.slice(0, colon);
+        let value = colon === -1 ? "" : line.slice(colon + 1);
+        if (value[0] === " ")
+            value = value.slice(1);
+        if (field === "data") {
+            this.data.push(value);
+            this.size += value.length + 1;
+        }
+        else if (field === "event")
+            this.event = value;
+        else if (field === "id" && !value.includes("\0"))
+            this.lastEventId = value;
+        else if (field === "retry" && /^[0-9]+$/.test(value)) {
+            this.retry = this.eventRetry = this.pendingRetry = Number(value);
+        }
+    }
+    end() {
+        let rest = this.buffer + this.text.decode();
+        const events = [];
+        if (rest.endsWith("\r")) {
+            // The CR held back in case a LF followed: at the end, it is a line break of its own.
+            const lines = rest.split(/\r\n|\r|\n/);
+            rest = lines.pop() ?? "";
+            for (const line of lines)
+                this.line(line, events);
+        }
+        if (rest !== "" || this.data.length) {
+            throw new TruncatedError(`the stream ended inside event ${this.frames + 1}`);
+        }
+        return events;
+    }
+}
 const BEFORE = 0;
 const FIRST = 1;
 const VALUE = 2;
 const IN_VALUE = 3;
 const AFTER = 4;
 const DONE = 5;
-
-class ArrayDecoder {
-  constructor() {
-    this.text = new TextDecoder("utf-8");
-    this.buffer = "";
-    this.position = 0;
-    this.state = BEFORE;
-    this.start = 0;
-    this.depth = 0;
-    this.structured = false;
-    this.inString = false;
-    this.escaped = false;
-    this.frames = 0;
-  }
-
-  feed(chunk) {
-    const text = this.buffer + this.text.decode(chunk, { stream: true });
-    const values = [];
-    let index = this.position;
-    for (; index < text.length; index += 1) {
-      const char = text[index];
-      if (this.state === IN_VALUE) {
-        if (this.inString) {
-          if (this.escaped) this.escaped = false;
-          else if (char === "\\") this.escaped = true;
-          else if (char === '"') {
-            this.inString = false;
-            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-          }
-        } else if (char === '"') {
-          this.inString = true;
-        } else if (char === "{" || char === "[") {
-          this.depth += 1;
-        } else if (char === "}" || char === "]") {
-          if (this.structured) {
-            this.depth -= 1;
-            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-          } else {
-            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
-            this.delimiter(char);
-          }
-        } else if (!this.structured && (char === "," || /\s/.test(char))) {
-          this.emit(text.slice(this.start, index), values);
-          this.delimiter(char);
+/** A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
+ * string element is returned as soon as it closes; a number, true, false or null at the delimiter after it. */
+export class ArrayDecoder {
+    frames = 0;
+    text = new TextDecoder("utf-8");
+    buffer = "";
+    position = 0;
+    state = BEFORE;
+    start = 0;
+    depth = 0;
+    structured = false;
+    inString = false;
+    escaped = false;
+    maxFrameSize;
+    constructor(options = {}) {
+        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    }
+    feed(chunk) {
+        const text = this.buffer + this.text.decode(chunk, { stream: true });
+        const values = [];
+        let index = this.position;
+        for (; index < text.length; index += 1) {
+            const char = text.charAt(index);
+            if (this.state === IN_VALUE) {
+                if (this.inString) {
+                    if (this.escaped)
+                        this.escaped = false;
+                    else if (char === "\\")
+                        this.escaped = true;
+                    else if (char === '"') {
+                        this.inString = false;
+                        if (this.depth === 0)
+                            this.emit(text.slice(this.start, index + 1), values);
+                    }
+                }
+                else if (char === '"') {
+                    this.inString = true;
+                }
+                else if (char === "{" || char === "[") {
+                    this.depth += 1;
+                }
+                else if (char === "}" || char === "]") {
+                    if (this.structured) {
+                        this.depth -= 1;
+                        if (this.depth === 0)
+                            this.emit(text.slice(this.start, index + 1), values);
+                    }
+                    else {
+                        this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+                        this.delimiter(char);
+                    }
+                }
+                else if (!this.structured && (char === "," || /\s/.test(char))) {
+                    this.emit(text.slice(this.start, index), values);
+                    this.delimiter(char);
+                }
+                continue;
+            }
+            if (/\s/.test(char))
+                continue;
+            if (this.state === BEFORE) {
+                if (char !== "[")
+                    throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+                this.state = FIRST;
+            }
+            else if (this.state === FIRST || this.state === VALUE) {
+                if (char === "]" && this.state === FIRST)
+                    this.state = DONE;
+                else if (char === "," || char === "]") {
+                    throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+                }
+                else {
+                    this.state = IN_VALUE;
+                    this.start = index;
+                    this.structured = char === "{" || char === "[" || char === '"';
+                    this.depth = char === "{" || char === "[" ? 1 : 0;
+                    this.inString = char === '"';
+                }
+            }
+            else if (this.state === AFTER) {
+                this.delimiter(char);
+            }
+            else {
+                throw new DecodeError("data after the end of the JSON array");
+            }
         }
-        continue;
-      }
-      if (/\s/.test(char)) continue;
-      if (this.state === BEFORE) {
-        if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
-        this.state = FIRST;
-      } else if (this.state === FIRST || this.state === VALUE) {
-        if (char === "]" && this.state === FIRST) this.state = DONE;
-        else if (char === "," || char === "]") throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
-        else {
-          this.state = IN_VALUE;
-          this.start = index;
-          this.structured = char === "{" || char === "[" || char === '"';
-          this.depth = char === "{" || char === "[" ? 1 : 0;
-          this.inString = char === '"';
+        // Keep only the element being read.
+        const keep = this.state === IN_VALUE ? this.start : index;
+        this.buffer = text.slice(keep);
+        this.start -= keep;
+        this.position = index - keep;
+        if (this.buffer.length > this.maxFrameSize) {
+            throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
         }
-      } else if (this.state === AFTER) {
-        this.delimiter(char);
-      } else {
-        throw new DecodeError("data after the end of the JSON array");
-      }
+        return values;
     }
-    // Keep only the element being read.
-    const keep = this.state === IN_VALUE ? this.start : index;
-    this.buffer = text.slice(keep);
-    this.start -= keep;
-    this.position = index - keep;
-    return values;
-  }
-
-  emit(element, values) {
-    this.state = AFTER;
-    this.frames += 1;
-    try {
-      values.push(JSON.parse(element));
-    } catch (error) {
-      throw new DecodeError(`element ${this.frames} is not valid JSON: ${error.message}`);
+    emit(element, values) {
+        this.state = AFTER;
+        this.frames += 1;
+        try {
+            values.push(JSON.parse(element));
+        }
+        catch (error) {
+            throw new DecodeError(`element ${this.frames} is not valid JSON: ${message(error)}`);
+        }
     }
-  }
-
-  delimiter(char) {
-    if (char === ",") this.state = VALUE;
-    else if (char === "]") this.state = DONE;
-    else if (!/\s/.test(char)) throw new DecodeError(`expected ',' or ']' after element ${this.frames}, got '${char}'`);
-  }
-
-  end() {
-    if (this.state !== DONE) {
-      throw new TruncatedError(`the JSON array ended after ${this.frames} element(s) without its closing ']'`);
+    delimiter(char) {
+        if (char === ",")
+            this.state = VALUE;
+        else if (char === "]")
+            this.state = DONE;
+        else if (!/\s/.test(char))
+            throw new DecodeError(`expected ',' or ']' after element ${this.frames}, got '${char}'`);
     }
-    return [];
-  }
+    end() {
+        if (this.state !== DONE) {
+            throw new TruncatedError(`the JSON array ended after ${this.frames} element(s) without its closing ']'`);
+        }
+        return [];
+    }
 }
-
-const DECODERS = {
-  "application/jsonl": LinesDecoder,
-  "application/x-ndjson": LinesDecoder,
-  "application/json-seq": SeqDecoder,
-  "text/event-stream": SseDecoder,
-  "application/json": ArrayDecoder,
+/** The stream formats by media type, and the decoder of each. */
+export const DECODERS = {
+    "application/jsonl": LinesDecoder,
+    "application/x-ndjson": LinesDecoder,
+    "application/json-seq": SeqDecoder,
+    "text/event-stream": SseDecoder,
+    "application/json": ArrayDecoder,
 };
-
-globalThis.linestreamDecoders = { DECODERS, LinesDecoder, SeqDecoder, SseDecoder, ArrayDecoder, TruncatedError, DecodeError };

@@ -1,0 +1,419 @@
+// Incremental decoders of linestream's stream formats, mirroring linestream.streams (Python). Each takes bytes as
+// they arrive (any split) and returns the values completed so far; end() throws a TruncatedError when the stream
+// stopped in the middle of a frame. Lines are split on bytes, so U+2028/U+2029 inside JSON strings are data.
+// This module is the one JavaScript codec implementation: the @linestream/client package and linestream's
+// explorer page (which loads this file's compiled output) both use it.
+
+/** The bytes ended in the middle of a frame: the last item is incomplete. */
+export class TruncatedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TruncatedError";
+  }
+}
+
+/** The bytes are not a valid frame of the format (or a frame is over the size limit). */
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DecodeError";
+  }
+}
+
+/** One Server-Sent Event: its data, its event name ("message" by default) and the last event id. */
+export interface SseEvent {
+  data: string;
+  event: string;
+  id: string;
+  /** The reconnection time (ms) this event set, if it carried a retry field. */
+  retry?: number;
+}
+
+export interface Decoder<V> {
+  /** Decodes the next bytes; returns the values they completed. */
+  feed(chunk: Uint8Array): V[];
+  /** The bytes are over: returns the last values, or throws TruncatedError if a frame was left incomplete. */
+  end(): V[];
+  /** How many frames were decoded so far. */
+  readonly frames: number;
+}
+
+export interface DecoderOptions {
+  /** The most bytes one frame may take (DecodeError past it); 16 MiB by default, as in linestream.streams. */
+  maxFrameSize?: number;
+}
+
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const RS = 0x1e;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a, 0);
+  joined.set(b, a.length);
+  return joined;
+}
+
+function isBlank(bytes: Uint8Array): boolean {
+  for (const byte of bytes) {
+    if (byte !== 0x20 && byte !== 0x09 && byte !== LF && byte !== CR) return false;
+  }
+  return true;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new DecodeError(`${what} is not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new DecodeError(`${what} is not valid JSON: ${message(error)}`);
+  }
+}
+
+function tooLarge(what: string, size: number, limit: number): DecodeError {
+  return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
+}
+
+/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
+export class LinesDecoder implements Decoder<unknown> {
+  frames = 0;
+  private pending: Uint8Array = new Uint8Array(0);
+  private readonly maxFrameSize: number;
+
+  constructor(options: DecoderOptions = {}) {
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  feed(chunk: Uint8Array): unknown[] {
+    const values: unknown[] = [];
+    let start = 0;
+    // Only the new bytes are searched: the pending ones hold no line feed.
+    for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
+      let line = concat(this.pending, chunk.subarray(start, index));
+      this.pending = new Uint8Array(0);
+      if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+      start = index + 1;
+      if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
+      if (isBlank(line)) continue;
+      this.frames += 1;
+      values.push(parseJson(line, `Line ${this.frames}`));
+    }
+    this.pending = concat(this.pending, chunk.slice(start));
+    if (this.pending.length > this.maxFrameSize) {
+      throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
+    }
+    return values;
+  }
+
+  end(): unknown[] {
+    if (!isBlank(this.pending)) {
+      throw new TruncatedError(`the stream ended inside line ${this.frames + 1} (no final line feed)`);
+    }
+    return [];
+  }
+}
+
+/** RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
+ * it ends with LF and parses. */
+export class SeqDecoder implements Decoder<unknown> {
+  frames = 0;
+  private record: Uint8Array | null = null;
+  private readonly maxFrameSize: number;
+
+  constructor(options: DecoderOptions = {}) {
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  feed(chunk: Uint8Array): unknown[] {
+    const values: unknown[] = [];
+    let start = 0;
+    for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+      this.add(chunk.subarray(start, index));
+      this.finish(values);
+      this.record = new Uint8Array(0);
+      start = index + 1;
+    }
+    this.add(chunk.subarray(start));
+    const record = this.record;
+    if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+      try {
+        JSON.parse(utf8.decode(record));
+        this.finish(values);
+      } catch {
+        // Not whole yet: more of it is on its way.
+      }
+    }
+    return values;
+  }
+
+  private add(bytes: Uint8Array): void {
+    if (this.record === null) {
+      if (!isBlank(bytes)) throw new DecodeError("a JSON text sequence must start with the separator 0x1E");
+      return;
+    }
+    this.record = concat(this.record, bytes.slice());
+    if (this.record.length > this.maxFrameSize) {
+      throw tooLarge(`Record ${this.frames + 1}`, this.record.length, this.maxFrameSize);
+    }
+  }
+
+  private finish(values: unknown[]): void {
+    const record = this.record;
+    this.record = null;
+    if (record === null || isBlank(record)) return;
+    if (record[record.length - 1] !== LF) {
+      throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
+    }
+    this.frames += 1;
+    values.push(parseJson(record, `Record ${this.frames}`));
+  }
+
+  end(): unknown[] {
+    const record = this.record;
+    if (record !== null && record.length && record[record.length - 1] !== LF) {
+      throw new TruncatedError(`the stream ended inside record ${this.frames + 1} (no final line feed)`);
+    }
+    const values: unknown[] = [];
+    this.finish(values);
+    return values;
+  }
+}
+
+/** Server-Sent Events, per the WHATWG parsing rules: lines end at CRLF, LF or CR; a leading BOM is dropped; one
+ * space after the colon is removed; an event is dispatched at a blank line if it carried data. `retry` is the
+ * last reconnection time the stream set; `pendingRetry` one set after the last event (a server shutting down
+ * sends it alone: "come back in this many ms"). */
+export class SseDecoder implements Decoder<SseEvent> {
+  frames = 0;
+  retry: number | undefined = undefined;
+  pendingRetry: number | undefined = undefined;
+  private readonly text = new TextDecoder("utf-8");
+  private buffer = "";
+  private first = true;
+  private data: string[] = [];
+  private size = 0;
+  private event = "";
+  private eventRetry: number | undefined = undefined;
+  private lastEventId = "";
+  private readonly maxFrameSize: number;
+
+  constructor(options: DecoderOptions = {}) {
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  feed(chunk: Uint8Array): SseEvent[] {
+    let text = this.buffer + this.text.decode(chunk, { stream: true });
+    if (this.first && text.length) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      this.first = false;
+    }
+    const events: SseEvent[] = [];
+    let start = 0;
+    for (;;) {
+      const cr = text.indexOf("\r", start);
+      const lf = text.indexOf("\n", start);
+      let end: number;
+      let next: number;
+      if (cr === -1 && lf === -1) break;
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
+        end = cr;
+        next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
+      } else {
+        end = lf;
+        next = lf + 1;
+      }
+      this.line(text.slice(start, end), events);
+      start = next;
+    }
+    this.buffer = text.slice(start);
+    if (this.size + this.buffer.length > this.maxFrameSize) {
+      throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
+    }
+    return events;
+  }
+
+  private line(line: string, events: SseEvent[]): void {
+    if (line === "") {
+      if (this.data.length) {
+        this.frames += 1;
+        this.pendingRetry = undefined;
+        const event: SseEvent = { data: this.data.join("\n"), event: this.event || "message", id: this.lastEventId };
+        if (this.eventRetry !== undefined) event.retry = this.eventRetry;
+        events.push(event);
+      }
+      this.data = [];
+      this.size = 0;
+      this.event = "";
+      this.eventRetry = undefined;
+      return;
+    }
+    if (line[0] === ":") return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value[0] === " ") value = value.slice(1);
+    if (field === "data") {
+      this.data.push(value);
+      this.size += value.length + 1;
+    } else if (field === "event") this.event = value;
+    else if (field === "id" && !value.includes("\0")) this.lastEventId = value;
+    else if (field === "retry" && /^[0-9]+$/.test(value)) {
+      this.retry = this.eventRetry = this.pendingRetry = Number(value);
+    }
+  }
+
+  end(): SseEvent[] {
+    let rest = this.buffer + this.text.decode();
+    const events: SseEvent[] = [];
+    if (rest.endsWith("\r")) {
+      // The CR held back in case a LF followed: at the end, it is a line break of its own.
+      const lines = rest.split(/\r\n|\r|\n/);
+      rest = lines.pop() ?? "";
+      for (const line of lines) this.line(line, events);
+    }
+    if (rest !== "" || this.data.length) {
+      throw new TruncatedError(`the stream ended inside event ${this.frames + 1}`);
+    }
+    return events;
+  }
+}
+
+const BEFORE = 0;
+const FIRST = 1;
+const VALUE = 2;
+const IN_VALUE = 3;
+const AFTER = 4;
+const DONE = 5;
+
+/** A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
+ * string element is returned as soon as it closes; a number, true, false or null at the delimiter after it. */
+export class ArrayDecoder implements Decoder<unknown> {
+  frames = 0;
+  private readonly text = new TextDecoder("utf-8");
+  private buffer = "";
+  private position = 0;
+  private state = BEFORE;
+  private start = 0;
+  private depth = 0;
+  private structured = false;
+  private inString = false;
+  private escaped = false;
+  private readonly maxFrameSize: number;
+
+  constructor(options: DecoderOptions = {}) {
+    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+  }
+
+  feed(chunk: Uint8Array): unknown[] {
+    const text = this.buffer + this.text.decode(chunk, { stream: true });
+    const values: unknown[] = [];
+    let index = this.position;
+    for (; index < text.length; index += 1) {
+      const char = text.charAt(index);
+      if (this.state === IN_VALUE) {
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (char === "\\") this.escaped = true;
+          else if (char === '"') {
+            this.inString = false;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          }
+        } else if (char === '"') {
+          this.inString = true;
+        } else if (char === "{" || char === "[") {
+          this.depth += 1;
+        } else if (char === "}" || char === "]") {
+          if (this.structured) {
+            this.depth -= 1;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          } else {
+            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+            this.delimiter(char);
+          }
+        } else if (!this.structured && (char === "," || /\s/.test(char))) {
+          this.emit(text.slice(this.start, index), values);
+          this.delimiter(char);
+        }
+        continue;
+      }
+      if (/\s/.test(char)) continue;
+      if (this.state === BEFORE) {
+        if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+        this.state = FIRST;
+      } else if (this.state === FIRST || this.state === VALUE) {
+        if (char === "]" && this.state === FIRST) this.state = DONE;
+        else if (char === "," || char === "]") {
+          throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+        } else {
+          this.state = IN_VALUE;
+          this.start = index;
+          this.structured = char === "{" || char === "[" || char === '"';
+          this.depth = char === "{" || char === "[" ? 1 : 0;
+          this.inString = char === '"';
+        }
+      } else if (this.state === AFTER) {
+        this.delimiter(char);
+      } else {
+        throw new DecodeError("data after the end of the JSON array");
+      }
+    }
+    // Keep only the element being read.
+    const keep = this.state === IN_VALUE ? this.start : index;
+    this.buffer = text.slice(keep);
+    this.start -= keep;
+    this.position = index - keep;
+    if (this.buffer.length > this.maxFrameSize) {
+      throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+    }
+    return values;
+  }
+
+  private emit(element: string, values: unknown[]): void {
+    this.state = AFTER;
+    this.frames += 1;
+    try {
+      values.push(JSON.parse(element) as unknown);
+    } catch (error) {
+      throw new DecodeError(`element ${this.frames} is not valid JSON: ${message(error)}`);
+    }
+  }
+
+  private delimiter(char: string): void {
+    if (char === ",") this.state = VALUE;
+    else if (char === "]") this.state = DONE;
+    else if (!/\s/.test(char)) throw new DecodeError(`expected ',' or ']' after element ${this.frames}, got '${char}'`);
+  }
+
+  end(): unknown[] {
+    if (this.state !== DONE) {
+      throw new TruncatedError(`the JSON array ended after ${this.frames} element(s) without its closing ']'`);
+    }
+    return [];
+  }
+}
+
+/** The stream formats by media type, and the decoder of each. */
+export const DECODERS = {
+  "application/jsonl": LinesDecoder,
+  "application/x-ndjson": LinesDecoder,
+  "application/json-seq": SeqDecoder,
+  "text/event-stream": SseDecoder,
+  "application/json": ArrayDecoder,
+} as const;
+
+export type MediaType = keyof typeof DECODERS;
