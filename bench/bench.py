@@ -382,7 +382,7 @@ async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
 
 
 def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) -> dict[str, Any]:
-    results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "latency_ms": {}, "concurrency": {}}
+    results: dict[str, Any] = {"throughput": {}, "ttfb_ms": {}, "ttfb_sse_ms": {}, "latency_ms": {}, "concurrency": {}}
     for _ in range(reps):
         order = list(FRAMEWORKS)
         random.shuffle(order)
@@ -398,16 +398,17 @@ def network(n: int, reps: int, ttfb_requests: int, streams: int, hold: float) ->
                 seconds = time.perf_counter() - started
                 assert newlines == n, (framework, newlines)
                 results["throughput"].setdefault(framework, []).append(n / seconds)
-                timings = []
-                for _ in range(ttfb_requests):
-                    started = time.perf_counter()
-                    with client.stream("GET", url + "/typed?n=1") as response:
-                        chunks = response.iter_raw()
-                        next(chunks)
-                        timings.append(time.perf_counter() - started)
-                        for _ in chunks:
-                            pass
-                results["ttfb_ms"].setdefault(framework, []).append(statistics.median(timings) * 1000)
+                for key, path in (("ttfb_ms", "/typed?n=1"), ("ttfb_sse_ms", "/sse?n=1")):
+                    timings = []
+                    for _ in range(ttfb_requests):
+                        started = time.perf_counter()
+                        with client.stream("GET", url + path) as response:
+                            chunks = response.iter_raw()
+                            next(chunks)
+                            timings.append(time.perf_counter() - started)
+                            for _ in chunks:
+                                pass
+                    results[key].setdefault(framework, []).append(statistics.median(timings) * 1000)
                 delays = []
                 with client.stream("GET", url + f"/latency?n={ttfb_requests}") as response:
                     for line in response.iter_lines():
@@ -568,11 +569,12 @@ def report(data: dict[str, Any]) -> str:
             )
             + " |"
         )
-        lines.append(
-            "| time to first item, ms (median) | "
-            + " | ".join(f"{net['ttfb_ms'][f]['median']:.3f}" for f in FRAMEWORKS)
-            + " |"
-        )
+        for key, what in (("ttfb_ms", "JSON Lines"), ("ttfb_sse_ms", "SSE")):
+            lines.append(
+                f"| time to first item, {what}, ms (median) | "
+                + " | ".join(f"{net[key][f]['median']:.3f}" for f in FRAMEWORKS)
+                + " |"
+            )
         lines.append(
             "| item yielded after an await to client, ms (median) | "
             + " | ".join(f"{net['latency_ms'][f]['median']:.3f}" for f in FRAMEWORKS)
@@ -680,6 +682,7 @@ def main() -> None:
         data["network"] = {
             "throughput": {f: summary(v) for f, v in net["throughput"].items()},
             "ttfb_ms": {f: summary(v) for f, v in net["ttfb_ms"].items()},
+            "ttfb_sse_ms": {f: summary(v) for f, v in net["ttfb_sse_ms"].items()},
             "latency_ms": {f: summary(v) for f, v in net["latency_ms"].items()},
             "concurrency": net["concurrency"],
         }
