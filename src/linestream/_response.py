@@ -204,7 +204,7 @@ class ItemStream:
             if watchdog is not None:
                 watchdog.sending = watchdog.time()
                 try:
-                    await self._send(message)
+                    await WakeBeforeSuspending(self._send(message), watchdog.blocked)
                 finally:
                     watchdog.sending = None
             elif timeout is None:

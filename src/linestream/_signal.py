@@ -111,12 +111,15 @@ class WakeBeforeSuspending:
 
 
 class SendWatchdog:
-    """A send timeout for a whole stream, with one timer instead of a cancel scope per send.
+    """A send timeout for a whole stream, without a cancel scope per send and without a timer while no send is
+    blocked.
 
-    ``anyio.fail_after()`` around each ``send()`` costs more than sending a 64 KiB chunk does. Here a send only
-    notes when it began (``sending``); a timer, re-armed every ``timeout`` seconds (or at the running send's
-    deadline), calls ``on_timeout()`` once a send has been blocked for ``timeout`` seconds. asyncio only: ``start``
-    returns ``None`` on other loops, where the caller falls back to ``fail_after``.
+    ``anyio.fail_after()`` around each ``send()`` costs more than sending a 64 KiB chunk does, and a timer per
+    open stream costs memory on every idle one. Here a send notes when it began (``sending``), and only a send
+    that really waits for the client (``blocked()``, called when it is about to suspend) arms a timer at its
+    deadline; the timer calls ``on_timeout()`` if that send (or a later one still blocked) has waited ``timeout``
+    seconds. asyncio only: ``start`` returns ``None`` on other loops, where the caller falls back to
+    ``fail_after``.
     """
 
     __slots__ = ("_handle", "_loop", "on_timeout", "sending", "time", "timeout")
@@ -128,7 +131,7 @@ class SendWatchdog:
         self.on_timeout = on_timeout
         #: When the send in progress began (the loop's clock), or ``None``.
         self.sending: float | None = None
-        self._handle: asyncio.TimerHandle | None = loop.call_at(loop.time() + timeout, self._check)
+        self._handle: asyncio.TimerHandle | None = None
 
     @classmethod
     def start(cls, timeout: float, on_timeout: Callable[[], None]) -> SendWatchdog | None:
@@ -138,14 +141,20 @@ class SendWatchdog:
             return None
         return cls(loop, timeout, on_timeout)
 
+    def blocked(self) -> None:
+        """The send in progress is about to wait for the client: make sure a timer watches its deadline."""
+        if self._handle is None and self.sending is not None:
+            self._handle = self._loop.call_at(self.sending + self.timeout, self._check)
+
     def _check(self) -> None:
+        self._handle = None
         began = self.sending
-        now = self._loop.time()
-        if began is not None and now - began >= self.timeout:
-            self._handle = None
+        if began is None:
+            return  # that send completed; the next blocked one arms a new timer
+        if self._loop.time() - began >= self.timeout:
             self.on_timeout()
-            return
-        self._handle = self._loop.call_at((now if began is None else began) + self.timeout, self._check)
+        else:
+            self._handle = self._loop.call_at(began + self.timeout, self._check)
 
     def stop(self) -> None:
         if self._handle is not None:
