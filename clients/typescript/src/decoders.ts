@@ -14,6 +14,9 @@ export class TruncatedError extends Error {
 
 /** The bytes are not a valid frame of the format (or a frame is over the size limit). */
 export class DecodeError extends Error {
+  /** The values the same feed() decoded before the bad frame: they are valid, and came first. */
+  values: unknown[] = [];
+
   constructor(message: string) {
     super(message);
     this.name = "DecodeError";
@@ -84,6 +87,18 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
+/** Runs one feed(): the values it decoded, or, if a frame is bad, a DecodeError carrying those before it. */
+function feeding<V>(decode: (values: V[]) => void): V[] {
+  const values: V[] = [];
+  try {
+    decode(values);
+  } catch (error) {
+    if (error instanceof DecodeError) error.values = values;
+    throw error;
+  }
+  return values;
+}
+
 function tooLarge(what: string, size: number, limit: number): DecodeError {
   return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
@@ -99,24 +114,24 @@ export class LinesDecoder implements Decoder<unknown> {
   }
 
   feed(chunk: Uint8Array): unknown[] {
-    const values: unknown[] = [];
-    let start = 0;
-    // Only the new bytes are searched: the pending ones hold no line feed.
-    for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
-      let line = concat(this.pending, chunk.subarray(start, index));
-      this.pending = new Uint8Array(0);
-      if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-      start = index + 1;
-      if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
-      if (isBlank(line)) continue;
-      this.frames += 1;
-      values.push(parseJson(line, `Line ${this.frames}`));
-    }
-    this.pending = concat(this.pending, chunk.slice(start));
-    if (this.pending.length > this.maxFrameSize) {
-      throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
-    }
-    return values;
+    return feeding<unknown>((values) => {
+      let start = 0;
+      // Only the new bytes are searched: the pending ones hold no line feed.
+      for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
+        let line = concat(this.pending, chunk.subarray(start, index));
+        this.pending = new Uint8Array(0);
+        if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+        start = index + 1;
+        if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
+        if (isBlank(line)) continue;
+        this.frames += 1;
+        values.push(parseJson(line, `Line ${this.frames}`));
+      }
+      this.pending = concat(this.pending, chunk.slice(start));
+      if (this.pending.length > this.maxFrameSize) {
+        throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
+      }
+    });
   }
 
   end(): unknown[] {
@@ -139,25 +154,25 @@ export class SeqDecoder implements Decoder<unknown> {
   }
 
   feed(chunk: Uint8Array): unknown[] {
-    const values: unknown[] = [];
-    let start = 0;
-    for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
-      this.add(chunk.subarray(start, index));
-      this.finish(values);
-      this.record = new Uint8Array(0);
-      start = index + 1;
-    }
-    this.add(chunk.subarray(start));
-    const record = this.record;
-    if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
-      try {
-        JSON.parse(utf8.decode(record));
+    return feeding<unknown>((values) => {
+      let start = 0;
+      for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+        this.add(chunk.subarray(start, index));
         this.finish(values);
-      } catch {
-        // Not whole yet: more of it is on its way.
+        this.record = new Uint8Array(0);
+        start = index + 1;
       }
-    }
-    return values;
+      this.add(chunk.subarray(start));
+      const record = this.record;
+      if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+        try {
+          JSON.parse(utf8.decode(record));
+          this.finish(values);
+        } catch {
+          // Not whole yet: more of it is on its way.
+        }
+      }
+    });
   }
 
   private add(bytes: Uint8Array): void {
@@ -216,35 +231,35 @@ export class SseDecoder implements Decoder<SseEvent> {
   }
 
   feed(chunk: Uint8Array): SseEvent[] {
-    let text = this.buffer + this.text.decode(chunk, { stream: true });
-    if (this.first && text.length) {
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      this.first = false;
-    }
-    const events: SseEvent[] = [];
-    let start = 0;
-    for (;;) {
-      const cr = text.indexOf("\r", start);
-      const lf = text.indexOf("\n", start);
-      let end: number;
-      let next: number;
-      if (cr === -1 && lf === -1) break;
-      if (cr !== -1 && (lf === -1 || cr < lf)) {
-        if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
-        end = cr;
-        next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
-      } else {
-        end = lf;
-        next = lf + 1;
+    return feeding<SseEvent>((values) => {
+      let text = this.buffer + this.text.decode(chunk, { stream: true });
+      if (this.first && text.length) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+        this.first = false;
       }
-      this.line(text.slice(start, end), events);
-      start = next;
-    }
-    this.buffer = text.slice(start);
-    if (this.size + this.buffer.length > this.maxFrameSize) {
-      throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
-    }
-    return events;
+      let start = 0;
+      for (;;) {
+        const cr = text.indexOf("\r", start);
+        const lf = text.indexOf("\n", start);
+        let end: number;
+        let next: number;
+        if (cr === -1 && lf === -1) break;
+        if (cr !== -1 && (lf === -1 || cr < lf)) {
+          if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
+          end = cr;
+          next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
+        } else {
+          end = lf;
+          next = lf + 1;
+        }
+        this.line(text.slice(start, end), values);
+        start = next;
+      }
+      this.buffer = text.slice(start);
+      if (this.size + this.buffer.length > this.maxFrameSize) {
+        throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
+      }
+    });
   }
 
   private line(line: string, events: SseEvent[]): void {
@@ -320,67 +335,67 @@ export class ArrayDecoder implements Decoder<unknown> {
   }
 
   feed(chunk: Uint8Array): unknown[] {
-    const text = this.buffer + this.text.decode(chunk, { stream: true });
-    const values: unknown[] = [];
-    let index = this.position;
-    for (; index < text.length; index += 1) {
-      const char = text.charAt(index);
-      if (this.state === IN_VALUE) {
-        if (this.inString) {
-          if (this.escaped) this.escaped = false;
-          else if (char === "\\") this.escaped = true;
-          else if (char === '"') {
-            this.inString = false;
-            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-          }
-        } else if (char === '"') {
-          this.inString = true;
-        } else if (char === "{" || char === "[") {
-          this.depth += 1;
-        } else if (char === "}" || char === "]") {
-          if (this.structured) {
-            this.depth -= 1;
-            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-          } else {
-            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+    return feeding<unknown>((values) => {
+      const text = this.buffer + this.text.decode(chunk, { stream: true });
+      let index = this.position;
+      for (; index < text.length; index += 1) {
+        const char = text.charAt(index);
+        if (this.state === IN_VALUE) {
+          if (this.inString) {
+            if (this.escaped) this.escaped = false;
+            else if (char === "\\") this.escaped = true;
+            else if (char === '"') {
+              this.inString = false;
+              if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+            }
+          } else if (char === '"') {
+            this.inString = true;
+          } else if (char === "{" || char === "[") {
+            this.depth += 1;
+          } else if (char === "}" || char === "]") {
+            if (this.structured) {
+              this.depth -= 1;
+              if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+            } else {
+              this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+              this.delimiter(char);
+            }
+          } else if (!this.structured && (char === "," || /\s/.test(char))) {
+            this.emit(text.slice(this.start, index), values);
             this.delimiter(char);
           }
-        } else if (!this.structured && (char === "," || /\s/.test(char))) {
-          this.emit(text.slice(this.start, index), values);
+          continue;
+        }
+        if (/\s/.test(char)) continue;
+        if (this.state === BEFORE) {
+          if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+          this.state = FIRST;
+        } else if (this.state === FIRST || this.state === VALUE) {
+          if (char === "]" && this.state === FIRST) this.state = DONE;
+          else if (char === "," || char === "]") {
+            throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+          } else {
+            this.state = IN_VALUE;
+            this.start = index;
+            this.structured = char === "{" || char === "[" || char === '"';
+            this.depth = char === "{" || char === "[" ? 1 : 0;
+            this.inString = char === '"';
+          }
+        } else if (this.state === AFTER) {
           this.delimiter(char);
-        }
-        continue;
-      }
-      if (/\s/.test(char)) continue;
-      if (this.state === BEFORE) {
-        if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
-        this.state = FIRST;
-      } else if (this.state === FIRST || this.state === VALUE) {
-        if (char === "]" && this.state === FIRST) this.state = DONE;
-        else if (char === "," || char === "]") {
-          throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
         } else {
-          this.state = IN_VALUE;
-          this.start = index;
-          this.structured = char === "{" || char === "[" || char === '"';
-          this.depth = char === "{" || char === "[" ? 1 : 0;
-          this.inString = char === '"';
+          throw new DecodeError("data after the end of the JSON array");
         }
-      } else if (this.state === AFTER) {
-        this.delimiter(char);
-      } else {
-        throw new DecodeError("data after the end of the JSON array");
       }
-    }
-    // Keep only the element being read.
-    const keep = this.state === IN_VALUE ? this.start : index;
-    this.buffer = text.slice(keep);
-    this.start -= keep;
-    this.position = index - keep;
-    if (this.buffer.length > this.maxFrameSize) {
-      throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
-    }
-    return values;
+      // Keep only the element being read.
+      const keep = this.state === IN_VALUE ? this.start : index;
+      this.buffer = text.slice(keep);
+      this.start -= keep;
+      this.position = index - keep;
+      if (this.buffer.length > this.maxFrameSize) {
+        throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+      }
+    });
   }
 
   private emit(element: string, values: unknown[]): void {

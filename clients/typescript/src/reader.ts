@@ -105,29 +105,35 @@ export class StreamReader<T> {
   private events(decode: () => unknown[]): StreamEvent<T>[] {
     if (this.failure !== undefined) throw this.failure;
     let frames: unknown[];
+    let bad: DecodeError | undefined;
     try {
       frames = decode();
     } catch (error) {
       if (error instanceof TruncatedError) throw new StreamTruncated(error.message, this.count, { cause: error });
-      if (error instanceof DecodeError) throw new StreamDecodeError(error.message, this.count, { cause: error });
-      throw error;
+      if (!(error instanceof DecodeError)) throw error;
+      frames = error.values; // the good frames before the bad one, delivered first
+      bad = error;
     }
     const events: StreamEvent<T>[] = [];
+    // Items that came before an error in the same chunk are delivered first; the error comes with the next call.
+    const fail = (error: unknown): StreamEvent<T>[] => {
+      if (events.length === 0) throw error;
+      this.failure = error;
+      return events;
+    };
     for (const frame of frames) {
       let event: StreamEvent<T> | undefined;
       try {
         event = this.isSse ? this.sseEvent(frame as SseEvent) : this.jsonEvent(frame);
       } catch (error) {
-        // The items before it in the same chunk are delivered first; the error comes with the next call.
-        if (events.length === 0) throw error;
-        this.failure = error;
-        return events;
+        return fail(error);
       }
       if (event !== undefined) {
         this.count += 1;
         events.push(event);
       }
     }
+    if (bad !== undefined) return fail(new StreamDecodeError(bad.message, this.count, { cause: bad }));
     return events;
   }
 

@@ -155,6 +155,20 @@ test("an error status rejects with HTTPError carrying the problem", async () => 
   assert.match(other.message, /upstream down/);
 });
 
+test("a malformed line fails the stream after the good lines before it, even in the same chunk", async () => {
+  const { fetch } = fakeFetch(response(['{"a":1}\n{"a":2}\n{"a":\n{"a":4}\n'], { headers: JSONL }));
+  const received = [];
+  const error = await failure(
+    (async () => {
+      for await (const item of stream("http://x/s", { fetch })) received.push(item);
+    })(),
+  );
+  assert.deepEqual(received, [{ a: 1 }, { a: 2 }]);
+  assert.ok(error instanceof StreamDecodeError);
+  assert.equal(error.itemsReceived, 2);
+  assert.match(error.message, /Line 3 is not valid JSON/);
+});
+
 test("a content type that is no stream format is a StreamDecodeError", async () => {
   const { fetch } = fakeFetch(response(["<html>"], { headers: { "content-type": "text/html" } }));
   const error = await failure(stream("http://x/s", { fetch }).toArray());
