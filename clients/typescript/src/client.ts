@@ -1,7 +1,14 @@
 // The I/O of the client: fetch, read the body as it arrives, hand the bytes to a StreamReader.
 import type { MediaType } from "./decoders.js";
 import { HTTPError, type Problem } from "./errors.js";
-import { Reconnection, type RetryPolicy, type StreamEvent, StreamReader, type Validate } from "./reader.js";
+import {
+  type ReaderOptions,
+  Reconnection,
+  type RetryPolicy,
+  type StreamEvent,
+  StreamReader,
+  type Validate,
+} from "./reader.js";
 
 /** The stream formats, by the names the server and the CLI use. */
 export type Format = "jsonl" | "ndjson" | "json-seq" | "sse" | "json";
@@ -190,11 +197,8 @@ export class Stream<T> implements AsyncIterable<T> {
   }
 }
 
-function readerOptions<T>(options: StreamOptions<T>, resumable = false): ConstructorParameters<typeof StreamReader<T>>[1] {
-  const result: ConstructorParameters<typeof StreamReader<T>>[1] = { resumable };
-  if (options.maxFrameSize !== undefined) result.maxFrameSize = options.maxFrameSize;
-  if (options.validate !== undefined) result.validate = options.validate;
-  return result;
+function readerOptions<T>(options: StreamOptions<T>, resumable = false): ReaderOptions<T> {
+  return { resumable, maxFrameSize: options.maxFrameSize, validate: options.validate };
 }
 
 /** A stream of items: `for await (const item of stream<Item>(url)) ...`. A stream cut before its end throws

@@ -43,7 +43,7 @@ export interface Decoder<V> {
 
 export interface DecoderOptions {
   /** The most bytes one frame may take (DecodeError past it); 16 MiB by default, as in linestream.streams. */
-  maxFrameSize?: number;
+  maxFrameSize?: number | undefined;
 }
 
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -87,51 +87,58 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
-/** Runs one feed(): the values it decoded, or, if a frame is bad, a DecodeError carrying those before it. */
-function feeding<V>(decode: (values: V[]) => void): V[] {
-  const values: V[] = [];
-  try {
-    decode(values);
-  } catch (error) {
-    if (error instanceof DecodeError) error.values = values;
-    throw error;
-  }
-  return values;
-}
-
 function tooLarge(what: string, size: number, limit: number): DecodeError {
   return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
 
-/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
-export class LinesDecoder implements Decoder<unknown> {
+/** What every decoder shares: the frame count, the size bound, and feed(), which gives a DecodeError the values
+ * the same chunk completed before the bad frame. */
+export abstract class FrameDecoder<V> implements Decoder<V> {
   frames = 0;
-  private pending: Uint8Array = new Uint8Array(0);
-  private readonly maxFrameSize: number;
+  protected readonly maxFrameSize: number;
 
   constructor(options: DecoderOptions = {}) {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   }
 
-  feed(chunk: Uint8Array): unknown[] {
-    return feeding<unknown>((values) => {
-      let start = 0;
-      // Only the new bytes are searched: the pending ones hold no line feed.
-      for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
-        let line = concat(this.pending, chunk.subarray(start, index));
-        this.pending = new Uint8Array(0);
-        if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
-        start = index + 1;
-        if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
-        if (isBlank(line)) continue;
-        this.frames += 1;
-        values.push(parseJson(line, `Line ${this.frames}`));
-      }
-      this.pending = concat(this.pending, chunk.slice(start));
-      if (this.pending.length > this.maxFrameSize) {
-        throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
-      }
-    });
+  feed(chunk: Uint8Array): V[] {
+    const values: V[] = [];
+    try {
+      this.decode(chunk, values);
+    } catch (error) {
+      if (error instanceof DecodeError) error.values = values;
+      throw error;
+    }
+    return values;
+  }
+
+  /** Decodes the next bytes, appending the values they complete to `values`. */
+  protected abstract decode(chunk: Uint8Array, values: V[]): void;
+
+  abstract end(): V[];
+}
+
+/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
+export class LinesDecoder extends FrameDecoder<unknown> {
+  private pending: Uint8Array = new Uint8Array(0);
+
+  protected decode(chunk: Uint8Array, values: unknown[]): void {
+    let start = 0;
+    // Only the new bytes are searched: the pending ones hold no line feed.
+    for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
+      let line = concat(this.pending, chunk.subarray(start, index));
+      this.pending = new Uint8Array(0);
+      if (line.length && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+      start = index + 1;
+      if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
+      if (isBlank(line)) continue;
+      this.frames += 1;
+      values.push(parseJson(line, `Line ${this.frames}`));
+    }
+    this.pending = concat(this.pending, chunk.slice(start));
+    if (this.pending.length > this.maxFrameSize) {
+      throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
+    }
   }
 
   end(): unknown[] {
@@ -144,35 +151,27 @@ export class LinesDecoder implements Decoder<unknown> {
 
 /** RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
  * it ends with LF and parses. */
-export class SeqDecoder implements Decoder<unknown> {
-  frames = 0;
+export class SeqDecoder extends FrameDecoder<unknown> {
   private record: Uint8Array | null = null;
-  private readonly maxFrameSize: number;
 
-  constructor(options: DecoderOptions = {}) {
-    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-  }
-
-  feed(chunk: Uint8Array): unknown[] {
-    return feeding<unknown>((values) => {
-      let start = 0;
-      for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
-        this.add(chunk.subarray(start, index));
+  protected decode(chunk: Uint8Array, values: unknown[]): void {
+    let start = 0;
+    for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+      this.add(chunk.subarray(start, index));
+      this.finish(values);
+      this.record = new Uint8Array(0);
+      start = index + 1;
+    }
+    this.add(chunk.subarray(start));
+    const record = this.record;
+    if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+      try {
+        JSON.parse(utf8.decode(record));
         this.finish(values);
-        this.record = new Uint8Array(0);
-        start = index + 1;
+      } catch {
+        // Not whole yet: more of it is on its way.
       }
-      this.add(chunk.subarray(start));
-      const record = this.record;
-      if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
-        try {
-          JSON.parse(utf8.decode(record));
-          this.finish(values);
-        } catch {
-          // Not whole yet: more of it is on its way.
-        }
-      }
-    });
+    }
   }
 
   private add(bytes: Uint8Array): void {
@@ -212,8 +211,7 @@ export class SeqDecoder implements Decoder<unknown> {
  * space after the colon is removed; an event is dispatched at a blank line if it carried data. `retry` is the
  * last reconnection time the stream set; `pendingRetry` one set after the last event (a server shutting down
  * sends it alone: "come back in this many ms"). */
-export class SseDecoder implements Decoder<SseEvent> {
-  frames = 0;
+export class SseDecoder extends FrameDecoder<SseEvent> {
   retry: number | undefined = undefined;
   pendingRetry: number | undefined = undefined;
   private readonly text = new TextDecoder("utf-8");
@@ -224,42 +222,35 @@ export class SseDecoder implements Decoder<SseEvent> {
   private event = "";
   private eventRetry: number | undefined = undefined;
   private lastEventId = "";
-  private readonly maxFrameSize: number;
 
-  constructor(options: DecoderOptions = {}) {
-    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-  }
-
-  feed(chunk: Uint8Array): SseEvent[] {
-    return feeding<SseEvent>((values) => {
-      let text = this.buffer + this.text.decode(chunk, { stream: true });
-      if (this.first && text.length) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-        this.first = false;
+  protected decode(chunk: Uint8Array, values: SseEvent[]): void {
+    let text = this.buffer + this.text.decode(chunk, { stream: true });
+    if (this.first && text.length) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      this.first = false;
+    }
+    let start = 0;
+    for (;;) {
+      const cr = text.indexOf("\r", start);
+      const lf = text.indexOf("\n", start);
+      let end: number;
+      let next: number;
+      if (cr === -1 && lf === -1) break;
+      if (cr !== -1 && (lf === -1 || cr < lf)) {
+        if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
+        end = cr;
+        next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
+      } else {
+        end = lf;
+        next = lf + 1;
       }
-      let start = 0;
-      for (;;) {
-        const cr = text.indexOf("\r", start);
-        const lf = text.indexOf("\n", start);
-        let end: number;
-        let next: number;
-        if (cr === -1 && lf === -1) break;
-        if (cr !== -1 && (lf === -1 || cr < lf)) {
-          if (cr === text.length - 1) break; // a CR at the end may be the start of a CRLF
-          end = cr;
-          next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
-        } else {
-          end = lf;
-          next = lf + 1;
-        }
-        this.line(text.slice(start, end), values);
-        start = next;
-      }
-      this.buffer = text.slice(start);
-      if (this.size + this.buffer.length > this.maxFrameSize) {
-        throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
-      }
-    });
+      this.line(text.slice(start, end), values);
+      start = next;
+    }
+    this.buffer = text.slice(start);
+    if (this.size + this.buffer.length > this.maxFrameSize) {
+      throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
+    }
   }
 
   private line(line: string, events: SseEvent[]): void {
@@ -317,8 +308,7 @@ const DONE = 5;
 
 /** A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
  * string element is returned as soon as it closes; a number, true, false or null at the delimiter after it. */
-export class ArrayDecoder implements Decoder<unknown> {
-  frames = 0;
+export class ArrayDecoder extends FrameDecoder<unknown> {
   private readonly text = new TextDecoder("utf-8");
   private buffer = "";
   private position = 0;
@@ -328,74 +318,67 @@ export class ArrayDecoder implements Decoder<unknown> {
   private structured = false;
   private inString = false;
   private escaped = false;
-  private readonly maxFrameSize: number;
 
-  constructor(options: DecoderOptions = {}) {
-    this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-  }
-
-  feed(chunk: Uint8Array): unknown[] {
-    return feeding<unknown>((values) => {
-      const text = this.buffer + this.text.decode(chunk, { stream: true });
-      let index = this.position;
-      for (; index < text.length; index += 1) {
-        const char = text.charAt(index);
-        if (this.state === IN_VALUE) {
-          if (this.inString) {
-            if (this.escaped) this.escaped = false;
-            else if (char === "\\") this.escaped = true;
-            else if (char === '"') {
-              this.inString = false;
-              if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-            }
-          } else if (char === '"') {
-            this.inString = true;
-          } else if (char === "{" || char === "[") {
-            this.depth += 1;
-          } else if (char === "}" || char === "]") {
-            if (this.structured) {
-              this.depth -= 1;
-              if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
-            } else {
-              this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
-              this.delimiter(char);
-            }
-          } else if (!this.structured && (char === "," || /\s/.test(char))) {
-            this.emit(text.slice(this.start, index), values);
+  protected decode(chunk: Uint8Array, values: unknown[]): void {
+    const text = this.buffer + this.text.decode(chunk, { stream: true });
+    let index = this.position;
+    for (; index < text.length; index += 1) {
+      const char = text.charAt(index);
+      if (this.state === IN_VALUE) {
+        if (this.inString) {
+          if (this.escaped) this.escaped = false;
+          else if (char === "\\") this.escaped = true;
+          else if (char === '"') {
+            this.inString = false;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          }
+        } else if (char === '"') {
+          this.inString = true;
+        } else if (char === "{" || char === "[") {
+          this.depth += 1;
+        } else if (char === "}" || char === "]") {
+          if (this.structured) {
+            this.depth -= 1;
+            if (this.depth === 0) this.emit(text.slice(this.start, index + 1), values);
+          } else {
+            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
             this.delimiter(char);
           }
-          continue;
-        }
-        if (/\s/.test(char)) continue;
-        if (this.state === BEFORE) {
-          if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
-          this.state = FIRST;
-        } else if (this.state === FIRST || this.state === VALUE) {
-          if (char === "]" && this.state === FIRST) this.state = DONE;
-          else if (char === "," || char === "]") {
-            throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
-          } else {
-            this.state = IN_VALUE;
-            this.start = index;
-            this.structured = char === "{" || char === "[" || char === '"';
-            this.depth = char === "{" || char === "[" ? 1 : 0;
-            this.inString = char === '"';
-          }
-        } else if (this.state === AFTER) {
+        } else if (!this.structured && (char === "," || /\s/.test(char))) {
+          this.emit(text.slice(this.start, index), values);
           this.delimiter(char);
-        } else {
-          throw new DecodeError("data after the end of the JSON array");
         }
+        continue;
       }
-      // Keep only the element being read.
-      const keep = this.state === IN_VALUE ? this.start : index;
-      this.buffer = text.slice(keep);
-      this.start -= keep;
-      this.position = index - keep;
-      if (this.buffer.length > this.maxFrameSize) {
-        throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+      if (/\s/.test(char)) continue;
+      if (this.state === BEFORE) {
+        if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+        this.state = FIRST;
+      } else if (this.state === FIRST || this.state === VALUE) {
+        if (char === "]" && this.state === FIRST) this.state = DONE;
+        else if (char === "," || char === "]") {
+          throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+        } else {
+          this.state = IN_VALUE;
+          this.start = index;
+          this.structured = char === "{" || char === "[" || char === '"';
+          this.depth = char === "{" || char === "[" ? 1 : 0;
+          this.inString = char === '"';
+        }
+      } else if (this.state === AFTER) {
+        this.delimiter(char);
+      } else {
+        throw new DecodeError("data after the end of the JSON array");
       }
-    });
+    }
+    // Keep only the element being read.
+    const keep = this.state === IN_VALUE ? this.start : index;
+    this.buffer = text.slice(keep);
+    this.start -= keep;
+    this.position = index - keep;
+    if (this.buffer.length > this.maxFrameSize) {
+      throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+    }
   }
 
   private emit(element: string, values: unknown[]): void {

@@ -4,6 +4,7 @@ export {
   DECODERS,
   DecodeError,
   type Decoder,
+  FrameDecoder,
   type DecoderOptions,
   LinesDecoder,
   type MediaType,
@@ -13,7 +14,7 @@ export {
   TruncatedError,
 } from "./decoders.js";
 export { HTTPError, LineStreamError, type Problem, StreamDecodeError, StreamError, StreamTruncated } from "./errors.js";
-export { type RetryPolicy, type StreamEvent, StreamReader, type Validate } from "./reader.js";
+export { type ReaderOptions, type RetryPolicy, type StreamEvent, StreamReader, type Validate } from "./reader.js";
 export {
   buildUrl,
   events,

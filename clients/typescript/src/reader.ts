@@ -22,10 +22,10 @@ export interface StreamEvent<T> {
 export type Validate<T> = (value: unknown, event: string | undefined) => T;
 
 export interface ReaderOptions<T> {
-  maxFrameSize?: number;
+  maxFrameSize?: number | undefined;
   /** The caller reconnects with Last-Event-ID (events() does): a `retry:` at the end is not a truncation. */
-  resumable?: boolean;
-  validate?: Validate<T>;
+  resumable?: boolean | undefined;
+  validate?: Validate<T> | undefined;
 }
 
 export class StreamReader<T> {
@@ -49,8 +49,7 @@ export class StreamReader<T> {
       );
     }
     this.mediaType = contentType as MediaType;
-    const init = options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize };
-    this.decoder = new DECODERS[this.mediaType](init);
+    this.decoder = new DECODERS[this.mediaType]({ maxFrameSize: options.maxFrameSize });
     const records = headers.get("stream-records") ?? "";
     this.records = new Set(records.split(",").map((part) => part.trim()).filter(Boolean));
     this.envelope = headers.get("stream-envelope") === "event" && !this.isSse;

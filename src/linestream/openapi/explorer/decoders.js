@@ -60,52 +60,53 @@ function parseJson(bytes, what) {
         throw new DecodeError(`${what} is not valid JSON: ${message(error)}`);
     }
 }
-/** Runs one feed(): the values it decoded, or, if a frame is bad, a DecodeError carrying those before it. */
-function feeding(decode) {
-    const values = [];
-    try {
-        decode(values);
-    }
-    catch (error) {
-        if (error instanceof DecodeError)
-            error.values = values;
-        throw error;
-    }
-    return values;
-}
 function tooLarge(what, size, limit) {
     return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
-/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
-export class LinesDecoder {
+/** What every decoder shares: the frame count, the size bound, and feed(), which gives a DecodeError the values
+ * the same chunk completed before the bad frame. */
+export class FrameDecoder {
     frames = 0;
-    pending = new Uint8Array(0);
     maxFrameSize;
     constructor(options = {}) {
         this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
     }
     feed(chunk) {
-        return feeding((values) => {
-            let start = 0;
-            // Only the new bytes are searched: the pending ones hold no line feed.
-            for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
-                let line = concat(this.pending, chunk.subarray(start, index));
-                this.pending = new Uint8Array(0);
-                if (line.length && line[line.length - 1] === CR)
-                    line = line.subarray(0, line.length - 1);
-                start = index + 1;
-                if (line.length > this.maxFrameSize)
-                    throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
-                if (isBlank(line))
-                    continue;
-                this.frames += 1;
-                values.push(parseJson(line, `Line ${this.frames}`));
-            }
-            this.pending = concat(this.pending, chunk.slice(start));
-            if (this.pending.length > this.maxFrameSize) {
-                throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
-            }
-        });
+        const values = [];
+        try {
+            this.decode(chunk, values);
+        }
+        catch (error) {
+            if (error instanceof DecodeError)
+                error.values = values;
+            throw error;
+        }
+        return values;
+    }
+}
+/** JSON Lines and NDJSON: one JSON text per line, LF or CRLF, blank lines ignored. */
+export class LinesDecoder extends FrameDecoder {
+    pending = new Uint8Array(0);
+    decode(chunk, values) {
+        let start = 0;
+        // Only the new bytes are searched: the pending ones hold no line feed.
+        for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, start)) {
+            let line = concat(this.pending, chunk.subarray(start, index));
+            this.pending = new Uint8Array(0);
+            if (line.length && line[line.length - 1] === CR)
+                line = line.subarray(0, line.length - 1);
+            start = index + 1;
+            if (line.length > this.maxFrameSize)
+                throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
+            if (isBlank(line))
+                continue;
+            this.frames += 1;
+            values.push(parseJson(line, `Line ${this.frames}`));
+        }
+        this.pending = concat(this.pending, chunk.slice(start));
+        if (this.pending.length > this.maxFrameSize) {
+            throw tooLarge(`Line ${this.frames + 1}`, this.pending.length, this.maxFrameSize);
+        }
     }
     end() {
         if (!isBlank(this.pending)) {
@@ -116,34 +117,27 @@ export class LinesDecoder {
 }
 /** RFC 7464 JSON text sequences: 0x1E + JSON text + LF; a record is complete at the next separator, or as soon as
  * it ends with LF and parses. */
-export class SeqDecoder {
-    frames = 0;
+export class SeqDecoder extends FrameDecoder {
     record = null;
-    maxFrameSize;
-    constructor(options = {}) {
-        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    }
-    feed(chunk) {
-        return feeding((values) => {
-            let start = 0;
-            for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
-                this.add(chunk.subarray(start, index));
+    decode(chunk, values) {
+        let start = 0;
+        for (let index = chunk.indexOf(RS); index !== -1; index = chunk.indexOf(RS, start)) {
+            this.add(chunk.subarray(start, index));
+            this.finish(values);
+            this.record = new Uint8Array(0);
+            start = index + 1;
+        }
+        this.add(chunk.subarray(start));
+        const record = this.record;
+        if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
+            try {
+                JSON.parse(utf8.decode(record));
                 this.finish(values);
-                this.record = new Uint8Array(0);
-                start = index + 1;
             }
-            this.add(chunk.subarray(start));
-            const record = this.record;
-            if (record && record.length && record[record.length - 1] === LF && !isBlank(record)) {
-                try {
-                    JSON.parse(utf8.decode(record));
-                    this.finish(values);
-                }
-                catch {
-                    // Not whole yet: more of it is on its way.
-                }
+            catch {
+                // Not whole yet: more of it is on its way.
             }
-        });
+        }
     }
     add(bytes) {
         if (this.record === null) {
@@ -181,8 +175,7 @@ export class SeqDecoder {
  * space after the colon is removed; an event is dispatched at a blank line if it carried data. `retry` is the
  * last reconnection time the stream set; `pendingRetry` one set after the last event (a server shutting down
  * sends it alone: "come back in this many ms"). */
-export class SseDecoder {
-    frames = 0;
+export class SseDecoder extends FrameDecoder {
     retry = undefined;
     pendingRetry = undefined;
     text = new TextDecoder("utf-8");
@@ -193,44 +186,38 @@ export class SseDecoder {
     event = "";
     eventRetry = undefined;
     lastEventId = "";
-    maxFrameSize;
-    constructor(options = {}) {
-        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    }
-    feed(chunk) {
-        return feeding((values) => {
-            let text = this.buffer + this.text.decode(chunk, { stream: true });
-            if (this.first && text.length) {
-                if (text.charCodeAt(0) === 0xfeff)
-                    text = text.slice(1);
-                this.first = false;
+    decode(chunk, values) {
+        let text = this.buffer + this.text.decode(chunk, { stream: true });
+        if (this.first && text.length) {
+            if (text.charCodeAt(0) === 0xfeff)
+                text = text.slice(1);
+            this.first = false;
+        }
+        let start = 0;
+        for (;;) {
+            const cr = text.indexOf("\r", start);
+            const lf = text.indexOf("\n", start);
+            let end;
+            let next;
+            if (cr === -1 && lf === -1)
+                break;
+            if (cr !== -1 && (lf === -1 || cr < lf)) {
+                if (cr === text.length - 1)
+                    break; // a CR at the end may be the start of a CRLF
+                end = cr;
+                next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
             }
-            let start = 0;
-            for (;;) {
-                const cr = text.indexOf("\r", start);
-                const lf = text.indexOf("\n", start);
-                let end;
-                let next;
-                if (cr === -1 && lf === -1)
-                    break;
-                if (cr !== -1 && (lf === -1 || cr < lf)) {
-                    if (cr === text.length - 1)
-                        break; // a CR at the end may be the start of a CRLF
-                    end = cr;
-                    next = text[cr + 1] === "\n" ? cr + 2 : cr + 1;
-                }
-                else {
-                    end = lf;
-                    next = lf + 1;
-                }
-                this.line(text.slice(start, end), values);
-                start = next;
+            else {
+                end = lf;
+                next = lf + 1;
             }
-            this.buffer = text.slice(start);
-            if (this.size + this.buffer.length > this.maxFrameSize) {
-                throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
-            }
-        });
+            this.line(text.slice(start, end), values);
+            start = next;
+        }
+        this.buffer = text.slice(start);
+        if (this.size + this.buffer.length > this.maxFrameSize) {
+            throw tooLarge(`Event ${this.frames + 1}`, this.size + this.buffer.length, this.maxFrameSize);
+        }
     }
     line(line, events) {
         if (line === "") {
@@ -291,8 +278,7 @@ const AFTER = 4;
 const DONE = 5;
 /** A JSON array, element by element as its text arrives. Like linestream.streams.jsonarray, an object, array or
  * string element is returned as soon as it closes; a number, true, false or null at the delimiter after it. */
-export class ArrayDecoder {
-    frames = 0;
+export class ArrayDecoder extends FrameDecoder {
     text = new TextDecoder("utf-8");
     buffer = "";
     position = 0;
@@ -302,88 +288,82 @@ export class ArrayDecoder {
     structured = false;
     inString = false;
     escaped = false;
-    maxFrameSize;
-    constructor(options = {}) {
-        this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
-    }
-    feed(chunk) {
-        return feeding((values) => {
-            const text = this.buffer + this.text.decode(chunk, { stream: true });
-            let index = this.position;
-            for (; index < text.length; index += 1) {
-                const char = text.charAt(index);
-                if (this.state === IN_VALUE) {
-                    if (this.inString) {
-                        if (this.escaped)
-                            this.escaped = false;
-                        else if (char === "\\")
-                            this.escaped = true;
-                        else if (char === '"') {
-                            this.inString = false;
-                            if (this.depth === 0)
-                                this.emit(text.slice(this.start, index + 1), values);
-                        }
-                    }
+    decode(chunk, values) {
+        const text = this.buffer + this.text.decode(chunk, { stream: true });
+        let index = this.position;
+        for (; index < text.length; index += 1) {
+            const char = text.charAt(index);
+            if (this.state === IN_VALUE) {
+                if (this.inString) {
+                    if (this.escaped)
+                        this.escaped = false;
+                    else if (char === "\\")
+                        this.escaped = true;
                     else if (char === '"') {
-                        this.inString = true;
+                        this.inString = false;
+                        if (this.depth === 0)
+                            this.emit(text.slice(this.start, index + 1), values);
                     }
-                    else if (char === "{" || char === "[") {
-                        this.depth += 1;
-                    }
-                    else if (char === "}" || char === "]") {
-                        if (this.structured) {
-                            this.depth -= 1;
-                            if (this.depth === 0)
-                                this.emit(text.slice(this.start, index + 1), values);
-                        }
-                        else {
-                            this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
-                            this.delimiter(char);
-                        }
-                    }
-                    else if (!this.structured && (char === "," || /\s/.test(char))) {
-                        this.emit(text.slice(this.start, index), values);
-                        this.delimiter(char);
-                    }
-                    continue;
                 }
-                if (/\s/.test(char))
-                    continue;
-                if (this.state === BEFORE) {
-                    if (char !== "[")
-                        throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
-                    this.state = FIRST;
+                else if (char === '"') {
+                    this.inString = true;
                 }
-                else if (this.state === FIRST || this.state === VALUE) {
-                    if (char === "]" && this.state === FIRST)
-                        this.state = DONE;
-                    else if (char === "," || char === "]") {
-                        throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+                else if (char === "{" || char === "[") {
+                    this.depth += 1;
+                }
+                else if (char === "}" || char === "]") {
+                    if (this.structured) {
+                        this.depth -= 1;
+                        if (this.depth === 0)
+                            this.emit(text.slice(this.start, index + 1), values);
                     }
                     else {
-                        this.state = IN_VALUE;
-                        this.start = index;
-                        this.structured = char === "{" || char === "[" || char === '"';
-                        this.depth = char === "{" || char === "[" ? 1 : 0;
-                        this.inString = char === '"';
+                        this.emit(text.slice(this.start, index), values); // a primitive ends at the array's ']'
+                        this.delimiter(char);
                     }
                 }
-                else if (this.state === AFTER) {
+                else if (!this.structured && (char === "," || /\s/.test(char))) {
+                    this.emit(text.slice(this.start, index), values);
                     this.delimiter(char);
                 }
+                continue;
+            }
+            if (/\s/.test(char))
+                continue;
+            if (this.state === BEFORE) {
+                if (char !== "[")
+                    throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
+                this.state = FIRST;
+            }
+            else if (this.state === FIRST || this.state === VALUE) {
+                if (char === "]" && this.state === FIRST)
+                    this.state = DONE;
+                else if (char === "," || char === "]") {
+                    throw new DecodeError(`unexpected '${char}' where element ${this.frames + 1} should start`);
+                }
                 else {
-                    throw new DecodeError("data after the end of the JSON array");
+                    this.state = IN_VALUE;
+                    this.start = index;
+                    this.structured = char === "{" || char === "[" || char === '"';
+                    this.depth = char === "{" || char === "[" ? 1 : 0;
+                    this.inString = char === '"';
                 }
             }
-            // Keep only the element being read.
-            const keep = this.state === IN_VALUE ? this.start : index;
-            this.buffer = text.slice(keep);
-            this.start -= keep;
-            this.position = index - keep;
-            if (this.buffer.length > this.maxFrameSize) {
-                throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+            else if (this.state === AFTER) {
+                this.delimiter(char);
             }
-        });
+            else {
+                throw new DecodeError("data after the end of the JSON array");
+            }
+        }
+        // Keep only the element being read.
+        const keep = this.state === IN_VALUE ? this.start : index;
+        this.buffer = text.slice(keep);
+        this.start -= keep;
+        this.position = index - keep;
+        if (this.buffer.length > this.maxFrameSize) {
+            throw tooLarge(`Element ${this.frames + 1}`, this.buffer.length, this.maxFrameSize);
+        }
     }
     emit(element, values) {
         this.state = AFTER;
