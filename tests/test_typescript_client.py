@@ -53,8 +53,15 @@ def package() -> Path:
     return PACKAGE
 
 
+def codegen(source: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """``linestream codegen typescript SOURCE --out OUT``, as a user runs it."""
+    command = [sys.executable, "-m", "linestream", "codegen", "typescript", source, "--out", str(out)]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def generate(target: str, out: Path) -> str:
-    run([sys.executable, "-m", "linestream", "codegen", "typescript", target, "--out", str(out)], cwd=ROOT)
+    result = codegen(target, out)
+    assert result.returncode == 0, result.stderr
     return (out / "client.ts").read_text()
 
 
@@ -340,10 +347,7 @@ def test_codegen_reads_a_running_apps_document(tmp_path: Path) -> None:
     ],
 )
 def test_codegen_refuses_what_is_not_a_document(tmp_path: Path, source: str, message: str, status: int) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "linestream", "codegen", "typescript", source, "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = codegen(source, tmp_path)
     assert result.returncode == status, result.stderr
     assert message in result.stderr
     assert not (tmp_path / "client.ts").exists()
@@ -352,9 +356,6 @@ def test_codegen_refuses_what_is_not_a_document(tmp_path: Path, source: str, mes
 def test_codegen_refuses_json_without_paths(tmp_path: Path) -> None:
     source = tmp_path / "not.json"
     source.write_text('{"openapi": "3.1.0"}')
-    result = subprocess.run(
-        [sys.executable, "-m", "linestream", "codegen", "typescript", str(source), "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = codegen(str(source), tmp_path)
     assert result.returncode == 2
     assert "is not an OpenAPI document (no 'paths')" in result.stderr

@@ -202,20 +202,16 @@ class _Writer:
                 group_required = any(r for _, r in members.values())
                 needed |= group_required
                 fields.append(f"{where}{'' if group_required else '?'}: {{ {inner} }}")
-        body_kind, body_type, body_required = self.request_body(operation.get("requestBody"))
-        if body_kind is not None:
+        body_option, body_type, body_required = self.request_body(operation.get("requestBody"))
+        if body_option is not None:
             needed |= body_required
-            field = "items" if body_kind == "items" else "body"
+            field = "items" if body_option == "items" else "body"
             fields.append(f"{field}{'' if body_required else '?'}: {body_type}")
         signature = f"params: {{ {'; '.join(fields)} }}{'' if needed else ' = {}'}, " if fields else ""
         result, item = self.response(operation.get("responses", {}))
         extra = [f'method: "{verb.upper()}"'] if verb != "get" else []
-        if body_kind == "json":
-            extra.append("json: params.body")
-        elif body_kind == "form":
-            extra.append("body: params.body")
-        elif body_kind == "items":
-            extra.append("items: params.items")
+        if body_option is not None:
+            extra.append(f"{body_option}: params.{field}")
         path_values = "params.path" if groups["path"] else "{}"
         query_values = "params.query" if groups["query"] else "{}"
         headers = "params.header" if groups["header"] else "undefined"
@@ -252,6 +248,7 @@ class _Writer:
         return lines
 
     def request_body(self, body: Any) -> tuple[str | None, str, bool]:
+        """(the runtime option that sends it: ``json``, ``body`` or ``items``, or None; its type; required)."""
         if not isinstance(body, Mapping):
             return None, "", False
         content: Mapping[str, Any] = body.get("content", {})
@@ -263,8 +260,8 @@ class _Writer:
         if "application/json" in content:
             return "json", self.type(content["application/json"].get("schema")), required
         if any(media_type in content for media_type in _FORMS):
-            return "form", "FormData | URLSearchParams", required
-        return "form", "BodyInit", required
+            return "body", "FormData | URLSearchParams", required
+        return "body", "BodyInit", required
 
     def response(self, responses: Mapping[str, Any]) -> tuple[str, str | None]:
         """(the result type, or "sse" for a stream that offers SSE; the item type of a stream, else None)."""
