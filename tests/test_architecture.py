@@ -13,18 +13,18 @@ MAX_LINES = 450
 #: The rooms that serve requests: nothing outside the server may import them.
 SERVER = {
     "linestream._app",
-    "linestream._async_source",
-    "linestream._binding",
-    "linestream._context",
-    "linestream._dependant",
-    "linestream._endpoint",
-    "linestream._outbox",
-    "linestream._plan",
-    "linestream._receive",
-    "linestream._response",
-    "linestream._route",
-    "linestream._routing",
-    "linestream._sync_source",
+    "linestream._engine.async_source",
+    "linestream._bind.arguments",
+    "linestream._engine.runtime",
+    "linestream._compile.dependant",
+    "linestream._compile.endpoint",
+    "linestream._engine.outbox",
+    "linestream._compile.plan",
+    "linestream._engine.receive",
+    "linestream._engine.stream",
+    "linestream._routing.route",
+    "linestream._routing.router",
+    "linestream._engine.sync_source",
 }
 
 
@@ -74,7 +74,7 @@ def test_codecs_import_nothing_of_linestream_but_exceptions() -> None:
 
 
 def test_serialization_and_the_stream_start_hook_know_no_http_server() -> None:
-    for module in ("linestream._serialization", "linestream._early_start", "linestream._events"):
+    for module in ("linestream._serialization", "linestream._early_start", "linestream._kinds"):
         assert not GRAPH[module] & SERVER, f"{module} imports {GRAPH[module] & SERVER}"
 
 

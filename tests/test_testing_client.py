@@ -90,9 +90,10 @@ def test_items_failing_validation_are_reported_with_their_line() -> None:
     with (
         TestClient(make_app(threading.Event())) as client,
         client.stream("GET", "/garbage") as response,
-        pytest.raises(StreamDecodeError, match="Line 1 is not a valid item"),
+        pytest.raises(StreamDecodeError, match="Item 1 is not valid") as caught,
     ):
         list(iter_json_lines(response, Tick))
+    assert caught.value.frame_index == 0  # the first line
 
 
 def test_untyped_iteration_yields_plain_json() -> None:

@@ -25,13 +25,13 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from linestream._app import LineStream, StreamStats
+from linestream._bind.forms import UploadFile
+from linestream._declare.options import BodyLimits
 from linestream._early_start import response_may_start
-from linestream._forms import UploadFile
-from linestream._route import APIRoute
-from linestream._routing import APIRouter
+from linestream._routing.route import APIRoute
+from linestream._routing.router import APIRouter
+from linestream._routing.websocket import APIWebSocketRoute
 from linestream._serialization import SerializedItem
-from linestream._settings import BodyLimits
-from linestream._websocket import APIWebSocketRoute
 from linestream.exceptions import (
     EndpointDefinitionError,
     HTTPException,

@@ -15,12 +15,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 
-from linestream._context import AppContext
+from linestream._declare.options import BodyLimits, Settings, resolve_formats
+from linestream._engine.runtime import AppContext
+from linestream._engine.shutdown import shutdown_signals
 from linestream._problem import default_exception_handlers, problem_response
-from linestream._route import APIRoute
-from linestream._routing import APIRouter, PathOperationDecorators
-from linestream._settings import BodyLimits, Settings, resolve_formats
-from linestream._shutdown import shutdown_signals
+from linestream._routing.route import APIRoute
+from linestream._routing.router import APIRouter, PathOperationDecorators
 from linestream.openapi import OPENAPI_VERSIONS, DocumentationPages, build_openapi, documentation_routes
 
 __all__ = ["LineStream", "StreamStats"]

@@ -166,12 +166,14 @@ class StreamAborted(LineStreamError):
 class StreamDecodeError(LineStreamError, ValueError):
     """The bytes received are not a valid frame of the stream format.
 
-    ``frame_index`` is the 0-based position of the offending frame (for JSON Lines: its line number - 1).
+    ``frame_index`` is the 0-based position of the offending frame (for JSON Lines: its line number - 1);
+    ``items_received`` counts the items a reader delivered before it.
     """
 
-    def __init__(self, message: str, *, frame_index: int) -> None:
+    def __init__(self, message: str, *, frame_index: int, items_received: int | None = None) -> None:
         super().__init__(message)
         self.frame_index = frame_index
+        self.items_received = frame_index if items_received is None else items_received
 
 
 class FrameTooLarge(StreamDecodeError):
@@ -185,8 +187,7 @@ class StreamTruncated(StreamDecodeError):
     """
 
     def __init__(self, message: str, *, frame_index: int, items_received: int) -> None:
-        super().__init__(message, frame_index=frame_index)
-        self.items_received = items_received
+        super().__init__(message, frame_index=frame_index, items_received=items_received)
 
 
 def _short(text: str, limit: int = 100) -> str:

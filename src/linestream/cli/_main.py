@@ -301,7 +301,7 @@ def _tail_once(
                     sys.stdout.buffer.flush()
                     progress.tick(chunk.count(b"\n"))
                     continue
-                for event in reader.feed(chunk):
+                for event in reader.read(chunk):
                     printer.show(event.data, event.event, event.id)
                     progress.tick()
         except httpx.RemoteProtocolError as exc:
@@ -309,7 +309,7 @@ def _tail_once(
                 raise reader.truncated(exc) from exc
             raise _Fail(f"the stream was cut: {exc}") from None
         if reader is not None:
-            for event in reader.close():
+            for event in reader.finish():
                 printer.show(event.data, event.event, event.id)
                 progress.tick()
 

@@ -265,10 +265,10 @@ class _EventIterator:
         reader = self.reader
         try:
             for chunk in self.response.iter_bytes():
-                yield from reader.feed(chunk)
+                yield from reader.read(chunk)
         except httpx.RemoteProtocolError as exc:
             raise reader.truncated(exc) from exc
-        yield from reader.close()
+        yield from reader.finish()
 
 
 class AsyncClient:
@@ -434,11 +434,11 @@ class _AsyncEventIterator:
         reader = self.reader
         try:
             async for chunk in self.response.aiter_bytes():
-                for event in reader.feed(chunk):
+                for event in reader.read(chunk):
                     yield event
         except httpx.RemoteProtocolError as exc:
             raise reader.truncated(exc) from exc
-        for event in reader.close():
+        for event in reader.finish():
             yield event
 
 

@@ -15,14 +15,13 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 import pydantic_core
-from pydantic import TypeAdapter
 from websockets.asyncio.client import ClientConnection as AsyncConnection
 from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
-from linestream._events import discriminated
+from linestream._decoding import ItemValidator
 from linestream.client._errors import HTTPStatusError
 from linestream.exceptions import StreamDecodeError, WebSocketClosed
 
@@ -64,7 +63,7 @@ class _Codec(Generic[T]):
     """Encodes what is sent and validates what is received; counts the items."""
 
     def __init__(self, item: Any) -> None:
-        self.adapter: TypeAdapter[Any] | None = None if item is None else TypeAdapter(discriminated(item))
+        self.validator = ItemValidator(item)
         self.count = 0
 
     def encode(self, value: Any) -> str:
@@ -72,11 +71,13 @@ class _Codec(Generic[T]):
 
     def decode(self, message: str | bytes) -> T:
         try:
-            value = pydantic_core.from_json(message) if self.adapter is None else self.adapter.validate_json(message)
+            value: T = self.validator.validate(message)
         except ValueError as exc:
-            raise StreamDecodeError(f"Message {self.count + 1} is not valid: {exc}", frame_index=self.count) from exc
+            raise StreamDecodeError(
+                f"Message {self.count + 1} is not valid: {exc}", frame_index=self.count, items_received=self.count
+            ) from exc
         self.count += 1
-        return value  # type: ignore[no-any-return]
+        return value
 
     def closed(self, exc: ConnectionClosed) -> WebSocketClosed | None:
         frame = exc.rcvd

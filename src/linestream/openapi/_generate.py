@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
 
-from linestream._route import APIRoute
+from linestream._routing.route import APIRoute
 from linestream.openapi._operations import Operations, register_route
 from linestream.openapi._schemas import PROBLEM_SCHEMAS, SchemaRegistry
 from linestream.openapi._streams import STREAM_SCHEMAS

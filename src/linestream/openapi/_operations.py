@@ -10,14 +10,14 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from linestream._dependant import Dependant, ParamField, SubDependency
+from linestream._compile.dependant import Dependant, ParamField, SubDependency
 from linestream._problem import PROBLEM_MEDIA_TYPE
-from linestream._route import APIRoute
+from linestream._routing.route import APIRoute
 from linestream.openapi._schemas import SchemaRegistry, ref
-from linestream.openapi._streams import StreamDoc, stream_headers, stream_media
+from linestream.openapi._streams import stream_docs, stream_headers
 from linestream.params import ParamSource
 from linestream.security import SecurityBase
-from linestream.streams import FORMATS, SSE
+from linestream.streams import FORMATS
 
 __all__ = ["Operations", "register_route"]
 
@@ -111,12 +111,12 @@ class Operations:
             operation["deprecated"] = True
         parameters, body = self._parameters(route, operation["operationId"])
         if spec.body_stream is not None:
-            item = StreamDoc(self.registry.results.get((id(route), "body-stream"), {}))
+            item = stream_docs(self.registry.results.get((id(route), "body-stream"), {}))
             body = {
                 "description": "A stream of items, read and validated as they arrive; gzip and deflate "
                 "Content-Encoding accepted.",
                 "required": True,
-                "content": {f.media_type: stream_media(f, item, self.version) for f in FORMATS if f is not SSE},
+                "content": {f.media_type: f.document(item, self.version) for f in FORMATS if f.uploads},
             }
         if parameters:
             operation["parameters"] = parameters
@@ -322,7 +322,7 @@ class Operations:
         formats = route.offered_formats
         record = route.error_policy == "record"
         kind_names = list(route.kinds.by_name) if route.kinds else []
-        doc = StreamDoc(
+        doc = stream_docs(
             output,
             kinds=tuple((name, self.registry.results[(id(route), "kind", name)]) for name in kind_names),
             tag=route.kinds.tag if route.kinds else None,
@@ -343,7 +343,7 @@ class Operations:
             + "). "
             + on_error
             + (" A complete stream ends with an end record (SSE: an `end` event)." if "end" in doc.records else ""),
-            "content": {f.media_type: stream_media(f, doc, self.version) for f in formats},
+            "content": {f.media_type: f.document(doc, self.version) for f in formats},
         }
         headers = stream_headers(doc)
         if headers:

@@ -9,13 +9,11 @@ describes; a stream of several kinds is a ``oneOf`` of events, each pairing an `
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from linestream._events import END_ID
-from linestream.streams import JSON_ARRAY, SSE, StreamFormat
+from linestream.streams import StreamDocs
 
-__all__ = ["STREAM_SCHEMAS", "StreamDoc", "stream_headers", "stream_media"]
+__all__ = ["STREAM_SCHEMAS", "stream_docs", "stream_headers"]
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _ERROR_REF = {"$ref": "#/components/schemas/StreamError"}
@@ -25,6 +23,8 @@ _END_DATA: dict[str, Any] = {
     "properties": {"count": {"type": "integer", "minimum": 0, "description": "How many items the stream sent."}},
     "required": ["count"],
 }
+#: Each record: its schema in the JSON formats, and the schema of its data in an SSE event.
+_RECORDS = {"error": (_ERROR_REF, _PROBLEM_REF), "end": (_END_REF, _END_DATA)}
 
 #: The component schemas every document that has streams declares.
 STREAM_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -45,80 +45,18 @@ STREAM_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class StreamDoc:
-    """What the document says of one route's stream."""
-
-    #: The schema of one item (for several kinds: of their union).
-    item: dict[str, Any]
-    #: For a stream of several kinds: each kind's name and schema.
-    kinds: tuple[tuple[str, dict[str, Any]], ...] = ()
-    #: The field that tells the kinds apart in JSON, if they share one.
-    tag: str | None = None
-    #: The kinds are sent in JSON as ``{"event": kind, "data": item}``.
-    envelope: bool = False
-    #: The records the server may add: ``"error"``, ``"end"``.
-    records: frozenset[str] = frozenset()
+def stream_docs(
+    item: dict[str, Any],
+    kinds: tuple[tuple[str, dict[str, Any]], ...] = (),
+    tag: str | None = None,
+    envelope: bool = False,
+    records: frozenset[str] = frozenset(),
+) -> StreamDocs:
+    """What a format needs to document a stream: its item, kinds, and the records the server may add."""
+    return StreamDocs(item, kinds, tag, envelope, {name: _RECORDS[name] for name in records})
 
 
-def _json_item(doc: StreamDoc) -> dict[str, Any]:
-    if doc.kinds and doc.envelope:
-        return {
-            "oneOf": [
-                {
-                    "type": "object",
-                    "properties": {"event": {"const": name}, "data": schema},
-                    "required": ["event", "data"],
-                }
-                for name, schema in doc.kinds
-            ]
-        }
-    if doc.kinds and doc.tag:
-        refs = [schema for _, schema in doc.kinds]
-        mapping = {name: schema["$ref"] for name, schema in doc.kinds if "$ref" in schema}
-        discriminator: dict[str, Any] = {"propertyName": doc.tag}
-        if len(mapping) == len(refs):
-            discriminator["mapping"] = mapping
-        return {"oneOf": refs, "discriminator": discriminator}
-    return doc.item
-
-
-def _event(name: str | None, data: dict[str, Any], *, id: str | None = None) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "event": {"type": "string"} if name is None else {"const": name},
-        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
-        "id": {"type": "string"} if id is None else {"const": id},
-        "retry": {"type": "integer", "minimum": 0},
-    }
-    return {"type": "object", "properties": properties, "required": ["data"] if name is None else ["event", "data"]}
-
-
-def stream_media(stream_format: StreamFormat, doc: StreamDoc, version: str) -> dict[str, Any]:
-    """The media type object of a stream in one format (also used for streamed request bodies, without records)."""
-    if stream_format is SSE:
-        events = [_event(name, schema) for name, schema in doc.kinds] or [_event(None, doc.item)]
-        if "error" in doc.records:
-            events.append(_event("error", _PROBLEM_REF))
-        if "end" in doc.records:
-            events.append(_event("end", _END_DATA, id=END_ID))
-        event = events[0] if len(events) == 1 else {"oneOf": events}
-        if version.startswith("3.2"):
-            return {"itemSchema": event}
-        return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
-    item = _json_item(doc)
-    records = [_ERROR_REF] if "error" in doc.records else []
-    if "end" in doc.records and stream_format is not JSON_ARRAY:  # an array's end is its `]`
-        records.append(_END_REF)
-    if records:
-        item = {"anyOf": [item, *records]}
-    if stream_format is JSON_ARRAY:
-        return {"schema": {"type": "array", "items": item}}
-    if version.startswith("3.2"):
-        return {"itemSchema": item}
-    return {"schema": {"type": "array", "items": item}, "x-oai-itemSchema": item}
-
-
-def stream_headers(doc: StreamDoc) -> dict[str, Any]:
+def stream_headers(doc: StreamDocs) -> dict[str, Any]:
     """The response headers that tell a client how to read the stream."""
     headers: dict[str, Any] = {}
     if doc.records:

@@ -12,7 +12,7 @@ docs/security.md explains each.
 
 from __future__ import annotations
 
-from linestream._expiry import credentials_expire_at
+from linestream._engine.expiry import credentials_expire_at
 from linestream.params import Security, SecurityScopes
 from linestream.security._api_key import APIKeyBase, APIKeyCookie, APIKeyHeader, APIKeyQuery
 from linestream.security._base import SecurityBase, get_authorization_scheme_param

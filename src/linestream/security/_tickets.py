@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from linestream._routing import APIRouter
+from linestream._routing.router import APIRouter
 from linestream.exceptions import HTTPException
 from linestream.params import Depends
 from linestream.security._base import SecurityBase

@@ -1,79 +1,81 @@
-"""Wire formats of item streams: one pure, I/O-free codec per format, shared by server, test client and client.
+"""Wire formats of item streams: one object per format, pure (no I/O), shared by server, test client and client.
 
-Each format module exposes its ``MEDIA_TYPE``, a ``FRAMING`` (how the server frames serialized items) and an
-incremental decoder (``feed(bytes) -> frames``, ``close()`` raising ``StreamTruncated`` on a cut stream).
-``FORMATS`` lists them in the server's order of preference, as ``StreamFormat`` descriptions.
+Each format is a ``StreamFormat`` (``_format.py``): its media type and framing, how it frames items, events and
+the server's records, its keep-alive, how its frames are read back and how a stream in it is documented. Each
+format module also exposes its ``MEDIA_TYPE``, ``FRAMING`` and incremental decoder (``feed(bytes) -> frames``,
+``close()`` raising ``StreamTruncated`` on a cut stream). ``FORMATS`` lists them in the server's order of
+preference.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterable
 
 from linestream.streams import jsonarray, jsonlines, jsonseq, ndjson, sse
+from linestream.streams._format import END_ID, RECORD_NAMES, Frame, FrameReader, StreamDocs, StreamFormat
 from linestream.streams._framing import Framing
-from linestream.streams.jsonarray import JsonArrayDecoder
+from linestream.streams.jsonarray import JsonArrayDecoder, JsonArrayFormat
 from linestream.streams.jsonlines import JsonLinesDecoder
 from linestream.streams.jsonseq import JsonSeqDecoder
 from linestream.streams.ndjson import NdjsonDecoder
-from linestream.streams.sse import ServerSentEvent, SseDecoder
+from linestream.streams.sse import ServerSentEvent, SseDecoder, SseFormat
 
 __all__ = [
     "ACCEPT_ANY",
+    "END_ID",
     "FORMATS",
+    "RECORD_NAMES",
+    "Frame",
+    "FrameReader",
     "Framing",
+    "JSON_ARRAY",
+    "JSON_LINES",
+    "JSON_SEQ",
     "JsonArrayDecoder",
+    "JsonArrayFormat",
     "JsonLinesDecoder",
     "JsonSeqDecoder",
+    "NDJSON",
     "NdjsonDecoder",
+    "SSE",
     "ServerSentEvent",
     "SseDecoder",
+    "SseFormat",
+    "StreamDocs",
     "StreamFormat",
     "accept_header",
     "format_named",
     "format_for_media_type",
 ]
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StreamFormat:
-    """One wire format: its short ``name``, framing, decoder class and keep-alive bytes (``None``: it has none)."""
-
-    name: str
-    framing: Framing
-    decoder: Callable[..., Any]
-    keepalive: bytes | None
-
-    @property
-    def media_type(self) -> str:
-        return self.framing.media_type
-
-
-JSON_LINES = StreamFormat("jsonl", jsonlines.FRAMING, JsonLinesDecoder, b"\n")
-NDJSON = StreamFormat("ndjson", ndjson.FRAMING, NdjsonDecoder, b"\n")
-JSON_SEQ = StreamFormat("json-seq", jsonseq.FRAMING, JsonSeqDecoder, None)
-SSE = StreamFormat("sse", sse.FRAMING, SseDecoder, sse.KEEPALIVE)
-JSON_ARRAY = StreamFormat("json", jsonarray.FRAMING, JsonArrayDecoder, None)
+JSON_LINES = StreamFormat("jsonl", jsonlines.FRAMING, JsonLinesDecoder, b"\n", keepalive_option="jsonl_keepalive")
+NDJSON = StreamFormat("ndjson", ndjson.FRAMING, NdjsonDecoder, b"\n", keepalive_option="jsonl_keepalive")
+JSON_SEQ = StreamFormat("json-seq", jsonseq.FRAMING, JsonSeqDecoder)
+SSE = SseFormat("sse", sse.FRAMING, SseDecoder, sse.KEEPALIVE, keepalive_option="sse_keepalive")
+JSON_ARRAY = JsonArrayFormat("json", jsonarray.FRAMING, JsonArrayDecoder)
 
 #: Every format, in the server's order of preference (the first is the default for ``*/*`` or no ``Accept``).
 FORMATS: tuple[StreamFormat, ...] = (JSON_LINES, NDJSON, JSON_SEQ, SSE, JSON_ARRAY)
 
 
-def format_named(name: str) -> StreamFormat:
+def format_named(name: str | StreamFormat, formats: Iterable[StreamFormat] = FORMATS) -> StreamFormat:
     """The format called ``name`` (``"jsonl"``, ``"ndjson"``, ``"json-seq"``, ``"sse"``, ``"json"``) or with that
-    media type; ``ValueError`` naming the choices otherwise."""
-    for stream_format in FORMATS:
+    media type, among ``formats``; a ``StreamFormat`` is returned as it is; ``ValueError`` naming the choices
+    otherwise."""
+    if isinstance(name, StreamFormat):
+        return name
+    formats = tuple(formats)
+    for stream_format in formats:
         if name in (stream_format.name, stream_format.media_type):
             return stream_format
-    choices = ", ".join(f"{f.name!r}" for f in FORMATS)
+    choices = ", ".join(f"{f.name!r}" for f in formats)
     raise ValueError(f"Unknown stream format {name!r}; choose among {choices} (or their media types).")
 
 
-def format_for_media_type(content_type: str) -> StreamFormat | None:
-    """The format of a response's ``Content-Type`` (parameters ignored), or ``None``."""
+def format_for_media_type(content_type: str, formats: Iterable[StreamFormat] = FORMATS) -> StreamFormat | None:
+    """The format of a response's ``Content-Type`` (parameters ignored) among ``formats``, or ``None``."""
     media_type = content_type.split(";", 1)[0].strip().lower()
-    for stream_format in FORMATS:
+    for stream_format in formats:
         if stream_format.media_type == media_type:
             return stream_format
     return None

@@ -20,11 +20,13 @@ returned as soon as they are complete, without loading the whole array. An array
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from linestream.exceptions import FrameTooLarge, StreamDecodeError, StreamTruncated
+from linestream.streams._format import StreamDocs, StreamFormat
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
-__all__ = ["FRAMING", "MEDIA_TYPE", "JsonArrayDecoder"]
+__all__ = ["FRAMING", "MEDIA_TYPE", "JsonArrayDecoder", "JsonArrayFormat"]
 
 MEDIA_TYPE = "application/json"
 FRAMING = Framing(media_type=MEDIA_TYPE, head=b"[", separator=b",", tail=b"]")
@@ -179,3 +181,14 @@ class JsonArrayDecoder(FrameDecoder):
 
     def _error(self, message: str) -> None:
         raise StreamDecodeError(f"Invalid JSON array stream: {message}.", frame_index=self._frames)
+
+
+class JsonArrayFormat(StreamFormat):
+    """One JSON array: its ``]`` is its end (no end record); an error record is its last element."""
+
+    def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:
+        item = docs.json_item()
+        records = [schema for name, (schema, _) in sorted(docs.records.items()) if self._carries(name)]
+        if records:
+            item = {"anyOf": [item, *records]}
+        return {"schema": {"type": "array", "items": item}}

@@ -24,12 +24,23 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from linestream.exceptions import FrameTooLarge, StreamTruncated
+from linestream.streams._format import (
+    END_ID,
+    RECORD_NAMES,
+    Frame,
+    FrameReader,
+    KindFramer,
+    StreamDocs,
+    StreamFormat,
+    json_bytes,
+)
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
-__all__ = ["FRAMING", "KEEPALIVE", "MEDIA_TYPE", "ServerSentEvent", "SseDecoder", "encode_event"]
+__all__ = ["FRAMING", "KEEPALIVE", "MEDIA_TYPE", "ServerSentEvent", "SseDecoder", "SseFormat", "encode_event"]
 
 MEDIA_TYPE = "text/event-stream"
 FRAMING = Framing(media_type=MEDIA_TYPE, prefix=b"data: ", suffix=b"\n\n")
@@ -229,3 +240,109 @@ class SseDecoder(FrameDecoder):
                 retry=retry,
             )
         )
+
+
+class SseFrameReader(FrameReader):
+    """Reads an event stream: each event is a ``Frame`` of its data, name, id and retry; the server's own events
+    (``error``, ``gap``, and ``end`` when the response announces end records) are records."""
+
+    __slots__ = ()
+
+    decoder: SseDecoder
+
+    @property
+    def retry(self) -> int | None:
+        return self.decoder.retry
+
+    @property
+    def pending_retry(self) -> int | None:
+        return self.decoder.pending_retry
+
+    def feed(self, chunk: bytes) -> list[Frame]:
+        return [self._event(event) for event in self.decoder.feed(chunk)]
+
+    def close(self) -> list[Frame]:
+        return [self._event(event) for event in self.decoder.close()]
+
+    def _event(self, event: ServerSentEvent[Any]) -> Frame:
+        name = event.event
+        data = (event.raw_data or "").encode()
+        record = name if name in RECORD_NAMES and (name != "end" or "end" in self.records) else None
+        return Frame(data, name, event.id, event.retry, record)
+
+
+def _kind_event(kind: bytes, data: bytes) -> bytes:
+    return b"event: " + kind + b"\ndata: " + data
+
+
+class SseFormat(StreamFormat):
+    """Server-Sent Events: each item is an event whose data is the item's JSON (an item of a named kind has its
+    kind as the event's name); records are the events ``error``, ``end`` (with the id ``END_ID``) and ``gap``;
+    a shutdown sends ``retry:`` so that clients come back."""
+
+    uploads = False
+    names_kinds = True
+
+    @property
+    def content_type(self) -> str:
+        # SSE is UTF-8 by definition; saying so (as FastAPI does) spares clients a guess.
+        return self.media_type + "; charset=utf-8"
+
+    @property
+    def closes_itself(self) -> bool:
+        return False
+
+    def frame_event(
+        self,
+        event: Any,
+        data: bytes | None,
+        *,
+        first: bool,
+        kind: bytes | None = None,
+        envelope: bool = False,
+    ) -> bytes | None:
+        if kind is not None and event.event is None:
+            event = dataclasses.replace(event, event=kind.decode())
+        return encode_event(event, data)
+
+    def frame_message(self, message_id: str, data: bytes, *, first: bool) -> bytes:
+        return b"id: " + message_id.encode() + b"\ndata: " + data + b"\n\n"
+
+    def kind_framing(self, *, envelope: bool) -> tuple[Framing, KindFramer | None]:
+        # The kind's name comes first, so the frame's "data: " is written by the kind framer.
+        return dataclasses.replace(self.framing, prefix=b""), _kind_event
+
+    def error_record(self, problem: Mapping[str, Any], *, first: bool) -> bytes:
+        return b"event: error\ndata: " + json_bytes(problem) + b"\n\n"
+
+    def end_record(self, count: int, *, first: bool) -> bytes | None:
+        return b'event: end\nid: %s\ndata: {"count":%d}\n\n' % (END_ID.encode(), count)
+
+    def gap_record(self, after: str, next_id: str) -> bytes | None:
+        return b"event: gap\ndata: " + json_bytes({"after": after, "next": next_id}) + b"\n\n"
+
+    def shutdown_frame(self, retry: int | None) -> bytes | None:
+        return None if retry is None else b"retry: %d\n\n" % retry
+
+    def reader(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, records: Iterable[str] = ()) -> FrameReader:
+        return SseFrameReader(SseDecoder(max_frame_size=max_frame_size), records)
+
+    def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:
+        events = [_event_schema(name, schema) for name, schema in docs.kinds] or [_event_schema(None, docs.item)]
+        for name, (_, data) in sorted(docs.records.items()):
+            events.append(_event_schema(name, data, id=END_ID if name == "end" else None))
+        event = events[0] if len(events) == 1 else {"oneOf": events}
+        if version.startswith("3.2"):
+            return {"itemSchema": event}
+        return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
+
+
+def _event_schema(name: str | None, data: dict[str, Any], *, id: str | None = None) -> dict[str, Any]:
+    """One event of the stream: its name, and its data as JSON of ``data``'s schema."""
+    properties: dict[str, Any] = {
+        "event": {"type": "string"} if name is None else {"const": name},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        "id": {"type": "string"} if id is None else {"const": id},
+        "retry": {"type": "integer", "minimum": 0},
+    }
+    return {"type": "object", "properties": properties, "required": ["data"] if name is None else ["event", "data"]}

@@ -13,12 +13,10 @@ import anyio
 import anyio.abc
 import anyio.from_thread
 import httpx
-import pydantic_core
-from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message
 
-from linestream.exceptions import StreamDecodeError
-from linestream.streams.jsonlines import JsonLinesDecoder
+from linestream._decoding import Event, StreamReader
+from linestream.streams import JSON_LINES
 from linestream.testing._transport import ASGIStreamTransport
 from linestream.testing._websocket import AsyncWebSocketSession, WebSocketSession, websocket_scope
 
@@ -307,31 +305,6 @@ def _daemon_portal(backend: str) -> Iterator[anyio.from_thread.BlockingPortal]:
             thread.join()
 
 
-class _JsonLinesReader:
-    """Decodes a JSON Lines body chunk by chunk into JSON values or validated items (shared by the twins)."""
-
-    def __init__(self, item: Any) -> None:
-        self.adapter = TypeAdapter(item) if item is not None else None
-        self.decoder = JsonLinesDecoder()
-        self.index = 0
-
-    def feed(self, chunk: bytes) -> list[Any]:
-        return [self._decode(frame) for frame in self.decoder.feed(chunk)]
-
-    def close(self) -> list[Any]:
-        return [self._decode(frame) for frame in self.decoder.close()]
-
-    def _decode(self, frame: bytes) -> Any:
-        index = self.index
-        self.index += 1
-        try:
-            if self.adapter is None:
-                return pydantic_core.from_json(frame)
-            return self.adapter.validate_json(frame)
-        except ValueError as exc:
-            raise StreamDecodeError(f"Line {index + 1} is not a valid item: {exc}", frame_index=index) from exc
-
-
 @overload
 def iter_json_lines(response: httpx.Response) -> Iterator[Any]: ...
 @overload
@@ -340,12 +313,13 @@ def iter_json_lines(response: httpx.Response, item: Any = None) -> Iterator[Any]
     """Iterate a streamed JSON Lines response as plain JSON values, or as validated ``item`` instances.
 
     Raises ``StreamTruncated`` if the body ends inside a line, and ``StreamDecodeError`` (with the line
-    number) for a line that is not valid JSON or not a valid ``item``.
+    number) for a line that is not valid JSON or not a valid ``item``, after the items before it. Records the
+    response announces (``Stream-Records``) are read as such: an error record raises ``StreamError``.
     """
-    reader = _JsonLinesReader(item)
+    reader = _json_lines(response, item)
     for chunk in response.iter_bytes():
-        yield from reader.feed(chunk)
-    yield from reader.close()
+        yield from _values(reader.read(chunk))
+    yield from _values(reader.finish())
 
 
 @overload
@@ -354,9 +328,19 @@ def aiter_json_lines(response: httpx.Response) -> AsyncIterator[Any]: ...
 def aiter_json_lines(response: httpx.Response, item: type[T]) -> AsyncIterator[T]: ...
 async def aiter_json_lines(response: httpx.Response, item: Any = None) -> AsyncIterator[Any]:
     """The async twin of ``iter_json_lines``."""
-    reader = _JsonLinesReader(item)
+    reader = _json_lines(response, item)
     async for chunk in response.aiter_bytes():
-        for value in reader.feed(chunk):
+        for value in _values(reader.read(chunk)):
             yield value
-    for value in reader.close():
+    for value in _values(reader.finish()):
         yield value
+
+
+def _json_lines(response: httpx.Response, item: Any) -> StreamReader:
+    """The reader of a JSON Lines body, with the records its response announces."""
+    return StreamReader(JSON_LINES.media_type, item, records=response.headers.get("stream-records", ""))
+
+
+def _values(events: Iterator[Event[Any]]) -> Iterator[Any]:
+    for event in events:
+        yield event.data

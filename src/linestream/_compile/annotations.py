@@ -13,7 +13,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import BaseModel
+import pydantic
+from pydantic import BaseModel, TypeAdapter
 
 from linestream.exceptions import EndpointDefinitionError
 
@@ -23,6 +24,7 @@ __all__ = [
     "CallKind",
     "call_kind",
     "describe",
+    "item_adapter",
     "is_scalar",
     "is_sequence",
     "split_annotated",
@@ -128,3 +130,17 @@ def is_scalar(annotation: Any) -> bool:
     if typing.is_typeddict(base):
         return False
     return not issubclass(base, _SEQUENCE_ORIGINS) or issubclass(base, (str, bytes))
+
+
+def item_adapter(owner: str, item_type: Any, what: str) -> TypeAdapter[Any] | None:
+    """A TypeAdapter validating and serialising ``item_type``; ``None`` for ``Any`` (untyped)."""
+    if item_type is Any or item_type is None:
+        return None
+    try:
+        return TypeAdapter(item_type)
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
+        raise EndpointDefinitionError(
+            f"{owner}: Pydantic cannot validate the {what} type {item_type!r} ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0]}). Use a Pydantic model, dataclass, TypedDict or standard type, "
+            "or remove the annotation to send untyped JSON."
+        ) from exc

@@ -22,16 +22,15 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import pydantic
-import pydantic_core
-from pydantic import TypeAdapter
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from linestream._request_body import ContentDecoder
-from linestream._settings import BodyLimits
-from linestream._validation import echo, located_errors
+from linestream._bind.body import ContentDecoder
+from linestream._bind.validation import echo, located_errors
+from linestream._declare.options import BodyLimits
+from linestream._decoding import ItemValidator
 from linestream.exceptions import FrameTooLarge, HTTPException, InvalidRequestItem, StreamDecodeError
-from linestream.streams import SSE, format_for_media_type
+from linestream.streams import Frame, format_for_media_type
 
 __all__ = ["STREAMED_TYPES", "RequestItems", "SyncRequestItems"]
 
@@ -50,18 +49,18 @@ class RequestItems:
         receive: Receive,
         content_type: str,
         content_encoding: str,
-        adapter: TypeAdapter[Any] | None,
+        validator: ItemValidator,
         limits: BodyLimits,
     ) -> None:
         stream_format = format_for_media_type(content_type or "application/jsonl")
-        if stream_format is None or stream_format is SSE:
+        if stream_format is None or not stream_format.uploads:
             raise HTTPException(415, f"The request body is {echo(content_type)!r}; send {STREAMED_TYPES}")
         self._content = ContentDecoder(content_encoding, limits)
         self._receive = receive
-        self._decoder = stream_format.decoder(max_frame_size=limits.max_line_size)
-        self._validate = adapter.validate_json if adapter is not None else None
+        self._reader = stream_format.reader(max_frame_size=limits.max_line_size)
+        self._validator = validator
         self._limits = limits
-        self._frames: list[bytes] = []
+        self._frames: list[Frame] = []
         self._position = 0
         #: Decoded slices of the last message received, not framed yet.
         self._slices: Iterator[bytes] | None = None
@@ -130,7 +129,7 @@ class RequestItems:
 
     def _decode(self, piece: bytes, *, end: bool = False) -> None:
         try:
-            frames = self._decoder.close() if end else self._decoder.feed(piece)
+            frames = self._reader.close() if end else self._reader.feed(piece)
         except FrameTooLarge as exc:
             raise HTTPException(413, f"{exc} (max_line_size)") from exc
         except StreamDecodeError as exc:
@@ -144,16 +143,14 @@ class RequestItems:
         self._frames = frames
         self._position = 0
 
-    def _item(self, frame: bytes) -> Any:
+    def _item(self, frame: Frame) -> Any:
         self.count += 1
         line = self.count
         limit = self._limits.max_items
         if limit is not None and line > limit:
             raise HTTPException(413, f"The request body holds more than max_items={limit} items.")
         try:
-            if self._validate is None:
-                return pydantic_core.from_json(frame)
-            return self._validate(frame)
+            return self._validator.validate(frame.data)
         except ValueError as exc:
             if not isinstance(exc, pydantic.ValidationError):
                 raise InvalidRequestItem(

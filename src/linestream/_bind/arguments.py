@@ -18,14 +18,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from linestream._annotations import CallKind
-from linestream._dependant import Dependant, ModelParams, ParamField, SubDependency, build_dependant
-from linestream._endpoint import EndpointSpec
-from linestream._forms import FORM_TYPES, read_form
-from linestream._request_body import read_body
-from linestream._request_stream import STREAMED_TYPES, RequestItems, SyncRequestItems
-from linestream._settings import BodyLimits
-from linestream._validation import echo
+from linestream._bind.body import read_body
+from linestream._bind.forms import FORM_TYPES, read_form
+from linestream._bind.stream_body import STREAMED_TYPES, RequestItems, SyncRequestItems
+from linestream._bind.validation import echo
+from linestream._compile.annotations import CallKind
+from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency, build_dependant
+from linestream._compile.endpoint import EndpointSpec
+from linestream._declare.options import BodyLimits
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource, SecurityScopes
 
@@ -184,7 +184,7 @@ async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], ctx: R
             request.receive,
             content_type or "",
             request.headers.get("content-encoding", ""),
-            stream.adapter,
+            stream.validator,
             ctx.body_limits,
         )
         result[stream.name] = items if stream.is_async else SyncRequestItems(items)

@@ -28,9 +28,9 @@ import anyio
 import anyio.abc
 from starlette.types import Message, Send
 
+from linestream._compile.plan import StreamPlan
 from linestream._early_start import offering_early_start
-from linestream._plan import StreamPlan
-from linestream._receive import ReceiveChannel
+from linestream._engine.receive import ReceiveChannel
 from linestream._signal import SendWatchdog, WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 

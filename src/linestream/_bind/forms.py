@@ -20,8 +20,8 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.types import Receive
 
-from linestream._request_body import body_slices, read_body
-from linestream._settings import BodyLimits
+from linestream._bind.body import body_slices, read_body
+from linestream._declare.options import BodyLimits
 from linestream.exceptions import HTTPException
 
 __all__ = ["FORM_TYPES", "UploadFile", "read_form"]

@@ -17,26 +17,23 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
-from linestream._frames import (
+from linestream._compile.encoders import (
     EndRecord,
     ErrorRecord,
     EventFramer,
     NamedEncoder,
     Payload,
-    end_record,
     error_record,
     event_framer,
-    kind_encoders,
     raw_chunk_encoder,
     refuse_events,
-    shutdown_frame,
     size_checked,
 )
-from linestream._settings import Settings
-from linestream.exceptions import EndpointDefinitionError
-from linestream.streams import SSE, Framing, StreamFormat
+from linestream._declare.options import Settings
+from linestream.exceptions import EndpointDefinitionError, StreamItemTooLarge
+from linestream.streams import Framing, StreamFormat
 
-__all__ = ["KeepAlive", "StreamPlan", "build_plans", "raw_stream_format"]
+__all__ = ["KeepAlive", "RawFormat", "StreamPlan", "build_plans", "raw_stream_format"]
 
 #: Keep-alive: the seconds of silence after which ``bytes`` are sent.
 KeepAlive = tuple[float, bytes]
@@ -72,10 +69,31 @@ class StreamPlan:
 
 
 def _keepalive(stream_format: StreamFormat, settings: Settings) -> KeepAlive | None:
-    if stream_format.keepalive is None:
+    if stream_format.keepalive is None or stream_format.keepalive_option is None:
         return None
-    interval = settings.sse_keepalive if stream_format is SSE else settings.jsonl_keepalive
+    interval = getattr(settings, stream_format.keepalive_option)
     return None if interval is None else (float(interval), stream_format.keepalive)
+
+
+def _kind_encoder(named: NamedEncoder, framer: Callable[[bytes, bytes], bytes] | None) -> Callable[[Any], bytes]:
+    if framer is None:
+        return lambda item: named(item)[1]
+
+    def encode_kind(item: Any) -> bytes:
+        kind, json = named(item)
+        return framer(kind, json)
+
+    return encode_kind
+
+
+def _named_checked(named: NamedEncoder, endpoint: str, limit: int) -> NamedEncoder:
+    def encode_checked(item: Any) -> tuple[bytes, bytes]:
+        kind, data = named(item)
+        if len(data) > limit:
+            raise StreamItemTooLarge(endpoint, len(data), limit)
+        return kind, data
+
+    return encode_checked
 
 
 def build_plans(
@@ -95,50 +113,58 @@ def build_plans(
     its kind's name: in SSE as the event's name, in JSON in an envelope if ``settings.event_envelope``."""
     if raw:
         encode = raw_chunk_encoder(endpoint)
-    sse_encode = envelope = None
-    if named is not None:
-        sse_encode, envelope = kind_encoders(named)
-        if settings.event_envelope:
-            encode = envelope
     limit = settings.max_item_size
+    if named is not None and limit is not None:
+        named = _named_checked(named, endpoint, limit)
     checked = encode if limit is None else size_checked(encode, endpoint, limit)
+    envelope = settings.event_envelope
     vary = len(settings.stream_formats) > 1
     records = [name for name, on in (("error", settings.stream_errors == "record"), ("end", settings.stream_end)) if on]
     plans = []
     for stream_format in settings.stream_formats:
-        # SSE is UTF-8 by definition; saying so (as FastAPI does) spares clients a guess.
-        content_type = stream_format.media_type + ("; charset=utf-8" if stream_format is SSE else "")
-        headers = [(b"content-type", content_type.encode("latin-1")), *_STREAM_HEADERS]
+        headers = [(b"content-type", stream_format.content_type.encode("latin-1")), *_STREAM_HEADERS]
         if vary:
             headers.append((b"vary", b"Accept"))
         if records and not raw:
             headers.append((b"stream-records", ", ".join(records).encode()))
-        if named is not None and settings.event_envelope and stream_format is not SSE:
+        if named is not None and envelope and not stream_format.names_kinds:
             headers.append((b"stream-envelope", b"event"))
         framing = stream_format.framing
-        item_encode = checked
-        if sse_encode is not None and stream_format is SSE:
-            # The kind's name comes first, so the frame's "data: " is written by the encoder.
-            framing = dataclasses.replace(framing, prefix=b"")
-            item_encode = sse_encode if limit is None else size_checked(sse_encode, endpoint, limit)
-        frame_event = event_framer(stream_format, checked, payload, named)
+        item_encode = stream_format.item_encoder(checked)
+        if named is not None:
+            framing, framer = stream_format.kind_framing(envelope=envelope)
+            item_encode = _kind_encoder(named, framer)
         plans.append(
             StreamPlan(
                 format=stream_format,
                 framing=framing,
                 encode=item_encode,
-                frame_event=refuse_events(endpoint) if raw else frame_event,
+                frame_event=refuse_events(endpoint)
+                if raw
+                else event_framer(stream_format, checked, payload, named, envelope=envelope),
                 chunk_size=settings.chunk_size,
                 keepalive=_keepalive(stream_format, settings),
                 send_timeout=settings.send_timeout,
                 error_record=error_record(stream_format) if "error" in records and not raw else None,
-                end_record=end_record(stream_format) if settings.stream_end and not raw else None,
-                shutdown_frame=shutdown_frame(stream_format, settings.sse_shutdown_retry),
+                end_record=_end_record(stream_format) if settings.stream_end and not raw else None,
+                shutdown_frame=stream_format.shutdown_frame(settings.sse_shutdown_retry),
                 headers=tuple(headers),
                 label=label,
             )
         )
     return tuple(plans)
+
+
+def _end_record(stream_format: StreamFormat) -> EndRecord | None:
+    if stream_format.end_record(0, first=True) is None:
+        return None
+
+    def record(count: int) -> bytes:
+        frame = stream_format.end_record(count, first=count == 0)
+        assert frame is not None
+        return frame
+
+    return record
 
 
 _CHUNK_TYPES = (str, bytes, bytearray, memoryview)
@@ -165,8 +191,25 @@ def raw_stream_format(endpoint: str, item_type: Any, response_class: type[Respon
         media_type = "text/plain" if chunk_types == (str,) else "application/octet-stream"
     if media_type.startswith("text/") and "charset" not in media_type:
         media_type += "; charset=utf-8"
-    return StreamFormat("raw", Framing(media_type=media_type), _no_decoder, None)
+    return RawFormat("raw", Framing(media_type=media_type), _no_decoder)
 
 
 def _no_decoder(**options: Any) -> Any:
     raise TypeError("a raw byte stream has no frames to decode")
+
+
+class RawFormat(StreamFormat):
+    """The one format of a raw byte stream (``response_class=StreamingResponse``): chunks as they are, no
+    records, no reader; it is not negotiated (``Accept`` is ignored, as by Starlette's ``StreamingResponse``)."""
+
+    uploads = False
+
+    @property
+    def closes_itself(self) -> bool:
+        return False
+
+    def error_record(self, problem: Any, *, first: bool) -> bytes:
+        raise TypeError("a raw byte stream has no record to carry an error")
+
+    def end_record(self, count: int, *, first: bool) -> bytes | None:
+        return None

@@ -18,17 +18,18 @@ from typing import Any, get_args, get_origin
 from pydantic import TypeAdapter
 from starlette.responses import Response
 
-from linestream._annotations import (
+from linestream._compile.annotations import (
     ASYNC_STREAM_ORIGINS,
     SYNC_STREAM_ORIGINS,
     CallKind,
     describe,
+    item_adapter,
     split_annotated,
     type_hints,
 )
-from linestream._dependant import BodyStream, Dependant, ParamField, build_dependant, item_adapter
+from linestream._compile.dependant import BodyStream, Dependant, ParamField, build_dependant
+from linestream._declare.options import DEFAULT
 from linestream._serialization import SerializedItem
-from linestream._settings import DEFAULT
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import ParamSource
 from linestream.streams.sse import ServerSentEvent

@@ -20,7 +20,7 @@ import anyio.lowlevel
 import anyio.to_thread
 from starlette.types import Send
 
-from linestream._plan import KeepAlive, StreamPlan
+from linestream._compile.plan import KeepAlive, StreamPlan
 from linestream._serialization import SerializedItem
 from linestream.streams.sse import ServerSentEvent
 

@@ -17,7 +17,7 @@ import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from linestream._settings import BodyLimits
+from linestream._declare.options import BodyLimits
 from linestream.exceptions import HTTPException
 
 __all__ = ["SLICE", "ContentDecoder", "body_slices", "read_body"]

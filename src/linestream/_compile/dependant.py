@@ -24,18 +24,20 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from linestream._annotations import (
+from linestream._bind.validation import located_errors
+from linestream._compile.annotations import (
     CallKind,
     call_kind,
     describe,
     is_scalar,
     is_sequence,
+    item_adapter,
     split_annotated,
     strip_optional,
     type_hints,
 )
-from linestream._events import discriminated
-from linestream._validation import located_errors
+from linestream._decoding import ItemValidator
+from linestream._kinds import discriminated
 from linestream.exceptions import EndpointDefinitionError
 from linestream.params import DependsInfo, ParamInfo, ParamSource, SecurityScopes
 
@@ -47,7 +49,6 @@ __all__ = [
     "ParamField",
     "SubDependency",
     "build_dependant",
-    "item_adapter",
     "route_dependencies",
 ]
 
@@ -161,6 +162,11 @@ class BodyStream:
     item_type: Any
     adapter: TypeAdapter[Any] | None
     is_async: bool
+    #: Validates each item (or each message of a typed WebSocket).
+    validator: ItemValidator = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.validator = ItemValidator(None if self.adapter is None else self.item_type, adapter=self.adapter)
 
 
 @dataclasses.dataclass(slots=True)
@@ -430,17 +436,3 @@ def _element(annotation: Any) -> Any:
 def _uploads(annotation: Any) -> bool:
     element = _element(annotation)
     return inspect.isclass(element) and issubclass(element, StarletteUploadFile)
-
-
-def item_adapter(owner: str, item_type: Any, what: str) -> TypeAdapter[Any] | None:
-    """A TypeAdapter validating and serialising ``item_type``; ``None`` for ``Any`` (untyped)."""
-    if item_type is Any or item_type is None:
-        return None
-    try:
-        return TypeAdapter(item_type)
-    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
-        raise EndpointDefinitionError(
-            f"{owner}: Pydantic cannot validate the {what} type {item_type!r} ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0]}). Use a Pydantic model, dataclass, TypedDict or standard type, "
-            "or remove the annotation to send untyped JSON."
-        ) from exc

@@ -30,22 +30,22 @@ from typing import Any, Generic, TypeVar
 import anyio
 import anyio.abc
 import pydantic
-from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 from starlette.exceptions import WebSocketException
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from linestream._annotations import CallKind
-from linestream._binding import ExitStack, Overrides, RequestContext, solve_arguments
-from linestream._context import AppContext
-from linestream._dependant import route_dependencies
-from linestream._endpoint import EndpointSpec, analyse_endpoint
-from linestream._events import event_kinds
+from linestream._bind.arguments import ExitStack, Overrides, RequestContext, solve_arguments
+from linestream._bind.validation import located_errors
+from linestream._compile.annotations import CallKind
+from linestream._compile.dependant import route_dependencies
+from linestream._compile.endpoint import EndpointSpec, analyse_endpoint
+from linestream._declare.options import DEFAULT
+from linestream._decoding import ItemValidator
+from linestream._engine.runtime import AppContext
+from linestream._kinds import event_kinds
 from linestream._serialization import ItemEncoder
-from linestream._settings import DEFAULT
-from linestream._validation import located_errors
 from linestream.exceptions import (
     EndpointDefinitionError,
     HTTPException,
@@ -89,8 +89,8 @@ class APIWebSocketRoute(WebSocketRoute):
         self.extra_dependencies = route_dependencies(self.spec.name, self.dependencies, path_params)
         self._check()
         stream = self.spec.body_stream
-        #: Validates each incoming message of a typed stream (``None``: untyped, any JSON).
-        self.incoming: TypeAdapter[Any] | None = stream.adapter if stream is not None else None
+        #: Validates each incoming message of a typed stream (untyped: any JSON).
+        self.incoming = stream.validator if stream is not None else ItemValidator()
         self.takes_messages = stream is not None
         self.encoder = ItemEncoder(self.spec.item_adapter)
         self.overrides = Overrides(path_params)
@@ -226,9 +226,9 @@ class APIWebSocketRoute(WebSocketRoute):
 class _Incoming(Generic[T]):
     """Reads a typed stream's socket: validated messages for the endpoint, and the client's leaving."""
 
-    def __init__(self, websocket: WebSocket, adapter: TypeAdapter[T] | None, limit: int, *, accepted: bool) -> None:
+    def __init__(self, websocket: WebSocket, validator: ItemValidator, limit: int, *, accepted: bool) -> None:
         self.websocket = websocket
-        self.adapter = adapter
+        self.validator = validator
         self.limit = limit
         self.accepted = accepted
         self.sender, self.receiver = anyio.create_memory_object_stream[Any](_BUFFERED_MESSAGES)
@@ -263,7 +263,7 @@ class _Incoming(Generic[T]):
         if len(data) > self.limit:
             raise _Refused(TOO_BIG, f"message {count} is larger than max_line_size={self.limit} bytes")
         try:
-            return self.adapter.validate_json(data) if self.adapter is not None else _ANY.validate_json(data)
+            return self.validator.validate(data)
         except pydantic.ValidationError as exc:
             errors, _ = located_errors(exc, (), 1)
             where = ".".join(str(part) for part in errors[0]["loc"])
@@ -280,9 +280,6 @@ class _Refused(Exception):
     """An incoming message the stream does not take: ``args`` are the close code and reason."""
 
     args: tuple[int, str]
-
-
-_ANY = TypeAdapter[Any](Any)
 
 
 def _reason(text: str) -> str:

@@ -22,22 +22,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from linestream._annotations import CallKind
-from linestream._async_source import AsyncItemSource
-from linestream._binding import ExitStack, Overrides, RequestContext, TemporalResponse, solve_arguments, solve_value
-from linestream._context import AppContext
-from linestream._dependant import SubDependency, build_dependant, route_dependencies
-from linestream._endpoint import EndpointSpec, analyse_endpoint
-from linestream._events import END_ID, EventKinds, event_kinds
-from linestream._expiry import seconds_left
-from linestream._frames import serialized_payload
+from linestream._bind.arguments import (
+    ExitStack,
+    Overrides,
+    RequestContext,
+    TemporalResponse,
+    solve_arguments,
+    solve_value,
+)
+from linestream._compile.annotations import CallKind
+from linestream._compile.dependant import SubDependency, build_dependant, route_dependencies
+from linestream._compile.encoders import serialized_payload
+from linestream._compile.endpoint import EndpointSpec, analyse_endpoint
+from linestream._compile.plan import StreamPlan, build_plans, raw_stream_format
+from linestream._declare.options import DEFAULT, Settings, StreamOptions, resolve_formats
+from linestream._engine.async_source import AsyncItemSource
+from linestream._engine.expiry import seconds_left
+from linestream._engine.receive import ReceiveChannel
+from linestream._engine.runtime import AppContext
+from linestream._engine.stream import ItemSource, ItemStream, logger
+from linestream._engine.sync_source import SyncItemSource
+from linestream._kinds import END_ID, EventKinds, event_kinds
 from linestream._negotiation import negotiate
-from linestream._plan import StreamPlan, build_plans, raw_stream_format
-from linestream._receive import ReceiveChannel
-from linestream._response import ItemSource, ItemStream, logger
 from linestream._serialization import ItemEncoder, SerializationOptions
-from linestream._settings import DEFAULT, Settings, StreamOptions, resolve_formats
-from linestream._sync_source import SyncItemSource
 from linestream.exceptions import EndpointDefinitionError, HTTPException, ResponseValidationError
 from linestream.sse import EventSourceResponse
 from linestream.streams import SSE, StreamFormat
@@ -204,7 +211,7 @@ class APIRoute(Route):
             if self.kinds is not None:
                 kinds = self.kinds
                 named = self.encoder.named(kinds.name_of)
-                json_formats = [f.name for f in self.settings.stream_formats if f is not SSE]
+                json_formats = [f.name for f in self.settings.stream_formats if not f.names_kinds]
                 if kinds.tag is None and json_formats and not self.settings.event_envelope:
                     raise EndpointDefinitionError(
                         f"{self.spec.name}: its items are of several kinds ({', '.join(kinds.by_name)}), which the "

@@ -15,7 +15,7 @@ import anyio
 from anyio.lowlevel import checkpoint
 from starlette.types import Send
 
-from linestream._plan import KeepAlive
+from linestream._compile.plan import KeepAlive
 from linestream._signal import Signal
 
 __all__ = ["Outbox"]

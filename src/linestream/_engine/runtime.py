@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from linestream._limits import StreamSlots
-from linestream._settings import Settings
-from linestream._shutdown import OpenStreams
+from linestream._declare.options import Settings
+from linestream._engine.shutdown import OpenStreams
+from linestream._engine.slots import StreamSlots
 from linestream.exceptions import HTTPException
 
 __all__ = ["AppContext", "DependencyOverrides"]

@@ -17,9 +17,9 @@ from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute, c
 from starlette.types import ASGIApp, Lifespan
 from typing_extensions import TypedDict, Unpack
 
-from linestream._context import AppContext
-from linestream._route import APIRoute
-from linestream._websocket import APIWebSocketRoute
+from linestream._engine.runtime import AppContext
+from linestream._routing.route import APIRoute
+from linestream._routing.websocket import APIWebSocketRoute
 from linestream.exceptions import EndpointDefinitionError
 
 __all__ = ["APIRouter", "PathOperationDecorators", "RouteOptions"]

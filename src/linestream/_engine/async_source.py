@@ -14,8 +14,8 @@ import anyio
 import anyio.abc
 from starlette.types import Send
 
-from linestream._outbox import Outbox
-from linestream._plan import StreamPlan
+from linestream._compile.plan import StreamPlan
+from linestream._engine.outbox import Outbox
 from linestream._serialization import SerializedItem
 from linestream._signal import WakeBeforeSuspending
 from linestream.streams.sse import ServerSentEvent
