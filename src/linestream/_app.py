@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -14,9 +15,11 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
+from typing_extensions import Unpack
 
-from linestream._declare.options import BodyLimits, Settings, resolve_formats
-from linestream._engine.runtime import AppContext
+from linestream._declare.options import STREAM_OPTION_NAMES, Settings, StreamOptions, check_keywords, check_options
+from linestream._declare.route import RouteOptions
+from linestream._engine.runtime import AppRuntime
 from linestream._engine.shutdown import shutdown_signals
 from linestream._problem import default_exception_handlers, problem_response
 from linestream._routing.route import APIRoute
@@ -139,20 +142,8 @@ class LineStream(PathOperationDecorators, Starlette):
         exception_handlers: Mapping[Any, Callable[..., Any]] | None = None,
         lifespan: Lifespan[Any] | None = None,
         dependencies: Sequence[Any] | None = None,
-        chunk_size: int = _DEFAULTS.chunk_size,
         max_sync_streams: int = _DEFAULTS.max_sync_streams,
         sync_stream_wait: float = _DEFAULTS.sync_stream_wait,
-        stream_formats: Sequence[str] | None = None,
-        sse_keepalive: float | None = _DEFAULTS.sse_keepalive,
-        jsonl_keepalive: float | None = _DEFAULTS.jsonl_keepalive,
-        stream_errors: str = _DEFAULTS.stream_errors,
-        stream_end: bool = _DEFAULTS.stream_end,
-        event_envelope: bool = _DEFAULTS.event_envelope,
-        send_timeout: float | None = _DEFAULTS.send_timeout,
-        max_item_size: int | None = _DEFAULTS.max_item_size,
-        sse_shutdown_retry: int | None = _DEFAULTS.sse_shutdown_retry,
-        body_limits: BodyLimits | None = None,
-        strict_content_type: bool = _DEFAULTS.strict_content_type,
         max_request_head_size: int | None = _DEFAULTS.max_request_head_size,
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
         max_streams: int | None = None,
@@ -162,31 +153,24 @@ class LineStream(PathOperationDecorators, Starlette):
         on_startup: Sequence[Callable[[], Any]] | None = None,
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         separate_input_output_schemas: bool = True,
+        **options: Unpack[StreamOptions],
     ) -> None:
         if openapi_version not in OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {openapi_version!r}")
-        #: How this app serves streams (immutable; every route serves with it, and its own options).
+        check_keywords("LineStream()", options, STREAM_OPTION_NAMES)
+        #: How this app serves streams (immutable; every route serves with it, and its routers' and its own
+        #: options in force).
         self.settings = Settings(
-            chunk_size=chunk_size,
+            **check_options("LineStream", options),
             max_sync_streams=max_sync_streams,
             sync_stream_wait=sync_stream_wait,
-            stream_formats=resolve_formats(stream_formats, "LineStream") or _DEFAULTS.stream_formats,
-            sse_keepalive=sse_keepalive,
-            jsonl_keepalive=jsonl_keepalive,
-            stream_errors=stream_errors,
-            stream_end=stream_end,
-            event_envelope=event_envelope,
-            send_timeout=send_timeout,
-            max_item_size=max_item_size,
-            sse_shutdown_retry=sse_shutdown_retry,
-            body_limits=body_limits or _DEFAULTS.body_limits,
-            strict_content_type=strict_content_type,
             max_request_head_size=max_request_head_size,
             max_streams=max_streams,
             max_streams_per_client=max_streams_per_client,
             stream_client_key=stream_client_key,
         )
-        self.context = AppContext(self.settings)
+        #: What the app's routes share while it serves (open streams, stream slots, threads, overrides).
+        self.runtime = AppRuntime(self.settings)
         handlers = default_exception_handlers(error_format)
         handlers.update(exception_handlers or {})
         #: Functions run when the app starts and stops (``on_startup=``, ``@app.on_event("startup")``), around
@@ -205,7 +189,7 @@ class LineStream(PathOperationDecorators, Starlette):
             dependencies=dependencies,
             default_response_class=default_response_class,
             generate_unique_id_function=generate_unique_id_function,
-            context=self.context,
+            runtime=self.runtime,
         )
         self.title = title
         self.version = version
@@ -270,8 +254,8 @@ class LineStream(PathOperationDecorators, Starlette):
         @contextlib.asynccontextmanager
         async def lifespan_with_shutdown(app: Any) -> AsyncIterator[Any]:
             async with (
-                self.context.running(),
-                shutdown_signals(self.context.open_streams),
+                self.runtime.running(),
+                shutdown_signals(self.runtime.open_streams),
                 self.topic_backend or contextlib.nullcontext(),
             ):
                 await _run_all(self.on_startup)
@@ -289,19 +273,28 @@ class LineStream(PathOperationDecorators, Starlette):
     @property
     def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
         """Replacement dependencies (``{original: replacement}``), as in FastAPI; assign ``{}`` to reset."""
-        return self.context.dependency_overrides
+        return self.runtime.dependency_overrides
 
     @dependency_overrides.setter
     def dependency_overrides(self, overrides: Mapping[Callable[..., Any], Callable[..., Any]] | None) -> None:
-        self.context.dependency_overrides = overrides
+        self.runtime.dependency_overrides = overrides
 
     def stream_stats(self) -> StreamStats:
         """How many streams this app serves right now, and how many ``def`` generator streams hold a thread."""
-        return StreamStats(len(self.context.open_streams), self.context.sync_streams_running)
+        return StreamStats(len(self.runtime.open_streams), self.runtime.sync_streams_running)
 
     # -- path operations -----------------------------------------------------------------------------------
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        self.router.add_api_route(path, endpoint, **options)
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteOptions],
+    ) -> None:
+        """Register ``endpoint`` at ``path`` for ``methods`` (default ``["GET"]``); the decorators (``@app.get``...)
+        call this."""
+        self.router.add_api_route(path, endpoint, methods=methods, **options)
         self.openapi_schema = None
 
     def add_api_websocket_route(
@@ -309,9 +302,36 @@ class LineStream(PathOperationDecorators, Starlette):
     ) -> None:
         self.router.add_api_websocket_route(path, endpoint, name=name, dependencies=dependencies)
 
-    def include_router(self, router: APIRouter, **options: Any) -> None:
-        """Add a router's path operations; ``prefix=``, ``tags=``, ``dependencies=`` as on ``APIRouter``."""
-        self.router.include_router(router, **options)
+    def include_router(
+        self,
+        router: APIRouter,
+        *,
+        prefix: str = "",
+        tags: Sequence[str | enum.Enum] | None = None,
+        dependencies: Sequence[Any] | None = None,
+        responses: Mapping[int | str, dict[str, Any]] | None = None,
+        include_in_schema: bool = True,
+        deprecated: bool | None = None,
+        default_response_class: type[Response] | None = None,
+        callbacks: Sequence[BaseRoute] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        **options: Unpack[StreamOptions],
+    ) -> None:
+        """Add a router's path operations under ``prefix``, with extra ``tags``, ``dependencies``, defaults and
+        stream options (see ``APIRouter.include_router``); each is compiled once, here."""
+        self.router.include_router(
+            router,
+            prefix=prefix,
+            tags=tags,
+            dependencies=dependencies,
+            responses=responses,
+            include_in_schema=include_in_schema,
+            deprecated=deprecated,
+            default_response_class=default_response_class,
+            callbacks=callbacks,
+            generate_unique_id_function=generate_unique_id_function,
+            **options,
+        )
         self.openapi_schema = None
 
     def on_event(self, event_type: str) -> Callable[[HandlerT], HandlerT]:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel
 from typing_extensions import assert_type
 
-from linestream import Depends, Header, HTTPException, LineStream, Query
+from linestream import APIRouter, Depends, Header, HTTPException, LineStream, Query
 from linestream.client import AsyncClient, AsyncItems, Client, Items
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from linestream.testing import TestClient, iter_json_lines
@@ -101,6 +101,14 @@ async def typo() -> dict[str, str]:
 @app.get("/policy", stream_errors="recrod")  # type: ignore[arg-type]
 async def policy() -> AsyncIterable[Item]:
     yield Item(name="x")
+
+
+# The same holds where a router is included and a route is added by hand, and on a router's own options.
+typed_router = APIRouter(prefix="/r", sse_keepalive=5.0, stream_end=True)
+app.include_router(typed_router, prefx="/a")  # type: ignore[call-arg]
+app.include_router(typed_router, prefix="/b", send_timeout=10.0, stream_errors="record")
+app.add_api_route("/x", typo, stream_erors="record")  # type: ignore[call-arg]
+APIRouter(sse_keepalive="5")  # type: ignore[arg-type]
 
 
 def client_types_flow(client: Client, async_client: AsyncClient) -> None:

@@ -8,211 +8,88 @@ so their code after ``yield`` runs when the route closes the stack: after the re
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
 import pydantic_core
-from starlette.background import BackgroundTasks
 from starlette.datastructures import FormData, UploadFile
-from starlette.requests import HTTPConnection, Request
-from starlette.responses import Response
+from starlette.requests import HTTPConnection
 
+from linestream._bind.binding import NOT_READ, RequestBinding
 from linestream._bind.body import read_body
 from linestream._bind.forms import FORM_TYPES, read_form
 from linestream._bind.stream_body import STREAMED_TYPES, RequestItems, SyncRequestItems
 from linestream._bind.validation import echo
 from linestream._compile.annotations import CallKind
-from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency, build_dependant
+from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency
 from linestream._compile.endpoint import EndpointSpec
 from linestream._declare.options import BodyLimits
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource, SecurityScopes
 
-__all__ = ["RequestContext", "solve_arguments"]
+__all__ = ["solve_arguments", "solve_value"]
 
 _MISSING_CONTENT_TYPE = (
     "The request has a body but no Content-Type, which is refused (a browser sends such a request to any site "
     "without asking it first; strict_content_type=False accepts it). Send "
 )
-_NOT_READ: Any = object()
 _INVALID: Any = object()  # a body that is not JSON: its error is reported, its fields are not validated
 _FAILED: Any = object()
 
 
-class TemporalResponse(Response):
-    """The ``Response`` a path operation can ask for to set headers, cookies or the status code."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.status_code: int | None = None  # type: ignore[assignment]
-        del self.raw_headers[:]
-
-
-class Overrides:
-    """A route's view of the app's dependency overrides: which function replaces which, and the analysis of each
-    replacement (made once per route, with the route's path parameters: an override may take one)."""
-
-    __slots__ = ("_analysed", "_path_params", "mapping")
-
-    def __init__(self, path_params: frozenset[str]) -> None:
-        self._path_params = path_params
-        self._analysed: dict[Callable[..., Any], Dependant] = {}
-        self.mapping: Mapping[Callable[..., Any], Callable[..., Any]] = {}
-
-    def get(self, dependency: Callable[..., Any]) -> Callable[..., Any] | None:
-        return self.mapping.get(dependency)
-
-    def analyse(self, override: Callable[..., Any]) -> Dependant:
-        dependant = self._analysed.get(override)
-        if dependant is None:
-            if len(self._analysed) > 1024:  # overrides replaced again and again (a test suite): start afresh
-                self._analysed.clear()
-            dependant = self._analysed[override] = build_dependant(override, path_param_names=self._path_params)
-        return dependant
-
-
-class ExitStack(contextlib.AsyncExitStack):
-    """``contextlib.AsyncExitStack`` holding its exits in a list rather than a deque: a request holds one for as
-    long as its stream is open, and a deque's first block is about 600 bytes, most of a small stream's
-    bookkeeping (contextlib appends and pops; it never takes from the left)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._exit_callbacks: Any = []
-
-
-class RequestContext:
-    """Per-request state of argument binding: the dependency cache, exit stack and parsed body."""
-
-    __slots__ = (
-        "_function_stack",
-        "background",
-        "body",
-        "body_limits",
-        "cache",
-        "connection",
-        "errors_omitted",
-        "form",
-        "overrides",
-        "response",
-        "stack",
-        "strict_content_type",
-    )
-
-    def __init__(
-        self,
-        connection: HTTPConnection,
-        stack: contextlib.AsyncExitStack,
-        overrides: Overrides,
-        body_limits: BodyLimits,
-        strict_content_type: bool = True,
-    ) -> None:
-        #: The request (or the WebSocket).
-        self.connection = connection
-        #: A body without a Content-Type is refused (415), not read as JSON (see ``LineStream``).
-        self.strict_content_type = strict_content_type
-        #: Exits when the response is complete: ``yield`` dependencies of scope ``"request"``.
-        self.stack = stack
-        #: Exits when the path operation has returned: ``yield`` dependencies of scope ``"function"`` (made for
-        #: the first of them: most requests have none).
-        self._function_stack: ExitStack | None = None
-        #: The request's ``BackgroundTasks``, made when a function asks for them.
-        self.background: BackgroundTasks | None = None
-        self.overrides = overrides
-        self.body_limits = body_limits
-        self.cache: dict[Any, Any] = {}
-        self.response: TemporalResponse | None = None
-        self.body: Any = _NOT_READ
-        self.form: FormData | None = None
-        self.errors_omitted = 0
-
-    @property
-    def function_stack(self) -> ExitStack:
-        if self._function_stack is None:
-            self._function_stack = ExitStack()
-        return self._function_stack
-
-    async def exit_function_scope(self, error: BaseException | None = None) -> None:
-        """Exit the ``"function"``-scoped dependencies (seeing ``error``, if the path operation failed)."""
-        stack = self._function_stack
-        if stack is None:
-            return
-        if error is None:
-            await stack.aclose()
-        else:
-            await stack.__aexit__(type(error), error, error.__traceback__)
-
-    @property
-    def request(self) -> Request:
-        connection = self.connection
-        assert isinstance(connection, Request), "a WebSocket has no request body (refused when declared)"
-        return connection
-
-    def background_tasks(self) -> BackgroundTasks:
-        if self.background is None:
-            self.background = BackgroundTasks()
-        return self.background
-
-    def temporal_response(self) -> TemporalResponse:
-        if self.response is None:
-            self.response = TemporalResponse()
-        return self.response
-
-
-async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], ctx: RequestContext) -> dict[str, Any]:
+async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], binding: RequestBinding) -> dict[str, Any]:
     """The keyword arguments of the path operation; raises ``RequestValidationError`` with every error."""
     errors: list[dict[str, Any]] = []
     if spec.body_fields:
-        await _read_body(spec, ctx, errors)
+        await _read_body(spec, binding, errors)
     failed = False
     for sub in extra:
-        failed = await _solve_sub(sub, ctx, errors, spec, ()) is _FAILED or failed
-    values = await _solve(spec.dependant, ctx, errors, spec, call=False)
+        failed = await _solve_sub(sub, binding, errors, spec, ()) is _FAILED or failed
+    values = await _solve(spec.dependant, binding, errors, spec, call=False)
     if errors or failed or values is _FAILED:
-        limit = ctx.body_limits.max_errors
-        omitted = ctx.errors_omitted + max(0, len(errors) - limit)
+        limit = binding.body_limits.max_errors
+        omitted = binding.errors_omitted + max(0, len(errors) - limit)
         raise RequestValidationError(errors[:limit], errors_omitted=omitted)
     result: dict[str, Any] = values
     stream = spec.body_stream
-    if stream is not None and ctx.connection.scope["type"] == "http":  # a WebSocket's messages are its own
-        request = ctx.request
+    if stream is not None and binding.connection.scope["type"] == "http":  # a WebSocket's messages are its own
+        request = binding.request
         content_type = request.headers.get("content-type") or None
-        if content_type is None and ctx.strict_content_type:
+        if content_type is None and binding.strict_content_type:
             raise HTTPException(415, _MISSING_CONTENT_TYPE + STREAMED_TYPES)
         items = RequestItems(
             request.receive,
             content_type or "",
             request.headers.get("content-encoding", ""),
             stream.validator,
-            ctx.body_limits,
+            binding.body_limits,
         )
         result[stream.name] = items if stream.is_async else SyncRequestItems(items)
     return result
 
 
-async def solve_value(sub: SubDependency, spec: EndpointSpec, ctx: RequestContext) -> Any:
+async def solve_value(sub: SubDependency, spec: EndpointSpec, binding: RequestBinding) -> Any:
     """The value of one dependency of the request (cached with the others): its errors raised as a 422."""
     errors: list[dict[str, Any]] = []
-    value = await _solve_sub(sub, ctx, errors, spec, ())
+    value = await _solve_sub(sub, binding, errors, spec, ())
     if errors or value is _FAILED:
-        raise RequestValidationError(errors[: ctx.body_limits.max_errors])
+        raise RequestValidationError(errors[: binding.body_limits.max_errors])
     return value
 
 
-async def _read_body(spec: EndpointSpec, ctx: RequestContext, errors: list[dict[str, Any]]) -> None:
-    request = ctx.request
+async def _read_body(spec: EndpointSpec, binding: RequestBinding, errors: list[dict[str, Any]]) -> None:
+    request = binding.request
     headers = request.headers
     raw = await read_body(
-        request.receive, headers.get("content-length"), headers.get("content-encoding", ""), ctx.body_limits
+        request.receive, headers.get("content-length"), headers.get("content-encoding", ""), binding.body_limits
     )
     # Starlette's Request caches its body here: `await request.body()` in the endpoint gets the decoded body.
     request._body = raw
     if not raw:
-        ctx.body = None
+        binding.body = None
         return
     given = headers.get("content-type")
-    if given is None and ctx.strict_content_type:
+    if given is None and binding.strict_content_type:
         raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: application/json.")
     content_type = (given or "application/json").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
@@ -221,15 +98,15 @@ async def _read_body(spec: EndpointSpec, ctx: RequestContext, errors: list[dict[
             f"The request body must be JSON (Content-Type: application/json), not {echo(content_type)!r}.",
         )
     try:
-        ctx.body = pydantic_core.from_json(raw)
+        binding.body = pydantic_core.from_json(raw)
     except ValueError as exc:
         errors.append({"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"})
-        ctx.body = _INVALID
+        binding.body = _INVALID
 
 
-def _body_data(spec: EndpointSpec, ctx: RequestContext) -> tuple[dict[str, Any], bool]:
+def _body_data(spec: EndpointSpec, binding: RequestBinding) -> tuple[dict[str, Any], bool]:
     """The mapping a dependant's body model validates, and whether errors must drop the field name."""
-    body = ctx.body
+    body = binding.body
     if spec.body_embedded:
         return (body if isinstance(body, dict) else {}), False
     field = spec.body_fields[0]
@@ -238,7 +115,7 @@ def _body_data(spec: EndpointSpec, ctx: RequestContext) -> tuple[dict[str, Any],
 
 async def _solve(
     dependant: Dependant,
-    ctx: RequestContext,
+    binding: RequestBinding,
     errors: list[dict[str, Any]],
     spec: EndpointSpec,
     *,
@@ -249,28 +126,28 @@ async def _solve(
     values: dict[str, Any] = {}
     failed = False
     for sub in dependant.dependencies:
-        value = await _solve_sub(sub, ctx, errors, spec, scopes)
+        value = await _solve_sub(sub, binding, errors, spec, scopes)
         if value is _FAILED:
             failed = True
         else:
             values[sub.param_name] = value
-    connection = ctx.connection
+    connection = binding.connection
     for source, model in dependant.models.items():
-        limit = ctx.body_limits.max_errors
+        limit = binding.body_limits.max_errors
         if source is ParamSource.BODY:
-            if ctx.body is _NOT_READ:
+            if binding.body is NOT_READ:
                 continue
-            if ctx.body is _INVALID:
+            if binding.body is _INVALID:
                 failed = True
                 continue
-            data, single = _body_data(spec, ctx)
+            data, single = _body_data(spec, binding)
             found, problems, omitted = model.validate(data, "body", limit)
             if single:
                 for problem in problems:
                     del problem["loc"][1:2]
         else:
             if source is ParamSource.FORM:
-                data = await _form_data(model.fields, ctx)
+                data = await _form_data(model.fields, binding)
             else:
                 data = _location_data(connection, source, model.fields)
             where = "body" if source is ParamSource.FORM else source.value
@@ -280,47 +157,51 @@ async def _solve(
                 # A parameter model's fields are parameters of their own: `["query", "limit"]`, not under the model.
                 if len(problem["loc"]) > 1 and problem["loc"][1] in models:
                     del problem["loc"][1]
-        ctx.errors_omitted += omitted
+        binding.errors_omitted += omitted
         if problems:
             errors.extend(problems)
             failed = True
         else:
             values.update(found)
     if dependant.request_param:
-        values[dependant.request_param] = ctx.request
+        values[dependant.request_param] = binding.request
     if dependant.connection_param:
         values[dependant.connection_param] = connection
     if dependant.websocket_param:
         values[dependant.websocket_param] = connection
     if dependant.background_param:
-        values[dependant.background_param] = ctx.background_tasks()
+        values[dependant.background_param] = binding.background_tasks()
     if dependant.security_scopes_param:
         values[dependant.security_scopes_param] = SecurityScopes(scopes)
     if dependant.response_param:
-        values[dependant.response_param] = ctx.temporal_response()
+        values[dependant.response_param] = binding.temporal_response()
     if failed:
         return _FAILED
     if not call:
         return values
-    return await _call_dependency(dependant, values, ctx.function_stack if scope == "function" else ctx.stack)
+    return await _call_dependency(dependant, values, binding.function_stack if scope == "function" else binding.stack)
 
 
 async def _solve_sub(
-    sub: SubDependency, ctx: RequestContext, errors: list[dict[str, Any]], spec: EndpointSpec, scopes: tuple[str, ...]
+    sub: SubDependency,
+    binding: RequestBinding,
+    errors: list[dict[str, Any]],
+    spec: EndpointSpec,
+    scopes: tuple[str, ...],
 ) -> Any:
     """The value of one dependency (overridden, cached per request and set of scopes), or ``_FAILED``."""
     target = sub.dependant
-    override = ctx.overrides.get(target.call)
+    override = binding.overrides.get(target.call)
     if override is not None:
-        target = ctx.overrides.analyse(override)
+        target = binding.overrides.analyse(override)
     required = scopes + sub.scopes if sub.scopes else scopes
     # One value per dependency and request; per set of scopes where scopes are asked for (as in FastAPI).
     key: Any = (target.call, tuple(sorted(set(required)))) if required else target.call
-    if sub.use_cache and key in ctx.cache:
-        return ctx.cache[key]
-    value = await _solve(target, ctx, errors, spec, scope=sub.scope, scopes=required)
+    if sub.use_cache and key in binding.cache:
+        return binding.cache[key]
+    value = await _solve(target, binding, errors, spec, scope=sub.scope, scopes=required)
     if value is not _FAILED and sub.use_cache:
-        ctx.cache[key] = value
+        binding.cache[key] = value
     return value
 
 
@@ -343,13 +224,13 @@ def _location_data(request: HTTPConnection, source: ParamSource, fields: list[Pa
     return data
 
 
-async def _form_data(fields: list[ParamField], ctx: RequestContext) -> dict[str, Any]:
+async def _form_data(fields: list[ParamField], binding: RequestBinding) -> dict[str, Any]:
     """The form values of ``fields`` (the form is read the first time one is needed); files taken as ``bytes``
     are read, the others stay ``UploadFile``s, closed when the request ends."""
-    if ctx.form is None:
-        ctx.form = await _read_form(ctx)
-        ctx.stack.push_async_callback(ctx.form.close)
-    form = ctx.form
+    if binding.form is None:
+        binding.form = await _read_form(binding)
+        binding.stack.push_async_callback(binding.form.close)
+    form = binding.form
     data: dict[str, Any] = {}
     for field in fields:
         if field.model is not None:
@@ -359,26 +240,26 @@ async def _form_data(fields: list[ParamField], ctx: RequestContext) -> dict[str,
         if not values:
             continue
         if field.reads_file:
-            values = [await _file_bytes(value, field.alias, ctx.body_limits) for value in values]
+            values = [await _file_bytes(value, field.alias, binding.body_limits) for value in values]
         data[field.alias] = values if field.is_sequence else values[-1]
     return data
 
 
-async def _read_form(ctx: RequestContext) -> FormData:
-    request = ctx.request
+async def _read_form(binding: RequestBinding) -> FormData:
+    request = binding.request
     headers = request.headers
     content_type = headers.get("content-type") or None
     if content_type is None:
         if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
             return FormData()  # no body at all: its required fields are reported missing (422), as in FastAPI
-        if ctx.strict_content_type:
+        if binding.strict_content_type:
             raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: multipart/form-data.")
     media_type = (content_type or "application/x-www-form-urlencoded").split(";", 1)[0].strip().lower()
     if media_type not in FORM_TYPES:
         raise HTTPException(
             415, f"The request body must be a form (multipart/form-data, or URL-encoded), not {echo(media_type)!r}."
         )
-    return await read_form(request.receive, headers, media_type, ctx.body_limits)
+    return await read_form(request.receive, headers, media_type, binding.body_limits)
 
 
 async def _file_bytes(value: Any, name: str, limits: BodyLimits) -> Any:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, get_args, get_origin
 import pydantic
 from pydantic import BaseModel, TypeAdapter
 
+from linestream._declare.route import describe
 from linestream.exceptions import EndpointDefinitionError
 
 __all__ = [
@@ -47,13 +48,6 @@ ASYNC_STREAM_ORIGINS = (
 )
 SYNC_STREAM_ORIGINS = (collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator)
 _SEQUENCE_ORIGINS = (list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.Set)
-
-
-def describe(call: Callable[..., Any]) -> str:
-    """``module.qualname`` of a function, for error messages and logs."""
-    module = getattr(call, "__module__", None)
-    name = getattr(call, "__qualname__", None) or repr(call)
-    return f"{module}.{name}" if module else name
 
 
 def call_kind(call: Callable[..., Any]) -> CallKind:

@@ -1,20 +1,41 @@
-"""How an app serves streams: one immutable ``Settings``, made by ``LineStream`` and handed down to its routes.
+"""How streams are served: every option, its default and its check, written once; and how options are layered.
 
-Every default is written here, once. A route's own options (``StreamOptions``) override some of them; resolved
-against the settings of the app that mounts the route, they give that route's ``Settings``. A route used without
-an app gets ``Settings()``: the same defaults.
+``Settings`` holds every setting of an app, each field with its default and, in its annotation, the check its
+values pass. ``StreamOptions`` are the settings that ``LineStream``, ``APIRouter``, ``include_router`` and each
+path operation may set (the keyword arguments ``sse_keepalive=``, ``stream_errors=``...): a route's value wins
+over its router's, a router's over the including router's, and those over the app's. The other settings
+(threads, stream limits, request heads) are the app's alone.
+
+Adding an option: a field of ``Settings`` (its default and check), its keyword in ``StreamOptions`` if routers
+and routes may set it, and the line that reads it (usually in ``_compile.plan``). ``tests/declare`` checks that
+the two declarations agree.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any
+import difflib
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from typing_extensions import TypedDict
 
 from linestream.exceptions import EndpointDefinitionError
 from linestream.streams import FORMATS, StreamFormat, format_named
 
-__all__ = ["DEFAULT", "STREAM_ERROR_POLICIES", "BodyLimits", "Settings", "StreamOptions", "resolve_formats"]
+__all__ = [
+    "DEFAULT",
+    "STREAM_ERROR_POLICIES",
+    "BodyLimits",
+    "OptionLayer",
+    "Settings",
+    "StreamOptions",
+    "check_keywords",
+    "check_options",
+    "resolve",
+    "resolve_formats",
+]
 
 
 class _Default:
@@ -29,6 +50,85 @@ class _Default:
 DEFAULT: Any = _Default()
 
 STREAM_ERROR_POLICIES = ("truncate", "record")
+
+
+# -- checks: a field's annotation names the check its values pass ------------------------------------------------
+class _Check:
+    """How a setting's values are checked; ``owner`` names who set it (the app, a router, a route) in errors."""
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        """The value as it is kept (checked, perhaps normalized); ``ValueError`` naming the setting otherwise."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Positive(_Check):
+    """A positive number of ``unit``; ``None`` too when ``optional``."""
+
+    unit: str
+    optional: bool = True
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        _check_positive(owner, name, value, self.unit, optional=self.optional)
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class OneOf(_Check):
+    choices: tuple[Any, ...]
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if value not in self.choices:
+            if self.choices == (True, False):
+                raise ValueError(f"{owner}: {name} must be True or False, not {value!r}")
+            names = " or ".join(repr(choice) for choice in self.choices)
+            raise ValueError(f"{owner}: {name} must be {names}, not {value!r}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Milliseconds(_Check):
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{owner}: {name} must be a whole number of milliseconds or None")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Formats(_Check):
+    """Format names (``"jsonl"``, ``"sse"``...), media types or ``StreamFormat`` objects -> the formats."""
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        return resolve_formats(value, owner)
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceOf(_Check):
+    kind: type
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if not isinstance(value, self.kind):
+            raise ValueError(f"{owner}: {name} must be a {self.kind.__name__}, not {value!r}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Dependency(_Check):
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if value is not None and not callable(value):
+            raise ValueError(f"{owner}: {name} must be a dependency (a function), not a value")
+        return value
+
+
+def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        also = " or None" if optional else ""
+        raise ValueError(f"{owner}: {name} must be a positive number of {unit}{also}, not {value!r}")
+
+
+_FLAG = OneOf((True, False))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,116 +182,117 @@ class BodyLimits:
         _check_positive("BodyLimits", "max_form_part_size", self.max_form_part_size, "bytes", optional=False)
 
 
-def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: bool = True) -> None:
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        also = " or None" if optional else ""
-        raise ValueError(f"{owner}: {name} must be a positive number of {unit}{also}, not {value!r}")
-
-
-def _check_stream_errors(owner: str, value: Any) -> None:
-    if value not in STREAM_ERROR_POLICIES:
-        raise ValueError(f"{owner}: stream_errors must be 'truncate' or 'record', not {value!r}")
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Settings:
-    """How streams are served; set on the app (``LineStream(chunk_size=...)``), see ``LineStream`` for each."""
+    """Every setting of an app, resolved; a route serves with the app's, its routers' and its own options in
+    force. See ``LineStream`` for what each means."""
 
-    chunk_size: int = 64 * 1024
-    max_sync_streams: int = 64
-    sync_stream_wait: float = 5.0
-    stream_formats: tuple[StreamFormat, ...] = FORMATS
-    sse_keepalive: float | None = 15.0
-    jsonl_keepalive: float | None = None
-    stream_errors: str = "truncate"
-    stream_end: bool = False
-    event_envelope: bool = False
-    send_timeout: float | None = 30.0
-    max_item_size: int | None = None
-    sse_shutdown_retry: int | None = 1000
-    body_limits: BodyLimits = BodyLimits()
-    strict_content_type: bool = True
-    max_request_head_size: int | None = 64 * 1024
-    max_streams: int | None = None
-    max_streams_per_client: int | None = None
-    stream_client_key: Callable[..., Any] | None = None
+    # -- stream options: the app, a router and a route may set these (``StreamOptions``) ------------------------
+    stream_formats: Annotated[tuple[StreamFormat, ...], Formats()] = FORMATS
+    sse_keepalive: Annotated[float | None, Positive("seconds")] = 15.0
+    jsonl_keepalive: Annotated[float | None, Positive("seconds")] = None
+    stream_errors: Annotated[str, OneOf(STREAM_ERROR_POLICIES)] = "truncate"
+    stream_end: Annotated[bool, _FLAG] = False
+    event_envelope: Annotated[bool, _FLAG] = False
+    send_timeout: Annotated[float | None, Positive("seconds")] = 30.0
+    max_item_size: Annotated[int | None, Positive("bytes")] = None
+    chunk_size: Annotated[int, Positive("bytes", optional=False)] = 64 * 1024
+    sse_shutdown_retry: Annotated[int | None, Milliseconds()] = 1000
+    body_limits: Annotated[BodyLimits, InstanceOf(BodyLimits)] = BodyLimits()
+    strict_content_type: Annotated[bool, _FLAG] = True
+    # -- the app's alone ---------------------------------------------------------------------------------------
+    max_sync_streams: Annotated[int, Positive("streams", optional=False)] = 64
+    sync_stream_wait: Annotated[float, Positive("seconds", optional=False)] = 5.0
+    max_request_head_size: Annotated[int | None, Positive("bytes")] = 64 * 1024
+    max_streams: Annotated[int | None, Positive("streams")] = None
+    max_streams_per_client: Annotated[int | None, Positive("streams")] = None
+    stream_client_key: Annotated[Callable[..., Any] | None, Dependency()] = None
 
     def __post_init__(self) -> None:
-        owner = "LineStream"
-        _check_positive(owner, "chunk_size", self.chunk_size, "bytes", optional=False)
-        _check_positive(owner, "max_sync_streams", self.max_sync_streams, "streams", optional=False)
-        _check_positive(owner, "sync_stream_wait", self.sync_stream_wait, "seconds", optional=False)
-        if not self.stream_formats:
-            raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
-        _check_positive(owner, "sse_keepalive", self.sse_keepalive, "seconds")
-        _check_positive(owner, "jsonl_keepalive", self.jsonl_keepalive, "seconds")
-        _check_stream_errors(owner, self.stream_errors)
-        _check_positive(owner, "send_timeout", self.send_timeout, "seconds")
-        _check_positive(owner, "max_item_size", self.max_item_size, "bytes")
-        _check_positive(owner, "max_request_head_size", self.max_request_head_size, "bytes")
-        _check_positive(owner, "max_streams", self.max_streams, "streams")
-        _check_positive(owner, "max_streams_per_client", self.max_streams_per_client, "streams")
-        if self.stream_client_key is not None and not callable(self.stream_client_key):
-            raise ValueError(f"{owner}: stream_client_key must be a dependency (a function), not a value")
-        retry = self.sse_shutdown_retry
-        if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
-            raise ValueError(f"{owner}: sse_shutdown_retry must be a whole number of milliseconds or None")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StreamOptions:
-    """A route's own stream options; each left ``DEFAULT`` takes the setting of the app that mounts the route."""
-
-    stream_formats: tuple[StreamFormat, ...] | None = None
-    sse_keepalive: Any = DEFAULT
-    jsonl_keepalive: Any = DEFAULT
-    stream_errors: Any = DEFAULT
-    stream_end: Any = DEFAULT
-    event_envelope: Any = DEFAULT
-    send_timeout: Any = DEFAULT
-    max_item_size: Any = DEFAULT
-
-    def check(self, owner: str) -> None:
-        """Refuse invalid options when the route is declared (naming the route)."""
-        for name, unit in (
-            ("sse_keepalive", "seconds"),
-            ("jsonl_keepalive", "seconds"),
-            ("send_timeout", "seconds"),
-            ("max_item_size", "bytes"),
-        ):
+        for name, check in _CHECKS.items():
             value = getattr(self, name)
-            if value is not DEFAULT:
-                _check_positive(owner, name, value, unit)
-        if self.stream_errors is not DEFAULT:
-            _check_stream_errors(owner, self.stream_errors)
-        for name in ("stream_end", "event_envelope"):
-            if getattr(self, name) not in (DEFAULT, True, False):
-                raise ValueError(f"{owner}: {name} must be True or False, not {getattr(self, name)!r}")
-
-    def resolve(self, settings: Settings) -> Settings:
-        """``settings`` with this route's options in force."""
-        changes: dict[str, Any] = {
-            field.name: getattr(self, field.name)
-            for field in dataclasses.fields(self)
-            if field.name != "stream_formats" and getattr(self, field.name) is not DEFAULT
-        }
-        if self.stream_formats is not None:
-            changes["stream_formats"] = self.stream_formats
-        return dataclasses.replace(settings, **changes) if changes else settings
+            kept = check("LineStream", name, value)
+            if kept is not value:
+                object.__setattr__(self, name, kept)
 
 
-def resolve_formats(formats: Sequence[str] | None, owner: str) -> tuple[StreamFormat, ...] | None:
-    """The formats named by a ``stream_formats=`` option, in the server's order of preference."""
-    if formats is None:
-        return None
-    if isinstance(formats, str):
+class StreamOptions(TypedDict, total=False):
+    """The options of how a path operation streams, taken by ``LineStream``, ``APIRouter``, ``include_router`` and
+    each path operation (``@app.get(path, sse_keepalive=5)``); the nearest wins (see the module docstring)."""
+
+    stream_formats: Sequence[str | StreamFormat] | None
+    sse_keepalive: float | None
+    jsonl_keepalive: float | None
+    stream_errors: Literal["truncate", "record"]
+    stream_end: bool
+    event_envelope: bool
+    send_timeout: float | None
+    max_item_size: int | None
+    chunk_size: int
+    sse_shutdown_retry: int | None
+    body_limits: BodyLimits
+    strict_content_type: bool
+
+
+def _checks() -> dict[str, _Check]:
+    hints = typing.get_type_hints(Settings, include_extras=True)
+    return {
+        name: next(meta for meta in typing.get_args(hint)[1:] if isinstance(meta, _Check))
+        for name, hint in hints.items()
+    }
+
+
+_CHECKS = _checks()
+#: The keyword arguments of ``StreamOptions``.
+STREAM_OPTION_NAMES = frozenset(StreamOptions.__annotations__)
+
+#: Options as given by one layer (the app, a router, a route): checked, only those that were set.
+OptionLayer = Mapping[str, Any]
+
+
+def check_options(owner: str, options: Mapping[str, Any]) -> OptionLayer:
+    """The stream options one layer set, checked (naming ``owner``: the app, a router, a route); options given
+    as ``None`` where ``None`` means "not set" (``stream_formats=None``) are left out."""
+    check_keywords(owner, options, STREAM_OPTION_NAMES)
+    layer: dict[str, Any] = {}
+    for name, value in options.items():
+        if (name == "stream_formats" and value is None) or value is DEFAULT:
+            continue
+        layer[name] = _CHECKS[name](owner, name, value)
+    return layer
+
+
+def resolve(settings: Settings, *layers: OptionLayer) -> Settings:
+    """``settings`` with each layer's options in force, the last layer winning."""
+    changes: dict[str, Any] = {}
+    for layer in layers:
+        changes.update(layer)
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def check_keywords(owner: str, given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Refuse keyword arguments that ``owner`` does not take (``TypeError``, as Python does), with the option
+    it most likely meant: ``include_router(prefx=...)`` fails at once, not silently."""
+    known = frozenset(allowed)
+    for name in given:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"{owner} got an unexpected keyword argument {name!r}{hint}")
+
+
+def resolve_formats(formats: Sequence[str | StreamFormat] | None, owner: str) -> tuple[StreamFormat, ...]:
+    """The formats named by a ``stream_formats=`` option: the built-in ones in the server's order of preference,
+    then formats of the app's own in the order given."""
+    if isinstance(formats, (str, StreamFormat)):
         raise EndpointDefinitionError(f"{owner}: stream_formats takes a list of format names, e.g. [{formats!r}].")
+    if formats is None:
+        return FORMATS
     try:
-        chosen = {format_named(name) for name in formats}
-    except ValueError as exc:
+        chosen = [format_named(name) for name in formats]
+    except (ValueError, TypeError) as exc:
         raise EndpointDefinitionError(f"{owner}: {exc}") from exc
     if not chosen:
         raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
-    return tuple(f for f in FORMATS if f in chosen)
+    builtin = tuple(f for f in FORMATS if f in chosen)
+    return builtin + tuple(dict.fromkeys(f for f in chosen if f not in FORMATS))

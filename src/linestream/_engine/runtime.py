@@ -1,8 +1,8 @@
-"""``AppContext``: what the routes of one app share while it serves, handed to each route when it is mounted.
+"""``AppRuntime``: what the routes of one app share while it serves, handed to each route when it is compiled.
 
-The app's immutable ``Settings``, its open streams (ended together at shutdown), the limiter of its running
-``def`` generator streams (made for each run of the app's lifespan) and its dependency overrides. Routes never
-look the app up at request time.
+The app's immutable ``Settings``, its open streams (ended together at shutdown), its stream slots, the limiter
+of its running ``def`` generator streams (made for each run of the app's lifespan) and its dependency
+overrides. Routes never look the app up at request time.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from linestream._engine.shutdown import OpenStreams
 from linestream._engine.slots import StreamSlots
 from linestream.exceptions import HTTPException
 
-__all__ = ["AppContext", "DependencyOverrides"]
+__all__ = ["AppRuntime", "DependencyOverrides"]
 
 DependencyOverrides = Mapping[Callable[..., Any], Callable[..., Any]]
 T = TypeVar("T")
 
 
-class AppContext:
+class AppRuntime:
     """What routes need of the app that serves them (see the module docstring)."""
 
     __slots__ = ("_overrides", "_sync_limiter", "_sync_threads", "open_streams", "settings", "stream_slots")

@@ -1,7 +1,8 @@
 """``APIRouter``: path operations grouped under a prefix, with their decorators and ``include_router``.
 
-A router hands its ``AppContext`` to every route it creates (an app's router: the app's); ``include_router``
-re-creates the included router's path operations under the including router, so they serve with its context.
+A router records the declarations of its path operations. ``include_router`` copies the included router's
+declarations under the including router (its prefix, tags, dependencies, defaults and stream options come on
+top); a router that belongs to an app (its runtime) compiles each route that reaches it, once.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import abc
 import copy
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute, compile_path
 from starlette.types import ASGIApp, Lifespan
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
-from linestream._engine.runtime import AppContext
+from linestream._declare.options import OptionLayer, StreamOptions, check_options
+from linestream._declare.route import RouteDeclaration, RouteOptions
+from linestream._engine.runtime import AppRuntime
 from linestream._routing.route import APIRoute
 from linestream._routing.websocket import APIWebSocketRoute
 from linestream.exceptions import EndpointDefinitionError
@@ -27,55 +30,22 @@ __all__ = ["APIRouter", "PathOperationDecorators", "RouteOptions"]
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 
 
-class RouteOptions(TypedDict, total=False):
-    """Every option of a path operation (``@app.get(path, **options)``), typed so that a misspelt or mistyped
-    option fails type checking. See ``APIRoute`` for each."""
-
-    name: str | None
-    include_in_schema: bool
-    status_code: int | None
-    response_model: Any
-    response_class: type[Response] | None
-    tags: Sequence[str | enum.Enum] | None
-    summary: str | None
-    description: str | None
-    response_description: str
-    responses: Mapping[int | str, dict[str, Any]] | None
-    deprecated: bool | None
-    operation_id: str | None
-    dependencies: Sequence[Any] | None
-    openapi_extra: dict[str, Any] | None
-    response_model_include: Any
-    response_model_exclude: Any
-    response_model_by_alias: bool
-    response_model_exclude_unset: bool
-    response_model_exclude_defaults: bool
-    response_model_exclude_none: bool
-    stream_formats: Sequence[str] | None
-    sse_keepalive: float | None
-    jsonl_keepalive: float | None
-    stream_errors: Literal["truncate", "record"]
-    stream_end: bool
-    event_envelope: bool
-    send_timeout: float | None
-    max_item_size: int | None
-    callbacks: Sequence[BaseRoute] | None
-    generate_unique_id_function: Callable[[APIRoute], str] | None
-
-
 class PathOperationDecorators(abc.ABC):
     """``api_route`` and the per-method decorators, shared by ``APIRouter`` and ``LineStream``."""
 
     @abc.abstractmethod
-    def add_api_route(self, path: str, endpoint: Callable[..., Any], **options: Any) -> Any:
-        """Register ``endpoint`` at ``path``; the decorators call this."""
-
-    def api_route(
+    def add_api_route(
         self,
         path: str,
+        endpoint: Callable[..., Any],
         *,
         methods: Sequence[str] | None = None,
         **options: Unpack[RouteOptions],
+    ) -> Any:
+        """Register ``endpoint`` at ``path``; the decorators call this."""
+
+    def api_route(
+        self, path: str, *, methods: Sequence[str] | None = None, **options: Unpack[RouteOptions]
     ) -> Callable[[CallableT], CallableT]:
         """Decorator registering a path operation for ``methods`` (default ``["GET"]``)."""
 
@@ -125,11 +95,10 @@ class PathOperationDecorators(abc.ABC):
 
 
 class APIRouter(PathOperationDecorators, Router):
-    """A group of path operations, with a common prefix, tags and dependencies, to include in an app.
+    """A group of path operations, with a common prefix, tags, dependencies and stream options, to include in an
+    app (a route's own options win over its router's)::
 
-    ::
-
-        router = APIRouter(prefix="/items", tags=["items"])
+        router = APIRouter(prefix="/items", tags=["items"], sse_keepalive=5)
 
         @router.get("/stream")
         async def stream() -> AsyncIterable[Item]: ...
@@ -141,7 +110,7 @@ class APIRouter(PathOperationDecorators, Router):
         self,
         *,
         prefix: str = "",
-        tags: Sequence[str] | None = None,
+        tags: Sequence[str | enum.Enum] | None = None,
         dependencies: Sequence[Any] | None = None,
         responses: Mapping[int | str, dict[str, Any]] | None = None,
         routes: Sequence[BaseRoute] | None = None,
@@ -154,14 +123,10 @@ class APIRouter(PathOperationDecorators, Router):
         callbacks: Sequence[BaseRoute] | None = None,
         generate_unique_id_function: Callable[[APIRoute], str] | None = None,
         route_class: type[APIRoute] = APIRoute,
-        context: AppContext | None = None,
+        runtime: AppRuntime | None = None,
+        **options: Unpack[StreamOptions],
     ) -> None:
         super().__init__(routes=routes, redirect_slashes=redirect_slashes, default=default, lifespan=lifespan)
-        #: What this router's routes serve with: the app's context for an app's router, else defaults.
-        self.context = context if context is not None else AppContext()
-        for route in self.routes:
-            if isinstance(route, (APIRoute, APIWebSocketRoute)):
-                route.mount(self.context)
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise EndpointDefinitionError(f"APIRouter prefix {prefix!r} must start with '/' and not end with '/'.")
         self.prefix = prefix
@@ -176,47 +141,59 @@ class APIRouter(PathOperationDecorators, Router):
         self.generate_unique_id_function = generate_unique_id_function
         #: The class of the routes this router creates (a subclass of ``APIRoute`` may change how they serve).
         self.route_class = route_class
+        #: The stream options of this router's path operations (a route's own win).
+        self.options: OptionLayer = check_options(f"APIRouter(prefix={prefix!r})", options)
+        #: The runtime of the app this router belongs to (an app's own router); ``None`` for a router that is
+        #: included: its routes are compiled where they arrive.
+        self.runtime = runtime
+        if runtime is not None:
+            for route in self.routes:
+                if isinstance(route, (APIRoute, APIWebSocketRoute)):
+                    route.compile(runtime)
+
+    def _arrived(self, route: APIRoute | APIWebSocketRoute) -> None:
+        self.routes.append(route)
+        if self.runtime is not None:
+            route.compile(self.runtime)
 
     def add_api_route(
         self,
         path: str,
         endpoint: Callable[..., Any],
         *,
-        route_class_override: type[APIRoute] | None = None,
-        **options: Any,
+        methods: Sequence[str] | None = None,
+        **options: Unpack[RouteOptions],
     ) -> APIRoute:
-        """Register ``endpoint`` at ``prefix + path``; the decorators call this."""
-        options = dict(options)
-        options["tags"] = [*self.tags, *(options.get("tags") or [])]
-        options["dependencies"] = [*self.dependencies, *(options.get("dependencies") or [])]
-        options["responses"] = {**self.responses, **(options.get("responses") or {})}
-        if not self.include_in_schema:
-            options["include_in_schema"] = False
-        if self.deprecated is not None and options.get("deprecated") is None:
-            options["deprecated"] = self.deprecated
-        if self.default_response_class is not None and options.get("response_class") is None:
-            options["response_class"] = self.default_response_class
-        if self.callbacks:
-            options["callbacks"] = [*self.callbacks, *(options.get("callbacks") or [])]
-        if self.generate_unique_id_function is not None and options.get("generate_unique_id_function") is None:
-            options["generate_unique_id_function"] = self.generate_unique_id_function
-        route_class = route_class_override or self.route_class
-        route = route_class(self.prefix + path, endpoint, context=self.context, **options)
-        self.routes.append(route)
+        """Register ``endpoint`` at ``prefix + path`` for ``methods`` (default ``["GET"]``); the decorators call
+        this."""
+        route = self.route_class(path, endpoint, methods=methods, **options)
+        route = route.moved(self._declared_here(route.declaration))
+        self._arrived(route)
         return route
+
+    def _declared_here(self, declaration: RouteDeclaration) -> RouteDeclaration:
+        """``declaration`` under this router: its prefix, tags, dependencies, defaults and stream options."""
+        return declaration.under(
+            prefix=self.prefix,
+            tags=self.tags,
+            dependencies=self.dependencies,
+            responses=self.responses,
+            include_in_schema=self.include_in_schema,
+            deprecated=self.deprecated,
+            response_class=self.default_response_class,
+            callbacks=self.callbacks,
+            generate_unique_id_function=self.generate_unique_id_function,
+            options=self.options,
+        )
 
     def add_api_websocket_route(
         self, path: str, endpoint: Callable[..., Any], *, name: str | None = None, dependencies: Sequence[Any] = ()
     ) -> APIWebSocketRoute:
         """Register the WebSocket endpoint ``endpoint`` at ``prefix + path``, after the router's dependencies."""
         route = APIWebSocketRoute(
-            self.prefix + path,
-            endpoint,
-            name=name,
-            dependencies=[*self.dependencies, *dependencies],
-            context=self.context,
+            self.prefix + path, endpoint, name=name, dependencies=[*self.dependencies, *dependencies]
         )
-        self.routes.append(route)
+        self._arrived(route)
         return route
 
     def include_router(
@@ -224,33 +201,44 @@ class APIRouter(PathOperationDecorators, Router):
         router: APIRouter,
         *,
         prefix: str = "",
-        tags: Sequence[str] | None = None,
+        tags: Sequence[str | enum.Enum] | None = None,
         dependencies: Sequence[Any] | None = None,
         responses: Mapping[int | str, dict[str, Any]] | None = None,
         include_in_schema: bool = True,
+        deprecated: bool | None = None,
+        default_response_class: type[Response] | None = None,
+        callbacks: Sequence[BaseRoute] | None = None,
+        generate_unique_id_function: Callable[[APIRoute], str] | None = None,
+        **options: Unpack[StreamOptions],
     ) -> None:
-        """Add every path operation of ``router`` under ``prefix``, with extra ``tags`` and ``dependencies``."""
+        """Add every path operation of ``router`` under ``prefix``, with extra ``tags``, ``dependencies``, defaults
+        and stream options (each route's own, and its router's, win)."""
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise EndpointDefinitionError(f"include_router prefix {prefix!r} must start with '/' and not end with '/'.")
+        layer = check_options(f"include_router(prefix={prefix!r})", options)
         for route in router.routes:
             if isinstance(route, APIRoute):
-                # Declared again under this router, whether a decorator or a hand made it: its prefix, tags,
-                # dependencies and defaults come on top of what the route was declared with.
-                path, endpoint, options = route.declaration
-                merged = dict(options)
-                merged["tags"] = [*(tags or []), *(options.get("tags") or [])]
-                merged["dependencies"] = [*(dependencies or []), *(options.get("dependencies") or [])]
-                merged["responses"] = {**(responses or {}), **(options.get("responses") or {})}
-                if not include_in_schema:
-                    merged["include_in_schema"] = False
-                self.add_api_route(prefix + path, endpoint, route_class_override=type(route), **merged)
+                # Declared again under this router, whether a decorator or a hand made it: the include's prefix,
+                # tags, dependencies and defaults, then this router's, come on top of what the route declared.
+                declaration = route.declaration.under(
+                    prefix=prefix,
+                    tags=tags or (),
+                    dependencies=dependencies or (),
+                    responses=responses,
+                    include_in_schema=include_in_schema,
+                    deprecated=deprecated,
+                    response_class=default_response_class,
+                    callbacks=callbacks or (),
+                    generate_unique_id_function=generate_unique_id_function,
+                    options=layer,
+                )
+                self._arrived(route.moved(self._declared_here(declaration)))
             elif isinstance(route, APIWebSocketRoute):
-                path, endpoint, options = route.declaration
-                extra = [*(dependencies or []), *options["dependencies"]]
-                self.add_api_websocket_route(prefix + path, endpoint, name=options["name"], dependencies=extra)
+                extra = [*self.dependencies, *(dependencies or [])]
+                self._arrived(route.moved(prefix=self.prefix + prefix, dependencies=extra))
             elif not str(getattr(route, "name", "")).startswith("linestream-"):
-                # Other routes (plain Starlette ones) come along under the prefix; an app's own documentation
-                # routes do not.
+                # Other routes (plain Starlette ones) come along under the include's prefix (as in FastAPI); an
+                # app's own documentation routes do not.
                 self.routes.append(_prefixed(route, prefix))
 
 

@@ -36,14 +36,15 @@ from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from linestream._bind.arguments import ExitStack, Overrides, RequestContext, solve_arguments
+from linestream._bind.arguments import solve_arguments
+from linestream._bind.binding import ExitStack, Overrides, RequestBinding
 from linestream._bind.validation import located_errors
 from linestream._compile.annotations import CallKind
 from linestream._compile.dependant import route_dependencies
 from linestream._compile.endpoint import EndpointSpec, analyse_endpoint
 from linestream._declare.options import DEFAULT
 from linestream._decoding import ItemValidator
-from linestream._engine.runtime import AppContext
+from linestream._engine.runtime import AppRuntime
 from linestream._kinds import event_kinds
 from linestream._serialization import ItemEncoder
 from linestream.exceptions import (
@@ -75,17 +76,25 @@ class APIWebSocketRoute(WebSocketRoute):
         *,
         name: str | None = None,
         dependencies: Sequence[Any] | None = None,
-        context: AppContext | None = None,
     ) -> None:
-        #: What the route was declared with: ``include_router`` declares it again under another router.
-        options: dict[str, Any] = {"name": name, "dependencies": list(dependencies or [])}
-        self.declaration = (path, endpoint, options)
         super().__init__(path, endpoint, name=name)
+        self.dependencies = list(dependencies or [])
+        self.runtime: AppRuntime | None = None
+        self.app = self._handle
+
+    def moved(self, *, prefix: str, dependencies: Sequence[Any]) -> APIWebSocketRoute:
+        """This endpoint under a router: its prefix and its dependencies first; not compiled yet."""
+        return APIWebSocketRoute(
+            prefix + self.path, self.endpoint, name=self.name, dependencies=[*dependencies, *self.dependencies]
+        )
+
+    def compile(self, runtime: AppRuntime) -> None:
+        """Analyse the endpoint to serve in the app whose runtime this is; raises ``EndpointDefinitionError`` for
+        a mis-declared one."""
         path_params = frozenset(self.param_convertors)
         self.spec: EndpointSpec = analyse_endpoint(
-            endpoint, path_param_names=path_params, response_model=DEFAULT, response_is_raw=False
+            self.endpoint, path_param_names=path_params, response_model=DEFAULT, response_is_raw=False
         )
-        self.dependencies = list(dependencies or [])
         self.extra_dependencies = route_dependencies(self.spec.name, self.dependencies, path_params)
         self._check()
         stream = self.spec.body_stream
@@ -94,8 +103,7 @@ class APIWebSocketRoute(WebSocketRoute):
         self.takes_messages = stream is not None
         self.encoder = ItemEncoder(self.spec.item_adapter)
         self.overrides = Overrides(path_params)
-        self.app = self._handle
-        self.mount(context if context is not None else AppContext())
+        self.runtime = runtime
 
     def _check(self) -> None:
         spec, name = self.spec, self.spec.name
@@ -134,28 +142,27 @@ class APIWebSocketRoute(WebSocketRoute):
                     'tell apart in JSON: give each kind a tag field of the same name (`type: Literal["token"]`).'
                 )
 
-    def mount(self, context: AppContext) -> None:
-        """Serve under the app (or router) whose context this is: its body limits, its dependency overrides."""
-        self.context = context
-
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.runtime is None:
+            self.compile(AppRuntime())
+        assert self.runtime is not None
         websocket = WebSocket(scope, receive, send)
         overrides = self.overrides
-        overrides.mapping = self.context.dependency_overrides
-        limits = self.context.settings.body_limits
+        overrides.mapping = self.runtime.dependency_overrides
+        limits = self.runtime.settings.body_limits
         async with ExitStack() as stack:
-            ctx = RequestContext(websocket, stack, overrides, limits)
-            stack.push_async_callback(ctx.exit_function_scope)
+            binding = RequestBinding(websocket, stack, overrides, limits)
+            stack.push_async_callback(binding.exit_function_scope)
             try:
-                await self._run(websocket, ctx)
+                await self._run(websocket, binding)
             except BaseException as exc:
-                await ctx.exit_function_scope(exc)
+                await binding.exit_function_scope(exc)
                 raise
-            await ctx.exit_function_scope()
+            await binding.exit_function_scope()
 
-    async def _run(self, websocket: WebSocket, ctx: RequestContext) -> None:
+    async def _run(self, websocket: WebSocket, binding: RequestBinding) -> None:
         try:
-            arguments = await solve_arguments(self.spec, self.extra_dependencies, ctx)
+            arguments = await solve_arguments(self.spec, self.extra_dependencies, binding)
         except RequestValidationError as exc:
             error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
             await _refuse(websocket, error)
@@ -177,7 +184,8 @@ class APIWebSocketRoute(WebSocketRoute):
     async def _serve(self, websocket: WebSocket, arguments: dict[str, Any]) -> None:
         """A typed stream: incoming messages validated into the endpoint, its items sent, the socket closed."""
         await websocket.accept()
-        limit = self.context.settings.body_limits.max_line_size
+        assert self.runtime is not None
+        limit = self.runtime.settings.body_limits.max_line_size
         incoming = _Incoming[Any](websocket, self.incoming, limit, accepted=self.takes_messages)
         assert self.spec.body_stream is not None or not self.takes_messages
         if self.spec.body_stream is not None:

@@ -25,9 +25,9 @@ __all__ = ["Operations", "register_route"]
 def dependants(route: APIRoute) -> list[Dependant]:
     """Every function whose parameters the route binds: its ``dependencies=``, then the endpoint's tree."""
     found: list[Dependant] = []
-    for extra in route.extra_dependencies:
+    for extra in route.compiled.extra_dependencies:
         found.extend(extra.dependant.walk())
-    found.extend(route.spec.dependant.walk())
+    found.extend(route.compiled.spec.dependant.walk())
     return found
 
 
@@ -45,16 +45,16 @@ def security_requirements(route: APIRoute) -> list[tuple[SecurityBase, list[str]
         for inner in sub.dependant.dependencies:
             visit(inner, required)
 
-    for extra in route.extra_dependencies:
+    for extra in route.compiled.extra_dependencies:
         visit(extra, ())
-    for sub in route.spec.dependant.dependencies:
+    for sub in route.compiled.spec.dependant.dependencies:
         visit(sub, ())
     return list(found.values())
 
 
 def register_route(route: APIRoute, registry: SchemaRegistry, private: set[Any]) -> None:
     """Register every type the route's operation documents, so that they are generated together."""
-    spec = route.spec
+    spec = route.compiled.spec
     for dependant in dependants(route):
         for source, model in dependant.models.items():
             private.add((id(dependant), source))
@@ -62,8 +62,8 @@ def register_route(route: APIRoute, registry: SchemaRegistry, private: set[Any])
     adapter = spec.item_adapter if spec.is_stream else spec.response_adapter
     if adapter is not None:
         registry.add((id(route), "output"), adapter, "serialization")
-    if route.kinds is not None:
-        for name, member in route.kinds.by_name.items():
+    if route.compiled.kinds is not None:
+        for name, member in route.compiled.kinds.by_name.items():
             registry.add((id(route), "kind", name), TypeAdapter(member), "serialization")
     if spec.body_stream is not None and spec.body_stream.adapter is not None:
         registry.add((id(route), "body-stream"), spec.body_stream.adapter, "validation")
@@ -99,7 +99,7 @@ class Operations:
         }
 
     def operation(self, route: APIRoute, method: str) -> dict[str, Any]:
-        spec = route.spec
+        spec = route.compiled.spec
         operation: dict[str, Any] = {}
         if route.tags:
             operation["tags"] = list(dict.fromkeys(route.tags))
@@ -248,7 +248,7 @@ class Operations:
         required: set[str],
         previous: dict[str, Any] | None,
     ) -> dict[str, Any]:
-        spec = route.spec
+        spec = route.compiled.spec
         if spec.body_embedded:
             # Several body parameters (or one embedded): one object, a component named as FastAPI names it.
             name = f"Body_{operation_id}"
@@ -268,13 +268,13 @@ class Operations:
 
     # -- responses ------------------------------------------------------------------------------------------------
     def _responses(self, route: APIRoute, *, has_input: bool) -> dict[str, Any]:
-        spec = route.spec
+        spec = route.compiled.spec
         registry = self.registry
         status = str(route.default_status)
         output = registry.results.get((id(route), "output"), {})
         responses: dict[str, Any] = {}
-        if route.raw_format is not None:
-            media_type = route.raw_format.media_type
+        if route.compiled.raw_format is not None:
+            media_type = route.compiled.raw_format.media_type
             text = spec.item_type is str or media_type.startswith("text/")
             schema: dict[str, Any] = {"type": "string"} if text else {"type": "string", "format": "binary"}
             responses[status] = {
@@ -297,7 +297,7 @@ class Operations:
                 "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("ValidationProblem")}},
             }
         if spec.is_stream:
-            settings = route.settings
+            settings = route.compiled.settings
             limits = (
                 (
                     "429",
@@ -319,15 +319,17 @@ class Operations:
         return responses
 
     def _stream_response(self, route: APIRoute, output: dict[str, Any]) -> dict[str, Any]:
-        formats = route.offered_formats
-        record = route.error_policy == "record"
-        kind_names = list(route.kinds.by_name) if route.kinds else []
+        formats = route.compiled.offered_formats
+        record = route.compiled.error_policy == "record"
+        kind_names = list(route.compiled.kinds.by_name) if route.compiled.kinds else []
         doc = stream_docs(
             output,
             kinds=tuple((name, self.registry.results[(id(route), "kind", name)]) for name in kind_names),
-            tag=route.kinds.tag if route.kinds else None,
-            envelope=route.settings.event_envelope,
-            records=frozenset(name for name, on in (("error", record), ("end", route.settings.stream_end)) if on),
+            tag=route.compiled.kinds.tag if route.compiled.kinds else None,
+            envelope=route.compiled.settings.event_envelope,
+            records=frozenset(
+                name for name, on in (("error", record), ("end", route.compiled.settings.stream_end)) if on
+            ),
         )
         on_error = (
             "If the stream fails after its first item, it ends with an error record (a StreamError item; in SSE "
