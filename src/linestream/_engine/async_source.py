@@ -16,6 +16,7 @@ from starlette.types import Send
 
 from linestream._compile.plan import StreamPlan
 from linestream._engine.outbox import Outbox
+from linestream._engine.state import EndReason, StreamState
 from linestream._serialization import SerializedItem
 from linestream._signal import WakeBeforeSuspending
 from linestream.streams.sse import ServerSentEvent
@@ -26,22 +27,24 @@ __all__ = ["AsyncItemSource"]
 class AsyncItemSource:
     """Pulls items from an async generator and frames them, as ``plan`` says, into an ``Outbox``."""
 
-    __slots__ = ("count", "exhausted", "generator", "outbox", "plan")
+    __slots__ = ("count", "exhausted", "generator", "outbox", "plan", "state")
 
     def __init__(self, generator: AsyncGenerator[Any, None], plan: StreamPlan) -> None:
         self.generator = generator
         self.plan = plan
         self.count = 0
         self.exhausted = False
-        self.outbox = Outbox()
+        self.state = StreamState()
+        self.outbox = Outbox(self.state)
 
     @property
     def failure(self) -> Exception | None:
         """What failed while sending in the writer task, if anything."""
         return self.outbox.error
 
-    def start(self, task_group: anyio.abc.TaskGroup) -> None:
-        """Nothing runs before ``prefetch()`` for an async generator."""
+    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
+        """Nothing runs before ``prefetch()`` for an async generator; the outbox follows the stream's state."""
+        self.state = self.outbox.state = state
 
     async def prefetch(self) -> bytes:
         """The head and first frame, or head and tail of an empty stream; errors propagate unchanged."""
@@ -74,10 +77,13 @@ class AsyncItemSource:
             task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, keepalive)
 
         outbox.start_writer = start_writer
+        produced = False
         try:
             await WakeBeforeSuspending(self._produce(outbox), outbox.before_suspend)
+            produced = True
         finally:
             # What was produced before an error or the end is still delivered.
+            self.state.end(EndReason.COMPLETE if produced else EndReason.FAILED)
             with anyio.CancelScope(shield=True):
                 await outbox.finish()
         if outbox.error is not None:

@@ -16,6 +16,7 @@ from anyio.lowlevel import checkpoint
 from starlette.types import Send
 
 from linestream._compile.plan import KeepAlive
+from linestream._engine.state import StreamState
 from linestream._signal import Signal
 
 __all__ = ["Outbox"]
@@ -25,7 +26,8 @@ class Outbox:
     """The bytes produced but not yet sent, shared by the producer and the writer task.
 
     Producer and writer run in one thread and only switch at ``await``, so the buffer needs no lock: the writer
-    takes it only while the producer is suspended.
+    takes it only while the producer is suspended. The writer ends once the stream's ``state`` says it is ending
+    (the producer finished, or failed) and it sent what was buffered.
     """
 
     __slots__ = (
@@ -34,14 +36,15 @@ class Outbox:
         "buffer",
         "done",
         "error",
-        "finished",
         "large",
         "send",
         "sending",
         "start_writer",
+        "state",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, state: StreamState) -> None:
+        self.state = state
         self.send: Send | None = None
         #: Starts the writer task; ``None`` once started (or once it is known not to be needed).
         self.start_writer: Callable[[], None] | None = None
@@ -50,7 +53,6 @@ class Outbox:
         self.buffer = bytearray()
         #: A chunk too large to be worth copying into the buffer; sent as is, right after the buffer.
         self.large: bytes | None = None
-        self.finished = False
         self.error: Exception | None = None
         # Events are made when first needed: an idle stream holds as few objects as possible.
         self.done: Signal | None = None
@@ -95,8 +97,9 @@ class Outbox:
         return chunks
 
     async def finish(self) -> None:
-        """Send what is left: through the writer if it runs (and wait until it has), else directly."""
-        self.finished = True
+        """Send what is left (the stream is ending): through the writer if it runs (and wait until it has), else
+        directly."""
+        assert self.state.ending, "the producer says why it stopped before the outbox finishes"
         if self.start_writer is not None or self.done is None:
             # The generator never suspended: no writer was needed, the producer sends the rest itself.
             self.start_writer = None
@@ -146,7 +149,7 @@ class Outbox:
                             await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     finally:
                         self.sending = False
-                if self.finished:
+                if self.state.ending:
                     return
         except Exception as exc:  # noqa: BLE001 - any failure of send() ends the stream; serve() reports it
             self.error = exc

@@ -19,6 +19,8 @@ from collections.abc import Callable
 import anyio
 from starlette.types import Message, Receive
 
+from linestream._engine.state import EndReason, StreamState
+
 __all__ = ["MAX_UNREAD", "ReceiveChannel"]
 
 #: Bytes of request body the watcher queues for an endpoint that has not read them yet.
@@ -37,7 +39,7 @@ class ReceiveChannel:
         "_receive",
         "_room",
         "_watching",
-        "disconnected",
+        "state",
     )
 
     def __init__(self, receive: Receive, *, keep_body: bool = True) -> None:
@@ -45,7 +47,8 @@ class ReceiveChannel:
         #: Whether the endpoint may read body parts that arrive while the stream runs (else they are dropped).
         self._keep_body = keep_body
         self._watching = False
-        self.disconnected = False
+        #: The state of the request's stream (if it streams): a disconnect ends it (``CLIENT_GONE``).
+        self.state = StreamState()
         # Made when first needed: an idle stream holds as few objects as possible.
         self._queue: collections.deque[Message] | None = None
         self._queued = 0
@@ -62,7 +65,7 @@ class ReceiveChannel:
                 self._reading = None
                 reading.set()
             if message["type"] == "http.disconnect":
-                self.disconnected = True
+                self.state.end(EndReason.CLIENT_GONE)
             return message
         while not self._queue:
             if self.disconnected:
@@ -75,6 +78,11 @@ class ReceiveChannel:
             self._room.set()
         return message
 
+    @property
+    def disconnected(self) -> bool:
+        """Whether the client disconnected (``http.disconnect`` arrived)."""
+        return self.state.reason is EndReason.CLIENT_GONE
+
     async def watch(self, on_disconnect: Callable[[], None]) -> None:
         """Read ``receive()`` until the client disconnects, then call ``on_disconnect``."""
         self._watching = True
@@ -86,7 +94,7 @@ class ReceiveChannel:
                 await room.wait()
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                self.disconnected = True
+                self.state.end(EndReason.CLIENT_GONE)
             elif self._keep_body:
                 if self._queue is None:
                     self._queue = collections.deque()

@@ -31,6 +31,7 @@ from starlette.types import Message, Send
 from linestream._compile.plan import StreamPlan
 from linestream._early_start import offering_early_start
 from linestream._engine.receive import ReceiveChannel
+from linestream._engine.state import Ending, EndReason, Frame, Phase, Raise, StreamState
 from linestream._signal import SendWatchdog, WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 
@@ -50,8 +51,8 @@ class ItemSource(Protocol):
     def failure(self) -> Exception | None:
         """A failure of the sending machinery that ``stream()`` could not raise (it was cancelled)."""
 
-    def start(self, task_group: anyio.abc.TaskGroup) -> None:
-        """Start what must run before the first item is awaited."""
+    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
+        """Start what must run before the first item is awaited; ``state`` is the stream's."""
 
     async def prefetch(self) -> bytes:
         """The head and first frame (or the whole empty stream); errors propagate unchanged."""
@@ -76,48 +77,41 @@ def _body(data: bytes, more: bool = True) -> Message:
 
 
 class ItemStream:
-    """Serves one item stream over ASGI (see the module docstring for the lifecycle)."""
+    """Serves one item stream over ASGI (see the module docstring for the lifecycle). Its ``state`` (shared with
+    the receive channel and the item source) is the one record of where the stream is and why it ends."""
 
     __slots__ = (
+        "_early_start",
         "_first_ready",
         "_head_only",
         "_make_start",
-        "_ready_requested",
         "_send",
         "_start_lock",
         "_task_group",
         "_watchdog",
         "channel",
-        "disconnected",
-        "expired",
         "plan",
-        "shutting_down",
         "source",
-        "started",
+        "state",
     )
 
     def __init__(self, plan: StreamPlan, source: ItemSource, channel: ReceiveChannel) -> None:
         self.plan = plan
         self.source = source
         self.channel = channel
-        self.disconnected = False
-        self.started = False
-        self.shutting_down = False
-        #: The request's credentials expired while it streamed (``credentials_expire_at``).
-        self.expired = False
+        self.state: StreamState = channel.state
         self._task_group: anyio.abc.TaskGroup | None = None
         # Only an early start (a keep-alive before the first item, or the generator saying it is ready) can race
         # the normal start; the lock exists only then.
         self._start_lock: anyio.Lock | None = None
         self._first_ready: anyio.Event | None = None
-        self._ready_requested = False
+        #: ``response_may_start()`` was called: the start is scheduled (once).
+        self._early_start = False
         self._watchdog: SendWatchdog | None = None
 
     def shut_down(self) -> None:
         """End this stream because the server is shutting down (called from the event loop's thread)."""
-        self.shutting_down = True
-        if self._task_group is not None:
-            self._stop()
+        self._end_because(EndReason.SHUTDOWN)
 
     async def serve(
         self,
@@ -128,24 +122,26 @@ class ItemStream:
         expires_in: float | None = None,
     ) -> None:
         """Prefetch, start (with ``make_start()``, called once the first item exists) and stream. Before the
-        start, errors propagate unchanged (to become error responses); after it, they end the stream as the plan
-        says. ``expires_in``: seconds until the request's credentials expire, when the stream ends."""
+        start, errors propagate unchanged (to become error responses); after it, the stream ends as its state
+        and plan say (``_engine.state.ENDINGS``). ``expires_in``: seconds until the request's credentials
+        expire, when the stream ends."""
         self._send = send
         self._make_start = make_start
         self._head_only = head_only
         source = self.source
+        state = self.state
         keepalive = self.plan.keepalive
         error: Exception | None = None
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
             if self.plan.send_timeout is not None:
                 self._watchdog = SendWatchdog.start(self.plan.send_timeout, self._on_send_timeout)
-            if self.shutting_down:
-                self._stop()
+            if state.ending:
+                self._stop()  # the server was already shutting down
             task_group.start_soon(self.channel.watch, self._on_disconnect)
             if expires_in is not None:
                 task_group.start_soon(self._expire_after, expires_in)
-            source.start(task_group)
+            source.start(task_group, state)
             try:
                 with offering_early_start(self._request_start):
                     if keepalive is not None and not head_only:
@@ -157,12 +153,16 @@ class ItemStream:
                 await self._send_first(first)
                 if not head_only:
                     await source.stream(self._send_or_disconnect, task_group)
-                    if self.plan.end_record is not None:
-                        await self._send_or_disconnect(_body(self.plan.end_record(source.count)))
-                await self._send_or_disconnect(_body(b"", more=False))
-            except Exception as exc:  # noqa: BLE001 - handled by _end(), once the generator is closed
+                state.end(EndReason.COMPLETE)
+                if state.reason is EndReason.COMPLETE:
+                    await self._conclude(state.ending_with(resumable=False, records=False), None)
+            except Exception as exc:  # noqa: BLE001 - the ending decides, once the generator is closed
                 error = exc
+                state.end(EndReason.FAILED)  # a client that left (_ClientGone) keeps its higher-ranking reason
             finally:
+                if not state.ending:
+                    # Cancelled from outside: the server ends the request (at its shutdown). Stop the source.
+                    state.end(EndReason.SHUTDOWN)
                 if self._watchdog is not None:
                     self._watchdog.stop()
                     self._watchdog = None
@@ -170,9 +170,21 @@ class ItemStream:
                 with anyio.CancelScope(shield=True):
                     await source.aclose()
         self._task_group = None
-        await self._end(error or source.failure)
+        error = error or source.failure
+        if error is not None and not isinstance(error, _ClientGone):
+            state.end(EndReason.FAILED)
+        if state.phase is not Phase.ENDED:
+            plan = self.plan
+            ending = state.ending_with(resumable=plan.shutdown_frame is not None, records=plan.error_record is not None)
+            await self._conclude(ending, error)
 
     # -- while serving ---------------------------------------------------------------------------------------
+    def _end_because(self, reason: EndReason) -> None:
+        """A cause to end the stream from outside the generator: stop it, if that is now why it ends."""
+        self.state.end(reason)
+        if self.state.reason is reason and self._task_group is not None:
+            self._stop()
+
     def _stop(self) -> None:
         assert self._task_group is not None
         self.source.cancel()
@@ -180,22 +192,14 @@ class ItemStream:
 
     async def _expire_after(self, seconds: float) -> None:
         await anyio.sleep(max(seconds, 0.0))
-        self.expired = True
-        self._stop()
+        self._end_because(EndReason.EXPIRED)
 
     def _on_send_timeout(self) -> None:
         """A send blocked for ``send_timeout`` seconds: the client stopped reading."""
-        logger.warning(
-            "Stream %s closed: the client stopped reading (a send blocked for %s s) after %d item(s).",
-            self.plan.label,
-            self.plan.send_timeout,
-            self.source.count,
-        )
-        self._on_disconnect()
+        self._end_because(EndReason.SEND_TIMEOUT)
 
     def _on_disconnect(self) -> None:
-        self.disconnected = True
-        self._stop()
+        self._end_because(EndReason.CLIENT_GONE)
 
     async def _send_or_disconnect(self, message: Message) -> None:
         watchdog = self._watchdog
@@ -217,7 +221,7 @@ class ItemStream:
             raise _ClientGone from exc
         except OSError as exc:
             # ASGI 2.4 servers raise OSError from send() once the client is gone.
-            self.disconnected = True
+            self.state.end(EndReason.CLIENT_GONE)
             raise _ClientGone from exc
 
     async def _send_first(self, first: bytes) -> None:
@@ -225,8 +229,8 @@ class ItemStream:
             self._first_ready.set()
         lock = self._start_lock
         async with lock if lock is not None else contextlib.nullcontext():
-            if not self.started:
-                self.started = True
+            if not self.state.started:
+                self.state.start()
                 await self._send_or_disconnect(self._make_start())
             if not self._head_only:
                 await self._send_or_disconnect(_body(first))
@@ -238,10 +242,10 @@ class ItemStream:
             async with self._start_lock:
                 if self._first_ready is not None and self._first_ready.is_set():
                     return
-                if not self.started:
-                    self.started = True
+                if self.state.phase is Phase.BEFORE_START:
+                    self.state.start()
                     await self._send_or_disconnect(self._make_start())
-                if ping is not None:
+                if ping is not None and not self.state.ending:
                     await self._send_or_disconnect(_body(ping))
         except _ClientGone:
             self._on_disconnect()
@@ -269,70 +273,61 @@ class ItemStream:
 
     def _request_start(self) -> None:
         """``response_may_start()`` called by the generator while its first item is awaited."""
-        if self._ready_requested or self._head_only or self._task_group is None:
+        if self._early_start or self._head_only or self._task_group is None:
             return
-        self._ready_requested = True
+        self._early_start = True
         if self._start_lock is None:
             self._start_lock = anyio.Lock()
         self._task_group.start_soon(self._start_before_first, None)
 
     # -- at the end ------------------------------------------------------------------------------------------
-    async def _end(self, error: Exception | None) -> None:
-        """What the client sees once the generator is closed (see the module docstring)."""
-        if self.disconnected:
-            return
+    async def _conclude(self, ending: Ending, error: Exception | None) -> None:
+        """Do what ``ending`` says the client sees (see ``_engine.state``): the last frame and the clean end, or
+        an incomplete response; the log line; what is raised (to the exception handlers before the start, to
+        the server after it)."""
         plan = self.plan
-        send = self._send
-        if self.shutting_down:
-            # The route tears the dependencies down once this returns. Without a frame to end with, the response
-            # is left incomplete: the client sees a truncated stream.
-            if not self.started:
-                raise HTTPException(503, "The server is shutting down; retry on another instance or later.")
-            if plan.shutdown_frame is not None:
-                with contextlib.suppress(OSError):
-                    await send(_body(plan.shutdown_frame))
-                    await send(_body(b"", more=False))
-            return
-        if self.expired:
-            await self._end_expired()
-            return
-        if error is None:
-            return
-        if not self.started:
-            raise error
+        state = self.state
         count = self.source.count
-        if plan.error_record is not None:
-            logger.error(
-                "Stream %s failed after %d item(s); ending it with an error record.", plan.label, count, exc_info=error
-            )
-            with contextlib.suppress(OSError):
-                await send(_body(plan.error_record(error, count)))
-                await send(_body(b"", more=False))
-            return
-        logger.error("Stream %s aborted after %d item(s): %r", plan.label, count, error)
-        # Raised to the server, which drops the connection: the client sees a truncated stream. A dedicated type,
-        # because exception handlers must not try to answer an error whose response has already started.
-        raise StreamAborted(plan.label, count) from error
+        if ending.log is not None:
+            level, message = ending.log
+            details = {"label": plan.label, "count": count, "error": error, "timeout": plan.send_timeout}
+            logger.log(level, message, details, exc_info=error if ending.frame is Frame.ERROR else None)
+        reason = state.reason
+        cause = _EXPIRED if reason is EndReason.EXPIRED else error
+        if ending.frame is not None or ending.finish:
+            frames = []
+            if ending.frame is Frame.END and plan.end_record is not None:
+                frames.append(plan.end_record(count))
+            elif ending.frame is Frame.ERROR and plan.error_record is not None:
+                assert cause is not None
+                frames.append(plan.error_record(cause, count))
+            elif ending.frame is Frame.SHUTDOWN and plan.shutdown_frame is not None:
+                frames.append(plan.shutdown_frame)
+            if reason is EndReason.COMPLETE:
+                # Still serving: a client that stops reading now is seen as any other.
+                for frame in frames:
+                    await self._send_or_disconnect(_body(frame))
+                await self._send_or_disconnect(_body(b"", more=False))
+            else:
+                with contextlib.suppress(OSError):
+                    for frame in frames:
+                        await self._send(_body(frame))
+                    await self._send(_body(b"", more=False))
+        state.ended()
+        raises = ending.raises
+        if raises is Raise.ERROR and error is not None:
+            raise error
+        if raises is Raise.UNAVAILABLE:
+            raise HTTPException(503, "The server is shutting down; retry on another instance or later.")
+        if raises is Raise.EXPIRED:
+            raise _EXPIRED
+        if raises is Raise.ABORTED:
+            # Raised to the server, which drops the connection: the client sees a truncated stream. A dedicated
+            # type, because exception handlers must not try to answer an error whose response has already started.
+            raise StreamAborted(plan.label, count) from cause
 
-    async def _end_expired(self) -> None:
-        """The credentials expired: SSE ends cleanly with ``retry:`` (the client comes back with fresh ones and
-        ``Last-Event-ID``); the other formats end visibly, with an error record or truncated."""
-        plan = self.plan
-        send = self._send
-        expired = HTTPException(
-            401, "The credentials of this stream expired; reconnect with fresh ones.", {"WWW-Authenticate": "Bearer"}
-        )
-        if not self.started:
-            raise expired
-        if plan.shutdown_frame is not None:
-            with contextlib.suppress(OSError):
-                await send(_body(plan.shutdown_frame))
-                await send(_body(b"", more=False))
-            return
-        if plan.error_record is not None:
-            with contextlib.suppress(OSError):
-                await send(_body(plan.error_record(expired, self.source.count)))
-                await send(_body(b"", more=False))
-            return
-        logger.info("Stream %s ended after %d item(s): its credentials expired.", plan.label, self.source.count)
-        raise StreamAborted(plan.label, self.source.count) from expired
+
+#: Why a stream whose credentials expired ends: a 401 before its start, its error record after it.
+_EXPIRED = HTTPException(
+    401, "The credentials of this stream expired; reconnect with fresh ones.", {"WWW-Authenticate": "Bearer"}
+)

@@ -21,6 +21,7 @@ import anyio.to_thread
 from starlette.types import Send
 
 from linestream._compile.plan import KeepAlive, StreamPlan
+from linestream._engine.state import StreamState
 from linestream._serialization import SerializedItem
 from linestream.streams.sse import ServerSentEvent
 
@@ -35,12 +36,12 @@ class SyncItemSource:
 
     The event loop drains the buffer in batches; the thread only wakes the loop when the loop is waiting for
     data, so a fast generator costs no thread hop per item. The thread checks for cancellation after every
-    item, so a disconnected client's generator is closed (in its own thread) at its next ``yield``.
+    item (the stream's state is ending), so a disconnected client's generator is closed (in its own thread) at its
+    next ``yield``.
     """
 
     __slots__ = (
         "_buffer",
-        "_cancelled",
         "_condition",
         "_done",
         "_error",
@@ -51,6 +52,7 @@ class SyncItemSource:
         "generator",
         "plan",
         "run_in_thread",
+        "state",
     )
 
     def __init__(self, generator: Iterator[Any], plan: StreamPlan, run_in_thread: RunInThread) -> None:
@@ -63,7 +65,7 @@ class SyncItemSource:
         self._buffer = bytearray()
         self._done = False
         self._error: BaseException | None = None
-        self._cancelled = False
+        self.state = StreamState()
         self._waiter: anyio.Event | None = None
         self._exhausted = False
 
@@ -79,6 +81,7 @@ class SyncItemSource:
         prefix = framing.prefix
         later_prefix = framing.separator + prefix
         suffix = framing.suffix
+        state = self.state
         count = 0
         try:
             for item in self.generator:
@@ -107,9 +110,9 @@ class SyncItemSource:
                 # Only this thread grows the buffer, so reading its length without the lock is safe.
                 if len(buffer) >= limit:
                     with condition:
-                        while len(buffer) >= limit and not self._cancelled:
+                        while len(buffer) >= limit and not state.ending:
                             condition.wait()
-                if self._cancelled:
+                if state.ending:
                     break
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which re-raises it
             self._error = exc
@@ -132,7 +135,8 @@ class SyncItemSource:
         """Failures of a ``def`` generator's stream are raised by ``stream()`` itself."""
         return None
 
-    def start(self, task_group: anyio.abc.TaskGroup) -> None:
+    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
+        self.state = state
         self._wake = _thread_safe_scheduler()
         task_group.start_soon(self._run_thread)
 
@@ -148,9 +152,9 @@ class SyncItemSource:
                 waiter.set()
 
     def cancel(self) -> None:
-        """Ask the thread to close the generator at its next ``yield``."""
+        """Wake the thread if it waits for room, to see that the stream is ending: it closes the generator at its
+        next ``yield``."""
         with self._condition:
-            self._cancelled = True
             self._condition.notify_all()
 
     async def _take(self, keepalive: KeepAlive | None = None) -> bytes | None:
@@ -195,7 +199,7 @@ class SyncItemSource:
             await send({"type": "http.response.body", "body": tail, "more_body": True})
 
     async def aclose(self) -> None:
-        """The thread closes the generator itself; the task group waits for the thread."""
+        """The thread closes the generator itself (the stream is ending); the task group waits for the thread."""
         self.cancel()
 
 
