@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,22 +12,15 @@ import pytest
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 MAX_LINES = 450
 
-#: The rooms that serve requests: nothing outside the server may import them.
-SERVER = {
-    "linestream._app",
-    "linestream._engine.async_source",
-    "linestream._bind.arguments",
-    "linestream._engine.runtime",
-    "linestream._compile.dependant",
-    "linestream._compile.endpoint",
-    "linestream._engine.outbox",
-    "linestream._compile.plan",
-    "linestream._engine.receive",
-    "linestream._engine.stream",
-    "linestream._routing.route",
-    "linestream._routing.router",
-    "linestream._engine.sync_source",
-}
+#: The packages and rooms that serve requests: nothing outside the server may import them.
+SERVER_PACKAGES = (
+    "linestream._declare",
+    "linestream._compile",
+    "linestream._bind",
+    "linestream._engine",
+    "linestream._routing",
+)
+SERVER_ROOMS = {"linestream._app", "linestream._http_errors", "linestream._negotiation", "linestream._problem"}
 
 
 def _module(path: Path) -> str:
@@ -60,6 +55,9 @@ def _imports(module: str) -> set[str]:
 
 
 GRAPH = {module: _imports(module) for module in MODULES}
+SERVER = {
+    module for module in MODULES if module in SERVER_ROOMS or any(module.startswith(p + ".") for p in SERVER_PACKAGES)
+}
 
 
 def _within(module: str, package: str) -> bool:
@@ -132,8 +130,54 @@ def test_every_room_is_small() -> None:
 
 def test_the_map_names_every_room() -> None:
     architecture = (SOURCE.parent / "docs" / "architecture.md").read_text()
-    rooms = [path for module, path in MODULES.items() if module.count(".") == 1 and path.stem.startswith("_")]
-    missing = [
-        path.name for path in rooms if path.stem not in ("__init__", "__main__") and path.name not in architecture
+    package = SOURCE / "linestream"
+    rooms = [
+        path.relative_to(package).as_posix()
+        for path in MODULES.values()
+        if path.relative_to(package).parts[0].startswith("_") and path.stem not in ("__init__", "__main__")
     ]
+    missing = [room for room in rooms if room not in architecture]
     assert missing == [], "docs/architecture.md does not say what these rooms are"
+
+
+@pytest.mark.parametrize("package", ["linestream.client", "linestream.streams"])
+def test_importing_the_client_or_the_codecs_loads_no_server(package: str) -> None:
+    # In a fresh interpreter: what an application that only reads streams pays for.
+    code = f"import sys, {package}; print(' '.join(sorted(sys.modules)))"
+    loaded = set(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    )
+    assert {name for name in loaded if name in SERVER} == set()
+    for heavy in (
+        "starlette",
+        "linestream.openapi",
+        "linestream.security",
+        "linestream.topics",
+        "anyio._backends",
+        "websockets",
+        "pydantic.main",
+    ):
+        assert not {name for name in loaded if name == heavy or name.startswith(heavy + ".")}, heavy
+
+
+def test_the_package_loads_its_public_names_on_first_use() -> None:
+    code = (
+        "import sys, linestream; before = 'linestream._app' in sys.modules; "
+        "linestream.LineStream; print(before, 'linestream._app' in sys.modules, sorted(linestream.__all__) == "
+        "sorted(dir(linestream)))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["False", "True", "True"]
+
+
+def test_the_http_errors_are_starlettes_and_documented_in_the_exceptions_module() -> None:
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    import linestream
+    from linestream import exceptions
+
+    assert issubclass(exceptions.HTTPException, StarletteHTTPException)
+    assert exceptions.HTTPException is linestream.HTTPException
+    assert exceptions.RequestValidationError.__module__ == "linestream.exceptions"
+    with pytest.raises(AttributeError, match="no attribute 'HTTPExcepton'"):
+        _ = exceptions.HTTPExcepton  # type: ignore[attr-defined]

@@ -13,18 +13,17 @@ from __future__ import annotations
 import re
 import types
 import typing
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
-import pydantic
-from pydantic import BaseModel
+from linestream.streams import END_ID, RECORD_NAMES
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 __all__ = ["END_ID", "RESERVED", "EventKinds", "discriminated", "event_kinds"]
 
-#: Event names a stream's own kinds may not take: the server sends these itself.
-RESERVED = frozenset({"error", "end", "gap"})
-#: The ``id`` of the SSE event that ends a stream declared with ``stream_end=True``: a client reconnecting with
-#: it as ``Last-Event-ID`` has seen the whole stream, and is answered 204 (which stops an ``EventSource``).
-END_ID = "linestream-end"
+#: Event names a stream's own kinds may not take: the server sends these itself (its records).
+RESERVED = RECORD_NAMES
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
@@ -71,6 +70,8 @@ def event_kinds(item_type: Any) -> EventKinds | None:
     base = get_args(item_type)[0] if get_origin(item_type) is Annotated else item_type
     if get_origin(base) not in (typing.Union, types.UnionType):
         return None
+    from pydantic import BaseModel  # the clients import this module; pydantic's models load on first use
+
     members = [member for member in get_args(base) if member is not type(None)]
     if len(members) < 2 or not all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
         return None
@@ -111,4 +112,6 @@ def discriminated(item_type: Any) -> Any:
         return item_type
     if kinds is None or kinds.tag is None or get_origin(item_type) is Annotated:
         return item_type
+    import pydantic
+
     return Annotated[item_type, pydantic.Field(discriminator=kinds.tag)]

@@ -20,15 +20,26 @@ LineStreamError
 ```
 
 ``HTTPException`` subclasses Starlette's ``HTTPException`` so that Starlette exception handlers and middleware
-recognise it.
+recognise it; it and its subclasses are defined with the server (``linestream._http_errors``) and loaded from
+here on first use, so that the clients, which import this module, never load Starlette.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.exceptions import HTTPException as _StarletteHTTPException
+from linestream._errors import LineStreamError, summarise
+
+if TYPE_CHECKING:
+    from linestream._http_errors import (
+        HTTPException,
+        InvalidMessageId,
+        InvalidRequestItem,
+        RequestValidationError,
+        WebSocketRequestValidationError,
+    )
 
 __all__ = [
     "EndpointDefinitionError",
@@ -50,73 +61,12 @@ __all__ = [
 ]
 
 
-class LineStreamError(Exception):
-    """Base class of every exception linestream raises."""
-
-
 class EndpointDefinitionError(LineStreamError, TypeError):
     """A path operation or dependency is declared in a way linestream cannot serve.
 
     Raised when the route is registered (at import time of the module declaring the app), never while serving
     a request. The message names the function and says how to fix the declaration.
     """
-
-
-class HTTPException(_StarletteHTTPException, LineStreamError):
-    """Answer the request with an HTTP error.
-
-    Raised before the first item of a stream, it becomes a real error response with a problem-JSON body::
-
-        raise HTTPException(status_code=404, detail="Item not found")
-
-    ``detail`` is usually a string; any JSON-serialisable value is accepted and sent as is.
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        detail: Any = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(status_code=status_code, detail=detail, headers=headers)
-        # Starlette replaces a missing detail by the reason phrase; keep what the user passed.
-        self.detail = detail
-
-
-class RequestValidationError(HTTPException):
-    """The request's parameters or body do not match the path operation's declaration.
-
-    ``errors`` is a list of dicts, each with ``loc`` (e.g. ``["query", "n"]``), ``msg``, ``type`` and, when
-    known, ``input``. It is answered with status 422 and a problem-JSON body listing the errors. A request with
-    very many errors lists the first ones (``BodyLimits.max_errors``); ``errors_omitted`` counts the others.
-    """
-
-    def __init__(self, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
-        self.errors = [dict(error) for error in errors]
-        self.errors_omitted = errors_omitted
-        super().__init__(status_code=422, detail=_summarise(self.errors, errors_omitted))
-
-    def __str__(self) -> str:
-        return str(self.detail)
-
-
-class InvalidRequestItem(RequestValidationError):
-    """A line of a streamed request body (``items: AsyncIterable[Item]``) is not valid JSON or not a valid item.
-
-    Raised into the endpoint's iteration; ``line`` is the 1-based line (item) number and ``errors`` locate the
-    problem as ``["body", line, field...]``. Escaping the endpoint before its response started, it is answered
-    with a 422 problem naming the line and field.
-    """
-
-    def __init__(self, line: int, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
-        self.line = line
-        super().__init__(errors, errors_omitted=errors_omitted)
-
-
-class WebSocketRequestValidationError(RequestValidationError):
-    """A WebSocket endpoint's parameters (path, query, headers, cookies, dependencies) failed validation: the
-    handshake is refused, with a 422 problem where the server can answer a WebSocket with HTTP (uvicorn), else
-    with close code 1008."""
 
 
 class ResponseValidationError(LineStreamError):
@@ -132,7 +82,7 @@ class ResponseValidationError(LineStreamError):
         self.errors = [dict(error) for error in errors]
         self.index = index
         where = f"item {index} yielded by {endpoint}" if index is not None else f"value returned by {endpoint}"
-        super().__init__(f"The {where} does not match its declared type: {_summarise(self.errors)}")
+        super().__init__(f"The {where} does not match its declared type: {summarise(self.errors)}")
 
 
 class StreamItemTooLarge(LineStreamError):
@@ -190,23 +140,6 @@ class StreamTruncated(StreamDecodeError):
         super().__init__(message, frame_index=frame_index, items_received=items_received)
 
 
-def _short(text: str, limit: int = 100) -> str:
-    """``text`` as it may be echoed back in an error: cut to ``limit`` characters."""
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
-
-
-def _summarise(errors: Sequence[Mapping[str, Any]], omitted: int = 0, shown: int = 5) -> str:
-    parts = []
-    for error in errors[:shown]:
-        loc = ".".join(str(part) for part in error.get("loc", ()))
-        parts.append(f"{loc}: {error.get('msg', 'invalid')}" if loc else str(error.get("msg", "invalid")))
-    count = len(errors) + omitted
-    if count > len(parts):
-        parts.append(f"and {count - len(parts)} more")
-    head = f"{count} validation error" + ("s" if count != 1 else "")
-    return f"{head}: " + "; ".join(parts)
-
-
 class StreamError(LineStreamError):
     """The server ended a stream with an error record (its ``stream_errors="record"`` policy).
 
@@ -239,21 +172,27 @@ class WebSocketClosed(LineStreamError):
         )
 
 
-class InvalidMessageId(HTTPException, ValueError):
-    """A topic subscription was asked to start after an id that is not a message id (``<ms>-<seq>``).
-
-    Usually a client's ``Last-Event-ID`` header: raised before the first item, it becomes a 400 response.
-    """
-
-    def __init__(self, topic: str, message_id: str) -> None:
-        super().__init__(
-            400,
-            f"{_short(message_id)!r} is not a message id of topic {topic!r}: ids look like '1764000000000-0' "
-            "(milliseconds, a dash, a sequence number, each below 2**64), as sent in the stream's SSE `id:` fields.",
-        )
-        self.topic = topic
-        self.message_id = message_id
-
-
 class TopicBackendUnavailable(LineStreamError):
     """A topic's backend cannot be reached (at start-up, or for a publish once its retries are exhausted)."""
+
+
+#: The errors that answer a request with an HTTP status: Starlette's ``HTTPException`` and its subclasses, loaded
+#: with Starlette when first asked for.
+_HTTP_ERRORS = frozenset(
+    {
+        "HTTPException",
+        "InvalidMessageId",
+        "InvalidRequestItem",
+        "RequestValidationError",
+        "WebSocketRequestValidationError",
+    }
+)
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in _HTTP_ERRORS:
+            value = getattr(importlib.import_module("linestream._http_errors"), name)
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

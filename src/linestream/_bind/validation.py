@@ -13,7 +13,7 @@ from typing import Any
 
 import pydantic
 
-from linestream.exceptions import _short
+from linestream._errors import short as _short
 
 __all__ = ["MAX_ECHO", "MAX_MATERIALIZED", "echo", "located_errors"]
 

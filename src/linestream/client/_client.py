@@ -11,7 +11,6 @@ from typing import Any, Generic, TypeVar, overload
 import anyio
 import httpx
 import pydantic_core
-from pydantic import TypeAdapter
 
 from linestream.client._errors import HTTPStatusError
 from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
@@ -50,6 +49,8 @@ def _result(response: httpx.Response, result: Any) -> Any:
         raise HTTPStatusError(response, response.content)
     if result is None:
         return pydantic_core.from_json(response.content)
+    from pydantic import TypeAdapter  # pydantic's models load on first use: the client imports light
+
     return TypeAdapter(result).validate_json(response.content)
 
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 import pydantic_core
-from websockets.asyncio.client import ClientConnection as AsyncConnection
-from websockets.asyncio.client import connect as async_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection
-from websockets.sync.client import connect as sync_connect
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection as AsyncConnection
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import ClientConnection
 
 from linestream._decoding import ItemValidator
 from linestream.client._errors import HTTPStatusError
@@ -47,6 +47,13 @@ def connection_headers(http: httpx.Client | httpx.AsyncClient, headers: Any) -> 
     merged.update(httpx.Headers(headers))
     skip = {"accept", "accept-encoding", "connection", "user-agent", "host"}
     return [(key, value) for key, value in merged.multi_items() if key not in skip]
+
+
+def _closed() -> type[ConnectionClosed]:
+    """The exception a closed connection raises (``websockets`` is loaded by the first connection)."""
+    from websockets.exceptions import ConnectionClosed
+
+    return ConnectionClosed
 
 
 def _refused(url: str, exc: InvalidStatus) -> Exception:
@@ -99,6 +106,9 @@ class WebSocketStream(Generic[T]):
         self.connection: ClientConnection | None = None
 
     def __enter__(self) -> WebSocketStream[T]:
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect as sync_connect  # loaded by the first connection
+
         try:
             connection = sync_connect(self.url, additional_headers=self._headers, max_size=self._max_size)
             self.connection = connection.__enter__()
@@ -124,14 +134,14 @@ class WebSocketStream(Generic[T]):
         """Send ``value`` (a model, or any JSON-serializable value) as one message."""
         try:
             self._open().send(self.codec.encode(value))
-        except ConnectionClosed as exc:
+        except _closed() as exc:
             raise self.codec.closed(exc) or exc from exc
 
     def receive(self) -> T:
         """The next item; ``StopIteration``-free: raises ``WebSocketClosed`` (or ``EOFError`` at a clean end)."""
         try:
             return self.codec.decode(self._open().recv())
-        except ConnectionClosed as exc:
+        except _closed() as exc:
             error = self.codec.closed(exc)
             raise error or EOFError("the server ended the stream") from exc
 
@@ -158,6 +168,9 @@ class AsyncWebSocketStream(Generic[T]):
         self.connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> AsyncWebSocketStream[T]:
+        from websockets.asyncio.client import connect as async_connect  # loaded by the first connection
+        from websockets.exceptions import InvalidStatus
+
         try:
             connect = async_connect(self.url, additional_headers=self._headers, max_size=self._max_size)
             self.connection = await connect.__aenter__()
@@ -183,14 +196,14 @@ class AsyncWebSocketStream(Generic[T]):
         """Send ``value`` (a model, or any JSON-serializable value) as one message."""
         try:
             await self._open().send(self.codec.encode(value))
-        except ConnectionClosed as exc:
+        except _closed() as exc:
             raise self.codec.closed(exc) or exc from exc
 
     async def receive(self) -> T:
         """The next item; raises ``WebSocketClosed`` (or ``EOFError`` at a clean end)."""
         try:
             return self.codec.decode(await self._open().recv())
-        except ConnectionClosed as exc:
+        except _closed() as exc:
             error = self.codec.closed(exc)
             raise error or EOFError("the server ended the stream") from exc
 
