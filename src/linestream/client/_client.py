@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
@@ -16,7 +16,7 @@ from linestream.client._errors import HTTPStatusError
 from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
 from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream, connection_headers, websocket_url
 from linestream.exceptions import StreamTruncated
-from linestream.streams import accept_header
+from linestream.streams import StreamFormat, accept_header
 from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 
 __all__ = ["AsyncClient", "AsyncItems", "Client", "HTTPStatusError", "Items"]
@@ -96,9 +96,11 @@ class AsyncItems(Generic[T]):
         return await opened.__aexit__(*exc_info) if opened is not None else None
 
 
-def _headers(format: str | None, extra: Any, last_event_id: str | None = None) -> httpx.Headers:
+def _headers(
+    format: str | None, extra: Any, last_event_id: str | None = None, formats: Sequence[StreamFormat] = ()
+) -> httpx.Headers:
     headers = httpx.Headers(extra)
-    headers.setdefault("accept", accept_header(format))
+    headers.setdefault("accept", accept_header(format, formats))
     if last_event_id is not None:
         headers["last-event-id"] = last_event_id
     return headers
@@ -122,12 +124,15 @@ class Client:
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        formats: Sequence[StreamFormat] = (),
         **options: Any,
     ) -> None:
         self._owns_http = http is None
         self.http = http if http is not None else httpx.Client(base_url=base_url, **options)
         self.retry = retry
         self.max_frame_size = max_frame_size
+        #: Formats of the server's own beside the built-in ones (``docs/formats.md``), asked for and read.
+        self.formats = tuple(formats)
 
     def __enter__(self) -> Client:
         return self
@@ -247,12 +252,12 @@ class Client:
         resumable: bool = False,
     ) -> Iterator[_EventIterator]:
         request = dict(request)
-        headers = _headers(format, request.pop("headers", None), last_id)
+        headers = _headers(format, request.pop("headers", None), last_id, self.formats)
         with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, response.read())
             reader = StreamReader.for_response(
-                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable
+                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable, formats=self.formats
             )
             yield _EventIterator(reader, response)
 
@@ -287,12 +292,15 @@ class AsyncClient:
         http: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - immutable
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        formats: Sequence[StreamFormat] = (),
         **options: Any,
     ) -> None:
         self._owns_http = http is None
         self.http = http if http is not None else httpx.AsyncClient(base_url=base_url, **options)
         self.retry = retry
         self.max_frame_size = max_frame_size
+        #: Formats of the server's own beside the built-in ones (``docs/formats.md``), asked for and read.
+        self.formats = tuple(formats)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -416,12 +424,12 @@ class AsyncClient:
         resumable: bool = False,
     ) -> AsyncIterator[_AsyncEventIterator]:
         request = dict(request)
-        headers = _headers(format, request.pop("headers", None), last_id)
+        headers = _headers(format, request.pop("headers", None), last_id, self.formats)
         async with self.http.stream(method, url, headers=headers, **request) as response:
             if not response.is_success:
                 raise HTTPStatusError(response, await response.aread())
             reader = StreamReader.for_response(
-                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable
+                response.headers, item, max_frame_size=self.max_frame_size, resumable=resumable, formats=self.formats
             )
             yield _AsyncEventIterator(reader, response)
 

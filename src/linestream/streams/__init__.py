@@ -87,6 +87,10 @@ ACCEPT_ANY = ", ".join(
 )
 
 
-def accept_header(format: str | None) -> str:
-    """The ``Accept`` header asking for ``format`` (a name like ``"sse"`` or a media type), or for any format."""
-    return ACCEPT_ANY if format is None else format_named(format).media_type
+def accept_header(format: str | None, formats: Iterable[StreamFormat] = ()) -> str:
+    """The ``Accept`` header asking for ``format`` (a name like ``"sse"`` or a media type), or for any format:
+    the built-in ones, and ``formats`` of the server's own after them."""
+    extra = tuple(formats)
+    if format is not None:
+        return format_named(format, (*extra, *FORMATS)).media_type
+    return ", ".join((ACCEPT_ANY, *(f"{f.media_type};q=0.4" for f in extra)))
