@@ -13,10 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
+
+T = TypeVar("T")
 
 CHROMIUM = os.environ.get("LINESTREAM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -79,8 +81,32 @@ def read_into(buffer: bytearray, chunks: Iterator[bytes]) -> None:
         buffer += chunk
 
 
+def observe(invariant: Callable[[], bool], polls: int = 20, interval: float = 0.01) -> None:
+    """Check that ``invariant`` holds at each of ``polls`` moments ``interval`` seconds apart: an invariant (a
+    bound that must hold at every moment, such as "the producer is never far ahead of the reader") observed over
+    a bounded window, not a wait for something to happen."""
+    for poll in range(polls):
+        assert invariant(), f"the invariant failed at poll {poll + 1} of {polls}"
+        time.sleep(interval)
+
+
+def settled(value: Callable[[], T], timeout: float = 10.0) -> T:
+    """``value()`` once it stopped changing (the same on five polls in a row), within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last, same = value(), 0
+    while same < 5:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the value did not settle within {timeout} s (last: {last!r})")
+        time.sleep(0.02)
+        current = value()
+        same = same + 1 if current == last else 0
+        last = current
+    return last
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> float:
-    """Poll ``condition`` until true; return the seconds it took; fail after ``timeout``."""
+    """Poll ``condition`` until true; return the seconds it took; fail after ``timeout`` (a generous bound on
+    something that must happen, never a measure of how fast it does)."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:

@@ -4,16 +4,12 @@ from collections.abc import AsyncIterable
 from typing import Annotated, Any
 
 from playwright.sync_api import Browser
-from pydantic import BaseModel
 from starlette.responses import HTMLResponse
 
 from linestream import Header, LineStream
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from tests.conftest import serve
-
-
-class Item(BaseModel):
-    name: str
+from tests.models import Item
 
 
 def make_app(seen_ids: list[str | None]) -> LineStream:

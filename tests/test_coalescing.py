@@ -5,14 +5,9 @@ from typing import Any
 
 import anyio
 import pytest
-from pydantic import BaseModel
 
 from linestream import LineStream
-
-
-class Item(BaseModel):
-    name: str
-    price: float
+from tests.models import PricedItem as Item
 
 
 async def call(app: Any, path: str, send_time: float = 0.0) -> list[dict[str, Any]]:

@@ -13,15 +13,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 import anyio
 import httpx
 import pytest
-from pydantic import BaseModel
 
 from linestream import Depends, LineStream, Request
 from linestream.topics import MemoryBackend, SerializedItem, Topic
 from tests.conftest import serve, wait_for
-
-
-class Item(BaseModel):
-    name: str
+from tests.models import Item
 
 
 class Log:

@@ -5,13 +5,9 @@ from collections.abc import AsyncGenerator, AsyncIterable, Generator, Iterable, 
 from typing import Annotated, Any
 
 import pytest
-from pydantic import BaseModel
 
 from linestream import Depends, EndpointDefinitionError, LineStream, Path, Query
-
-
-class Item(BaseModel):
-    name: str
+from tests.models import Item
 
 
 class NotPydantic:

@@ -20,16 +20,13 @@ from linestream.exception_handlers import http_exception_handler
 from linestream.openapi import build_openapi, get_openapi
 from linestream.responses import ORJSONResponse, PlainTextResponse, RedirectResponse
 from linestream.testing import TestClient
+from tests.models import Item
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Message(BaseModel):
     message: str
-
-
-class Item(BaseModel):
-    name: str
 
 
 class Tags(enum.Enum):

@@ -2,7 +2,7 @@
 
 import json
 import subprocess
-import time
+import threading
 from collections.abc import AsyncIterable, Iterable, Iterator
 from typing import Annotated, Any
 
@@ -221,51 +221,84 @@ def test_curl_reads_every_format(base_url: str, stream_format: StreamFormat) -> 
     assert decode(stream_format, result.stdout) == EXPECTED
 
 
-def make_slow_app(**options: Any) -> LineStream:
+def make_slow_app(gate: threading.Event, **options: Any) -> LineStream:
+    """``/slow`` is silent after its first item, ``/late`` before it, until the test opens ``gate``."""
     app = LineStream(**options)
 
     @app.get("/slow")
     async def slow() -> AsyncIterable[Item]:
         yield ITEMS[0]
-        await anyio.sleep(0.5)
+        await anyio.to_thread.run_sync(gate.wait)
         yield ITEMS[1]
 
     @app.get("/late")
     async def late() -> AsyncIterable[Item]:
-        await anyio.sleep(0.5)
+        await anyio.to_thread.run_sync(gate.wait)
         yield ITEMS[0]
 
     return app
 
 
+def read_until(chunks: Iterator[bytes], wanted: bytes, count: int) -> bytes:
+    """What ``chunks`` give until it holds ``wanted`` ``count`` times (the rest stays in the iterator)."""
+    body = b""
+    while body.count(wanted) < count:
+        body += next(chunks)
+    return body
+
+
 def test_sse_keepalive_comments_fill_silences() -> None:
-    with serve(make_slow_app(sse_keepalive=0.1)) as url:
-        body = httpx.get(url + "/slow", headers={"accept": "text/event-stream"}).content
+    gate = threading.Event()
+    with (
+        serve(make_slow_app(gate, sse_keepalive=0.1)) as url,
+        httpx.Client(timeout=10) as client,
+        client.stream("GET", url + "/slow", headers={"accept": "text/event-stream"}) as response,
+    ):
+        chunks = response.iter_raw()
+        body = read_until(chunks, b": ping\n\n", 2)  # two keep-alives while the generator is silent
+        gate.set()
+        body += b"".join(chunks)
     assert body.startswith(b'data: {"name":"item 0","price":0.0}\n\n: ping\n\n')
-    assert body.count(b": ping\n\n") >= 2
     assert decode(format_named("sse"), body) == EXPECTED[:2]
 
 
 def test_sse_keepalive_starts_a_response_whose_first_item_is_late() -> None:
-    with serve(make_slow_app(sse_keepalive=0.1)) as url:
-        started = time.monotonic()
-        with (
-            httpx.Client() as client,
-            client.stream("GET", url + "/late", headers={"accept": "text/event-stream"}) as r,
-        ):
-            headers_after = time.monotonic() - started
-            body = r.read()
-    assert headers_after < 0.4
+    gate = threading.Event()
+    with (
+        serve(make_slow_app(gate, sse_keepalive=0.1)) as url,
+        httpx.Client(timeout=10) as client,
+        client.stream("GET", url + "/late", headers={"accept": "text/event-stream"}) as response,
+    ):
+        assert response.status_code == 200  # the head came while the generator still waits
+        assert not gate.is_set()
+        gate.set()
+        body = response.read()
     assert body.startswith(b": ping\n\n")
     assert decode(format_named("sse"), body) == EXPECTED[:1]
 
 
 def test_jsonl_keepalive_is_off_by_default_and_opt_in() -> None:
-    with serve(make_slow_app(sse_keepalive=0.1)) as url:
-        assert httpx.get(url + "/slow").content.count(b"\n") == 2
-    with serve(make_slow_app(jsonl_keepalive=0.1)) as url:
-        body = httpx.get(url + "/slow").content
-    assert body.count(b"\n\n") >= 1
+    gate = threading.Event()
+    with serve(make_slow_app(gate, sse_keepalive=0.1)) as url, httpx.Client(timeout=10) as client:
+        with client.stream("GET", url + "/slow") as response:
+            chunks = response.iter_raw()
+            body = read_until(chunks, b"\n", 1)
+            # An SSE keep-alive interval sends nothing in JSON Lines: an SSE stream of this app gets a ping now.
+            with client.stream("GET", url + "/slow", headers={"accept": "text/event-stream"}) as events:
+                read_until(events.iter_raw(), b": ping\n\n", 1)
+            gate.set()
+            body += b"".join(chunks)
+        assert body.count(b"\n") == 2
+    gate.clear()
+    with (
+        serve(make_slow_app(gate, jsonl_keepalive=0.1)) as url,
+        httpx.Client(timeout=10) as client,
+        client.stream("GET", url + "/slow") as response,
+    ):
+        chunks = response.iter_raw()
+        body = read_until(chunks, b"\n\n", 1)  # an empty line while the generator is silent
+        gate.set()
+        body += b"".join(chunks)
     assert decode(format_named("jsonl"), body) == EXPECTED[:2]
 
 

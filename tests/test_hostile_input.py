@@ -53,22 +53,25 @@ def varied_items(count: int, seed: int = 7) -> bytes:
 
 
 class Responsiveness:
-    """Times ``/quick`` on the server, in a thread, while an attack runs."""
+    """Asks ``/quick`` of the server, in a thread, while an attack runs: ``during`` counts the answers that came
+    while the attack was still in flight (an event loop blocked by the attack would give none until it ended),
+    ``count`` all of them."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.worst = 0.0
         self.count = 0
+        self.during = 0
+        self._attack_over = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         with httpx.Client(timeout=30) as client:
             while True:  # at least once, however short the attack
-                started = time.monotonic()
                 client.get(self.url + "/quick").raise_for_status()
-                self.worst = max(self.worst, time.monotonic() - started)
                 self.count += 1
+                if not self._attack_over.is_set():
+                    self.during += 1
                 if self._stop.wait(0.02):
                     return
 
@@ -77,6 +80,7 @@ class Responsiveness:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._attack_over.set()
         self._stop.set()
         self._thread.join(30)
 
@@ -105,7 +109,6 @@ def test_a_decompression_bomb_is_refused_with_bounded_memory(server: ServerProce
     assert server.alive()
     assert server.peak_rss - before < RSS_GROWTH
     assert quick.count > 0
-    assert quick.worst < 2.0
 
 
 @pytest.mark.parametrize(
@@ -131,8 +134,7 @@ def test_a_million_valid_compressed_items_stream_in_with_bounded_memory(server: 
         )
     assert response.json() == {"count": 1_000_000}
     assert server.peak_rss - before < RSS_GROWTH
-    assert quick.count > 0
-    assert quick.worst < 2.0
+    assert quick.during >= 3, "the server answered nothing else while it read the upload"
 
 
 def test_a_long_json_array_is_read_element_by_element_with_the_loop_free(server: ServerProcess) -> None:
@@ -148,8 +150,7 @@ def test_a_long_json_array_is_read_element_by_element_with_the_loop_free(server:
         )
     assert response.json() == {"count": 1_000_000}
     assert server.peak_rss - before < RSS_GROWTH
-    assert quick.count > 0
-    assert quick.worst < 2.0
+    assert quick.during >= 3, "the server answered nothing else while it read the upload"
 
 
 # -- integrity ---------------------------------------------------------------------------------------------------
@@ -283,9 +284,8 @@ def test_a_body_that_drips_in_is_ended(path: str, content_type: str) -> None:
                     head = sock.recv(65536)
                 except TimeoutError:
                     continue
-            elapsed = time.monotonic() - started
+    # The 408 came while the client was still dripping (the loop ends when the answer arrives, not at its bound).
     assert head.startswith(b"HTTP/1.1 408"), head
-    assert elapsed < 10
 
 
 # -- headers -----------------------------------------------------------------------------------------------------------

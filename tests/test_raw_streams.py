@@ -13,18 +13,14 @@ import anyio
 import httpx
 import pytest
 from openapi_spec_validator import validate
-from pydantic import BaseModel
 
 from examples import stream_data
 from linestream import Depends, EndpointDefinitionError, HTTPException, LineStream
 from linestream.responses import FileResponse, HTMLResponse, StreamingResponse
 from linestream.testing import TestClient
 from tests.conftest import read_into, serve, wait_for
+from tests.models import Item
 from tests.test_coalescing import call
-
-
-class Item(BaseModel):
-    name: str
 
 
 def rss_bytes() -> int:

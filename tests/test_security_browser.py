@@ -6,19 +6,15 @@ from typing import Annotated
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from pydantic import BaseModel
 
 from linestream import Depends, Header, HTTPException, LineStream
 from linestream.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm, StreamTickets
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from tests.conftest import serve
+from tests.models import Item
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="token")
 tickets = StreamTickets("t" * 32, max_age=60)
-
-
-class Item(BaseModel):
-    name: str
 
 
 def current_user(token: Annotated[str, Depends(oauth2)]) -> str:

@@ -29,12 +29,10 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[str] = []
         self.lock = threading.Lock()
-        self.times: dict[str, float] = {}
 
     def add(self, event: str) -> None:
         with self.lock:
             self.events.append(event)
-            self.times[event] = time.monotonic()
 
 
 def make_app(recorder: Recorder, release: threading.Event) -> LineStream:
@@ -207,10 +205,9 @@ def test_disconnect_closes_a_waiting_async_generator_before_dependency_teardown(
     with httpx.Client() as client, client.stream("GET", base_url + "/forever") as response:
         first = next(response.iter_lines())
         assert json.loads(first) == {"name": "first", "price": 0.0}
-        closed_at = time.monotonic()
-    delay = wait_for(lambda: "dependency closed" in recorder.events, timeout=2)
+    # /forever waits an hour for its next item: only the disconnect can close it.
+    wait_for(lambda: "dependency closed" in recorder.events, timeout=10)
     assert recorder.events == ["dependency entered", "generator started", "generator closed", "dependency closed"]
-    assert recorder.times["generator closed"] - closed_at < 1.0, delay
 
 
 def test_disconnect_closes_a_sync_generator_at_its_next_yield_before_teardown(

@@ -4,18 +4,13 @@ ordinary ``def`` endpoints."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterable
 
 import httpx
-from pydantic import BaseModel
 
 from linestream import LineStream
 from tests.conftest import serve, wait_for
-
-
-class Item(BaseModel):
-    name: str
+from tests.models import Item
 
 
 def make_app(**options: float) -> LineStream:
@@ -78,8 +73,8 @@ def test_trickling_uploads_into_def_endpoints_do_not_starve_other_def_endpoints(
             sock.sendall(head + b'Transfer-Encoding: chunked\r\n\r\nd\r\n{"name":"a"}\n\r\n')
             uploads.append(sock)
         wait_for(lambda: app.stream_stats().sync_running == 8, timeout=10)
-        started = time.monotonic()
+        # The uploads never end while their sockets are open: an answer at all is one that did not wait for them.
         assert httpx.get(url + "/ping", timeout=10).json() == {"ok": True}
-        assert time.monotonic() - started < 5  # answered at once, not after an upload ends
+        assert app.stream_stats().sync_running == 8
         for sock in uploads:
             sock.close()

@@ -18,12 +18,7 @@ from linestream.client import AsyncClient, Client, Event, HTTPStatusError, Retry
 from linestream.sse import ServerSentEvent
 from linestream.streams import FORMATS, StreamFormat
 from tests.conftest import free_port, serve
-
-
-class Item(BaseModel):
-    name: str
-    price: float
-
+from tests.models import PricedItem as Item
 
 ITEMS = [Item(name=f"item {index}", price=index / 2) for index in range(5)]
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from linestream import LineStream
 from linestream.streams.sse import SseDecoder
 from linestream.topics import RedisBackend, SerializedItem, Topic
-from tests.conftest import serve
+from tests.conftest import serve, wait_for
 from tests.topics.conftest import RedisServer, redis_server
 
 SSE = {"accept": "text/event-stream"}
@@ -124,7 +124,7 @@ def test_a_busy_redis_refuses_publishes_with_503_then_delivers_again(server: Red
         script = "local i = 0 while i < 60000000 do i = i + 1 end return i"  # about a second of Lua
         busy = threading.Thread(target=lambda: redis.Redis(port=server.port).eval(script, 0), daemon=True)
         busy.start()
-        time.sleep(0.3)
+        wait_for(lambda: _busy(admin), timeout=10)  # the script runs: Redis answers BUSY
         statuses = [publish(url, "orders", f"during {index}").status_code for index in range(3)]
         busy.join(30)
         admin.config_set("busy-reply-threshold", 5000)
@@ -162,3 +162,11 @@ def _no_leftover_settings(server: RedisServer, tmp_path: Path) -> Iterator[None]
     admin = redis.Redis(port=server.port)
     admin.config_set("maxmemory", 0)
     admin.config_set("busy-reply-threshold", 5000)
+
+
+def _busy(admin: redis.Redis) -> bool:
+    try:
+        admin.ping()
+    except redis.exceptions.ResponseError as exc:
+        return str(exc).startswith("BUSY")
+    return False

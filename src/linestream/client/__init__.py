@@ -10,8 +10,9 @@ WebSocket stream (values sent as JSON, items received validated; a close other t
 
 from __future__ import annotations
 
-from linestream.client._client import AsyncClient, AsyncItems, Client, Items
+from linestream.client._client import AsyncClient, Client
 from linestream.client._errors import HTTPStatusError
+from linestream.client._items import AsyncItems, Items
 from linestream.client._reader import Event, RetryPolicy, StreamReader
 from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream
 from linestream.exceptions import StreamDecodeError, StreamError, StreamTruncated, WebSocketClosed

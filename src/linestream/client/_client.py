@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import anyio
 import httpx
-import pydantic_core
 
 from linestream.client._errors import HTTPStatusError
+from linestream.client._items import AsyncItems, Items, aencode_lines, encode_lines, result_of, upload
 from linestream.client._reader import Event, Reconnection, RetryPolicy, StreamReader
 from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream, connection_headers, websocket_url
 from linestream.exceptions import StreamTruncated
@@ -22,78 +22,6 @@ from linestream.streams.jsonlines import DEFAULT_MAX_FRAME_SIZE
 __all__ = ["AsyncClient", "AsyncItems", "Client", "HTTPStatusError", "Items"]
 
 T = TypeVar("T")
-
-
-def _upload(request: dict[str, Any], content: Any) -> dict[str, Any]:
-    headers = httpx.Headers(request.get("headers"))
-    headers.setdefault("content-type", "application/jsonl")
-    return {**request, "headers": headers, "content": content}
-
-
-def _encode_lines(items: Iterable[Any]) -> Iterator[bytes]:
-    for value in items:
-        yield pydantic_core.to_json(value, by_alias=True) + b"\n"
-
-
-async def _aencode_lines(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[bytes]:
-    if isinstance(items, AsyncIterable):
-        async for value in items:
-            yield pydantic_core.to_json(value, by_alias=True) + b"\n"
-    else:
-        for value in items:
-            yield pydantic_core.to_json(value, by_alias=True) + b"\n"
-
-
-def _result(response: httpx.Response, result: Any) -> Any:
-    if not response.is_success:
-        raise HTTPStatusError(response, response.content)
-    if result is None:
-        return pydantic_core.from_json(response.content)
-    from pydantic import TypeAdapter  # pydantic's models load on first use: the client imports light
-
-    return TypeAdapter(result).validate_json(response.content)
-
-
-class Items(Generic[T]):
-    """The items of a streamed response: iterate it (the response closes when the iteration ends or stops), or
-    use it in a ``with`` block (``with client.post_stream(...) as items:``) to close the response at its end."""
-
-    def __init__(self, open_stream: Callable[[], contextlib.AbstractContextManager[Iterator[T]]]) -> None:
-        self._open = open_stream
-        self._opened: contextlib.AbstractContextManager[Iterator[T]] | None = None
-
-    def __iter__(self) -> Iterator[T]:
-        with self._open() as items:
-            yield from items
-
-    def __enter__(self) -> Iterator[T]:
-        self._opened = self._open()
-        return self._opened.__enter__()
-
-    def __exit__(self, *exc_info: Any) -> bool | None:
-        opened, self._opened = self._opened, None
-        return opened.__exit__(*exc_info) if opened is not None else None
-
-
-class AsyncItems(Generic[T]):
-    """The async twin of ``Items``: ``async for``, or ``async with``."""
-
-    def __init__(self, open_stream: Callable[[], contextlib.AbstractAsyncContextManager[AsyncIterator[T]]]) -> None:
-        self._open = open_stream
-        self._opened: contextlib.AbstractAsyncContextManager[AsyncIterator[T]] | None = None
-
-    async def __aiter__(self) -> AsyncIterator[T]:
-        async with self._open() as items:
-            async for value in items:
-                yield value
-
-    async def __aenter__(self) -> AsyncIterator[T]:
-        self._opened = self._open()
-        return await self._opened.__aenter__()
-
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
-        opened, self._opened = self._opened, None
-        return await opened.__aexit__(*exc_info) if opened is not None else None
 
 
 def _headers(
@@ -206,7 +134,7 @@ class Client:
         httpx sends the whole request body before it reads the response, so the response is read once the
         upload is complete (the server may answer while it still reads: see ``docs/request-streams.md``).
         """
-        request = _upload(request, _encode_lines(items))
+        request = upload(request, encode_lines(items))
         return Items(lambda: self.stream("POST", url, item=item, format=format, **request))
 
     @overload
@@ -216,8 +144,8 @@ class Client:
     def post_items(self, url: str, *, items: Iterable[Any], result: Any = None, **request: Any) -> Any:
         """``POST`` ``items`` as a JSON Lines body (a chunked upload) to a route that answers with one JSON value
         (``-> dict``, a model): that value, validated as ``result`` if given. ``HTTPStatusError`` for an error."""
-        response = self.http.post(url, **_upload(request, _encode_lines(items)))
-        return _result(response, result)
+        response = self.http.post(url, **upload(request, encode_lines(items)))
+        return result_of(response, result)
 
     def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> Iterator[Event[Any]]:
         """Follow a Server-Sent Events stream: yield ``Event``s (``data`` validated as ``item``), reconnecting
@@ -374,7 +302,7 @@ class AsyncClient:
         **request: Any,
     ) -> AsyncItems[Any]:
         """The async twin of ``Client.post_stream`` (``items`` may be sync or async)."""
-        request = _upload(request, _aencode_lines(items))
+        request = upload(request, aencode_lines(items))
         return AsyncItems(lambda: self.stream("POST", url, item=item, format=format, **request))
 
     @overload
@@ -389,8 +317,8 @@ class AsyncClient:
         self, url: str, *, items: AsyncIterable[Any] | Iterable[Any], result: Any = None, **request: Any
     ) -> Any:
         """The async twin of ``Client.post_items``."""
-        response = await self.http.post(url, **_upload(request, _aencode_lines(items)))
-        return _result(response, result)
+        response = await self.http.post(url, **upload(request, aencode_lines(items)))
+        return result_of(response, result)
 
     async def events(self, method: str, url: str, *, item: Any = None, **request: Any) -> AsyncIterator[Event[Any]]:
         """The async twin of ``Client.events``."""
