@@ -50,6 +50,10 @@ def make_app() -> LineStream:
         yield Tick(n=0)
         raise RuntimeError("cut")
 
+    @app.get("/lookalikes", stream_end=True)
+    async def lookalikes() -> AsyncIterable[dict[str, dict[str, int]]]:
+        yield {"end": {"line": 3}}  # an item shaped like the end record: an item all the same
+
     @app.get("/gap")
     async def gap() -> AsyncIterable[SerializedItem[Tick]]:
         yield SerializedItem("5-0", b'{"n":5}', Tick).after_gap("1-0")  # messages after 1-0 were lost
@@ -111,6 +115,15 @@ def test_tail_reads_every_format(base_url: str, stream_format: str) -> None:
     result = run("tail", "--format", stream_format, "--no-reconnect", base_url + "/ticks")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [{"n": n} for n in range(3)]
+
+
+@pytest.mark.parametrize("stream_format", ["jsonl", "ndjson", "json-seq", "sse", "json"])
+def test_tail_prints_items_shaped_like_records_and_takes_the_end_record_as_the_end(
+    base_url: str, stream_format: str
+) -> None:
+    result = run("tail", "--format", stream_format, "--no-reconnect", base_url + "/lookalikes")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [{"end": {"line": 3}}]
 
 
 def test_tail_raw_prints_the_bytes(base_url: str) -> None:

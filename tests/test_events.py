@@ -16,11 +16,12 @@ from playwright.sync_api import sync_playwright
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from linestream import EndpointDefinitionError, Header, LineStream
-from linestream.client import Client, StreamDecodeError, StreamReader, StreamTruncated
+from linestream import EndpointDefinitionError, Header, HTTPException, LineStream
+from linestream.client import Client, StreamDecodeError, StreamError, StreamReader, StreamTruncated
 from linestream.openapi import build_openapi
 from linestream.responses import HTMLResponse
 from linestream.sse import ServerSentEvent
+from linestream.testing import TestClient, iter_json_lines
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, serve
 
 
@@ -63,6 +64,17 @@ class Untagged(BaseModel):
     text: str
 
 
+class Span(BaseModel):
+    """Items shaped like the server's records, whatever they hold."""
+
+    model_config = {"extra": "forbid"}
+    end: dict[str, int] | None = None
+    error: dict[str, int] | None = None
+
+
+SPANS = [Span(end={"line": 3}), Span(error={"line": 4}), Span(end={"count": 2})]
+
+
 class Counter:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -97,6 +109,14 @@ def make_app(counter: Counter | None = None) -> LineStream:
             counter.add()
         for index in range(n):
             yield Usage(tokens=index)
+
+    @app.get("/spans", stream_end=True, stream_errors="record", response_model_exclude_none=True)
+    async def spans(fail: bool = False) -> AsyncIterable[Span]:
+        yield Span(end={"line": 3})
+        yield Span(error={"line": 4})
+        yield Span(end={"count": 2})
+        if fail:
+            raise HTTPException(409, "the job was cancelled")
 
     @app.post("/operations")
     async def operations(items: AsyncIterable[Created | Deleted]) -> dict[str, list[str]]:
@@ -250,10 +270,27 @@ def test_a_stream_closed_cleanly_before_its_end_record_is_truncated_for_the_clie
         ]
 
 
+@pytest.mark.parametrize("stream_format", ["jsonl", "ndjson", "json-seq", "sse", "json"])
+def test_items_shaped_like_records_are_items_in_every_format(base_url: str, stream_format: str) -> None:
+    with Client(base_url) as client:
+        assert list(client.get_stream("/spans", item=Span, format=stream_format)) == SPANS
+        with pytest.raises(StreamError) as caught:
+            list(client.get_stream("/spans?fail=true", item=Span, format=stream_format))
+    assert caught.value.problem["status"] == 409
+    assert caught.value.items_received == 3
+
+
+def test_the_test_client_reads_items_shaped_like_records_as_items() -> None:
+    with TestClient(make_app()) as client:
+        assert client.get("/spans").text.splitlines()[:2] == ['{"end":{"line":3}}', '{"error":{"line":4}}']
+        with client.stream("GET", "/spans") as response:
+            assert list(iter_json_lines(response, Span)) == SPANS
+
+
 def test_the_end_record_is_in_every_format_and_declared_in_openapi(base_url: str) -> None:
     jsonl = httpx.get(base_url + "/complete?n=2", headers={"accept": "application/jsonl"})
     assert jsonl.headers["stream-records"] == "end"
-    assert jsonl.text.splitlines()[-1] == '{"end":{"count":2}}'
+    assert jsonl.text.splitlines()[-1] == ' {"end":{"count":2}}'  # a record's JSON begins with a space
     sse = httpx.get(base_url + "/complete?n=2", headers={"accept": "text/event-stream"}).text
     assert sse.endswith('event: end\nid: linestream-end\ndata: {"count":2}\n\n')
     assert httpx.get(base_url + "/complete?n=2", headers={"accept": "application/json"}).json() == [
@@ -261,7 +298,7 @@ def test_the_end_record_is_in_every_format_and_declared_in_openapi(base_url: str
         {"type": "usage", "tokens": 1},
     ]
     empty = httpx.get(base_url + "/complete?n=0", headers={"accept": "application/jsonl"}).text
-    assert empty == '{"end":{"count":0}}\n'
+    assert empty == ' {"end":{"count":0}}\n'
     document = httpx.get(base_url + "/openapi.json").json()
     validate(document)
     response = document["paths"]["/complete"]["get"]["responses"]["200"]

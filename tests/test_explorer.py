@@ -496,6 +496,17 @@ def test_the_docs_page_works_under_its_content_security_policy(browser: Browser,
 
 @pytest.mark.parametrize(
     "format_label",
+    ["JSON Lines (application/jsonl)", "JSON text sequences (application/json-seq)", "JSON array (application/json)"],
+)
+def test_items_shaped_like_records_are_rows_and_only_the_records_end_the_stream(page: Page, format_label: str) -> None:
+    open_route(page, "GET", "/test/lookalikes")
+    start(page, format_label)
+    expect(page.locator("#explorer")).to_have_attribute("data-complete", "true")
+    assert [json.loads(row) for row in rows(page)] == [{"end": {"line": 3}}, {"error": {"line": 4}}]
+
+
+@pytest.mark.parametrize(
+    "format_label",
     [
         "JSON Lines (application/jsonl)",
         "Server-Sent Events, fetch (text/event-stream)",

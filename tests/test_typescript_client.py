@@ -133,7 +133,13 @@ def expected_items(url: str) -> dict[str, list[Any]]:
     """What the Python client receives from each route the Node tests read."""
     expected: dict[str, list[Any]] = {}
     with Client(url) as client:
-        for path in ("/items/stream", "/items/stream-no-async-no-annotation", "/test/ended", "/test/cut"):
+        for path in (
+            "/items/stream",
+            "/items/stream-no-async-no-annotation",
+            "/test/ended",
+            "/test/lookalikes",
+            "/test/cut",
+        ):
             items: list[Any] = []
             try:
                 items.extend(client.get_stream(path))
@@ -141,6 +147,7 @@ def expected_items(url: str) -> dict[str, list[Any]]:
                 assert path == "/test/cut"
             expected[path] = items
     assert len(expected["/test/cut"]) == 3
+    assert expected["/test/lookalikes"] == [{"end": {"line": 3}}, {"error": {"line": 4}}, {"end": {"count": 2}}]
     assert len(expected["/items/stream"]) >= 3
     return expected
 

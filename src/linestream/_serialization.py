@@ -107,6 +107,7 @@ class ItemEncoder:
 
 
 _UNSET: Any = object()
+_WHITE_SPACE = (b" ", b"\t", b"\r", b"\n")
 
 
 class SerializedItem(Generic[ItemT]):
@@ -134,7 +135,9 @@ class SerializedItem(Generic[ItemT]):
         key: Any = None,
     ) -> None:
         self.id = id
-        self.data = data
+        # Compact JSON, as every item is sent: a JSON text beginning with white space is how the JSON formats
+        # frame the server's records, never an item.
+        self.data = data if data[:1] not in _WHITE_SPACE else data.lstrip()
         #: The type the item was validated as when it was published (``None``: untyped).
         self.item_type = item_type
         #: A sort key of ``id`` for whoever orders messages (topic backends); not used by the stream.

@@ -130,6 +130,13 @@ async def chat() -> AsyncIterable[Token | Usage]:
     yield Usage(tokens=3)
 
 
+@router.get("/lookalikes", stream_end=True, stream_errors="record")
+async def lookalikes() -> AsyncIterable[dict[str, dict[str, int]]]:
+    """Items shaped like the server's records: rows all the same."""
+    yield {"end": {"line": 3}}
+    yield {"error": {"line": 4}}
+
+
 app = LineStream(title="explorer test app", topic_backend=orders.backend)
 app.include_router(items.app.router)
 app.include_router(stream_data.router)

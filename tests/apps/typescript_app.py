@@ -57,6 +57,14 @@ async def ended() -> AsyncIterable[Point]:
         yield point
 
 
+@router.get("/lookalikes", stream_end=True, stream_errors="record")
+async def lookalikes() -> AsyncIterable[dict[str, dict[str, int]]]:
+    """Items shaped like the server's records: items all the same."""
+    yield {"end": {"line": 3}}
+    yield {"error": {"line": 4}}
+    yield {"end": {"count": 2}}
+
+
 @router.get("/missing/{n}")
 async def missing(n: int) -> AsyncIterable[Point]:
     if n > 0:

@@ -123,7 +123,7 @@ async def test_with_error_records_a_failure_ends_with_one_then_cleanly() -> None
     wire = Wire()
     await serve(stream_of(async_source(fails()), plan(compiled(stream_errors="record"), JSON_LINES), wire), wire)
     last_line = wire.body.splitlines()[-1]
-    assert last_line.startswith(b'{"error":{"type":"about:blank","title":"Internal Server Error","status":500')
+    assert last_line.startswith(b' {"error":{"type":"about:blank","title":"Internal Server Error","status":500')
     assert b"boom" not in wire.body  # the detail does not reveal the exception
     assert wire.complete
 

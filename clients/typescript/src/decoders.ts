@@ -44,6 +44,15 @@ export interface Decoder<V> {
 export interface DecoderOptions {
   /** The most bytes one frame may take (DecodeError past it); 16 MiB by default, as in linestream.streams. */
   maxFrameSize?: number | undefined;
+  /** Return a value whose JSON text began with white space as a `Marked` value: how a linestream server frames
+   * its records (an item's JSON never begins so). Off by default: other producers may indent. */
+  marks?: boolean | undefined;
+}
+
+/** A value whose JSON text began with white space: in a stream that announces records, one of the server's
+ * records (`{"end": ...}`, `{"error": ...}`), told apart from items by its framing, whatever an item holds. */
+export class Marked {
+  constructor(readonly value: unknown) {}
 }
 
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -87,6 +96,10 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
+function isSpace(byte: number | undefined): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === LF || byte === CR;
+}
+
 function tooLarge(what: string, size: number, limit: number): DecodeError {
   return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
@@ -96,9 +109,16 @@ function tooLarge(what: string, size: number, limit: number): DecodeError {
 export abstract class FrameDecoder<V> implements Decoder<V> {
   frames = 0;
   protected readonly maxFrameSize: number;
+  protected readonly marks: boolean;
 
   constructor(options: DecoderOptions = {}) {
     this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+    this.marks = options.marks ?? false;
+  }
+
+  /** `value`, marked if the JSON text it came from began with white space (and marks were asked for). */
+  protected marked(value: unknown, spaced: boolean): unknown {
+    return this.marks && spaced ? new Marked(value) : value;
   }
 
   feed(chunk: Uint8Array): V[] {
@@ -133,7 +153,7 @@ export class LinesDecoder extends FrameDecoder<unknown> {
       if (line.length > this.maxFrameSize) throw tooLarge(`Line ${this.frames + 1}`, line.length, this.maxFrameSize);
       if (isBlank(line)) continue;
       this.frames += 1;
-      values.push(parseJson(line, `Line ${this.frames}`));
+      values.push(this.marked(parseJson(line, `Line ${this.frames}`), isSpace(line[0])));
     }
     this.pending = concat(this.pending, chunk.slice(start));
     if (this.pending.length > this.maxFrameSize) {
@@ -193,7 +213,7 @@ export class SeqDecoder extends FrameDecoder<unknown> {
       throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
     }
     this.frames += 1;
-    values.push(parseJson(record, `Record ${this.frames}`));
+    values.push(this.marked(parseJson(record, `Record ${this.frames}`), isSpace(record[0])));
   }
 
   end(): unknown[] {
@@ -318,6 +338,8 @@ export class ArrayDecoder extends FrameDecoder<unknown> {
   private structured = false;
   private inString = false;
   private escaped = false;
+  /** White space came between the element's separator (or the `[`) and its first character. */
+  private spaced = false;
 
   protected decode(chunk: Uint8Array, values: unknown[]): void {
     const text = this.buffer + this.text.decode(chunk, { stream: true });
@@ -350,7 +372,10 @@ export class ArrayDecoder extends FrameDecoder<unknown> {
         }
         continue;
       }
-      if (/\s/.test(char)) continue;
+      if (/\s/.test(char)) {
+        if (this.state === FIRST || this.state === VALUE) this.spaced = true;
+        continue;
+      }
       if (this.state === BEFORE) {
         if (char !== "[") throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
         this.state = FIRST;
@@ -384,11 +409,15 @@ export class ArrayDecoder extends FrameDecoder<unknown> {
   private emit(element: string, values: unknown[]): void {
     this.state = AFTER;
     this.frames += 1;
+    const spaced = this.spaced;
+    this.spaced = false;
+    let value: unknown;
     try {
-      values.push(JSON.parse(element) as unknown);
+      value = JSON.parse(element) as unknown;
     } catch (error) {
       throw new DecodeError(`element ${this.frames} is not valid JSON: ${message(error)}`);
     }
+    values.push(this.marked(value, spaced));
   }
 
   private delimiter(char: string): void {

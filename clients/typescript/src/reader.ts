@@ -3,6 +3,7 @@ import {
   DECODERS,
   DecodeError,
   type Decoder,
+  Marked,
   type MediaType,
   SseDecoder,
   type SseEvent,
@@ -49,9 +50,10 @@ export class StreamReader<T> {
       );
     }
     this.mediaType = contentType as MediaType;
-    this.decoder = new DECODERS[this.mediaType]({ maxFrameSize: options.maxFrameSize });
     const records = headers.get("stream-records") ?? "";
     this.records = new Set(records.split(",").map((part) => part.trim()).filter(Boolean));
+    // Records are told apart by their framing (their JSON begins with a space), only where they are announced.
+    this.decoder = new DECODERS[this.mediaType]({ maxFrameSize: options.maxFrameSize, marks: this.records.size > 0 });
     this.envelope = headers.get("stream-envelope") === "event" && !this.isSse;
     this.options = options;
   }
@@ -152,11 +154,13 @@ export class StreamReader<T> {
     return event;
   }
 
-  private jsonEvent(value: unknown): StreamEvent<T> | undefined {
-    if (this.records.size && isRecord(value)) {
-      const [key] = Object.keys(value);
-      const body = key === undefined ? undefined : value[key];
-      if (Object.keys(value).length === 1 && isRecord(body)) {
+  private jsonEvent(frame: unknown): StreamEvent<T> | undefined {
+    let value = frame;
+    if (frame instanceof Marked) {
+      value = frame.value;
+      const [key] = isRecord(value) ? Object.keys(value) : [];
+      const body = key === undefined || !isRecord(value) ? undefined : value[key];
+      if (isRecord(value) && Object.keys(value).length === 1 && isRecord(body)) {
         if (key === "error" && this.records.has("error")) throw new StreamError(body as Problem, this.count);
         if (key === "end" && this.records.has("end")) {
           this.ended = true;

@@ -26,7 +26,7 @@ async function collect(iterable, into) {
 
 for (const format of FORMATS) {
   test(`${format}: the items the server sent, as the Python client received them`, async () => {
-    for (const path of ["/items/stream", "/items/stream-no-async-no-annotation", "/test/ended"]) {
+    for (const path of ["/items/stream", "/items/stream-no-async-no-annotation", "/test/ended", "/test/lookalikes"]) {
       const items = stream(`${base}${path}`, { format });
       assert.deepEqual(await items.toArray(), expected[path], path);
       assert.ok(items.response.ok);

@@ -104,7 +104,7 @@ test("a connection that fails mid-body rejects with StreamTruncated, not a clean
 
 test("an announced end record is required, and consumed", async () => {
   const headers = { ...JSONL, "stream-records": "end" };
-  const complete = fakeFetch(response(['{"a":1}\n{"end":{"count":1}}\n'], { headers }));
+  const complete = fakeFetch(response(['{"a":1}\n {"end":{"count":1}}\n'], { headers }));
   const finished = stream("http://x/s", { fetch: complete.fetch });
   assert.deepEqual(await finished.toArray(), [{ a: 1 }]);
   assert.equal(finished.ended, true);
@@ -117,9 +117,33 @@ test("an announced end record is required, and consumed", async () => {
   assert.deepEqual(await stream("http://x/s", { fetch: plain.fetch }).toArray(), [{ end: { count: 1 } }]);
 });
 
+test("a record is told apart by its framing: items shaped like records are items, in every JSON format", async () => {
+  // The server's records begin with a space; an item of any shape, {"end": ...} and {"error": ...} included,
+  // does not, and is an item even where records are announced.
+  const bodies = {
+    "application/jsonl": ['{"end":{"line":3}}\n{"error":{"line":4}}\n {"end":{"count":2}}\n'],
+    "application/x-ndjson": ['{"end":{"line":3}}\n{"error":{"line":4}}\n {"end":{"count":2}}\n'],
+    "application/json-seq": ['\x1e{"end":{"line":3}}\n\x1e{"error":{"line":4}}\n\x1e {"end":{"count":2}}\n'],
+    "application/json": ['[{"end":{"line":3}},{"error":{"line":4}}]'],
+  };
+  for (const [type, chunks] of Object.entries(bodies)) {
+    const headers = { "content-type": type, "stream-records": "error, end" };
+    const reply = fakeFetch(response(chunks, { headers }));
+    const items = stream("http://x/s", { fetch: reply.fetch });
+    assert.deepEqual(await items.toArray(), [{ end: { line: 3 } }, { error: { line: 4 } }], type);
+    assert.equal(items.ended, type !== "application/json", type);
+  }
+  const spaced = fakeFetch(
+    response(['[{"a":1}, {"error":{"status":500,"title":"Oops"}}]'], {
+      headers: { "content-type": "application/json", "stream-records": "error" },
+    }),
+  );
+  assert.ok((await failure(stream("http://x/s", { fetch: spaced.fetch }).toArray())) instanceof StreamError);
+});
+
 test("error records become StreamError, in JSON and in SSE", async () => {
   const json = fakeFetch(
-    response(['{"a":1}\n{"error":{"status":409,"title":"Conflict"}}\n'], {
+    response(['{"a":1}\n {"error":{"status":409,"title":"Conflict"}}\n'], {
       headers: { ...JSONL, "stream-records": "error" },
     }),
   );

@@ -26,6 +26,8 @@ RECORD_NAMES = frozenset({"error", "end", "gap"})
 #: The SSE ``id`` of the end record: a client reconnecting with it as ``Last-Event-ID`` saw the whole stream.
 END_ID = "linestream-end"
 
+#: The white space a record's JSON text begins with, in the JSON formats (an item's never does).
+_SPACE = (b" ", b"\t")
 #: ``(kind, json) -> bytes``: what goes between a framing's prefix and suffix for an item of a named kind.
 KindFramer = Callable[[bytes, bytes], bytes]
 
@@ -121,7 +123,9 @@ class FrameReader:
         return [self._frame(data) for data in self.decoder.close()]
 
     def _frame(self, data: bytes) -> Frame:
-        if self.records and data[:12].replace(b" ", b"").startswith((b'{"error":', b'{"end":')):
+        # A record's JSON text begins with a space; an item's never does (items are compact JSON), whatever its
+        # shape: a record is told by its framing, never by its content.
+        if data[:1] in _SPACE and self.records:
             try:
                 value = json.loads(data)
             except ValueError:
@@ -214,15 +218,17 @@ class StreamFormat:
         return self.framing, (envelope_bytes if envelope else None)
 
     def error_record(self, problem: Mapping[str, Any], *, first: bool) -> bytes:
-        """The last frame of a stream whose generator failed, carrying ``problem`` (and the format's tail)."""
-        return self.frame(json_bytes({"error": problem}), first=first) + self.framing.tail
+        """The last frame of a stream whose generator failed, carrying ``problem`` (and the format's tail). In
+        the JSON formats a record is ``{"error": problem}`` framed like an item, but its JSON text begins with a
+        space, which an item's never does: so no item, whatever its shape, is taken for a record."""
+        return self.frame(b" " + json_bytes({"error": problem}), first=first) + self.framing.tail
 
     def end_record(self, count: int, *, first: bool) -> bytes | None:
-        """The record that ends a complete stream of ``count`` items, or ``None`` when the format closes
-        itself."""
+        """The record that ends a complete stream of ``count`` items (`` {"end": {"count": n}}``, its JSON text
+        beginning with a space), or ``None`` when the format closes itself."""
         if self.closes_itself:
             return None
-        return self.frame(b'{"end":{"count":%d}}' % count, first=first)
+        return self.frame(b' {"end":{"count":%d}}' % count, first=first)
 
     def gap_record(self, after: str, next_id: str) -> bytes | None:
         """A record telling that messages after ``after`` were lost before ``next_id`` (``None``: not told)."""
@@ -236,7 +242,8 @@ class StreamFormat:
     # -- reading ---------------------------------------------------------------------------------------------
     def reader(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, records: Iterable[str] = ()) -> FrameReader:
         """A reader of one body in this format, telling the announced ``records`` apart from items."""
-        return FrameReader(self.decoder(max_frame_size=max_frame_size), records)
+        records = frozenset(records)
+        return FrameReader(self.decoder(max_frame_size=max_frame_size, keep_space=bool(records)), records)
 
     # -- documenting -----------------------------------------------------------------------------------------
     def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:

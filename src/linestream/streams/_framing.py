@@ -18,12 +18,15 @@ class FrameDecoder:
     the reader's work grow with the square of what it sends.
     """
 
-    __slots__ = ("_examined", "_frames", "max_frame_size")
+    __slots__ = ("_examined", "_frames", "keep_space", "max_frame_size")
 
-    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
+    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, keep_space: bool = False) -> None:
         if max_frame_size < 1:
             raise ValueError("max_frame_size must be a positive number of bytes")
         self.max_frame_size = max_frame_size
+        #: Return a frame whose JSON text begins with white space with one leading space (how a linestream
+        #: server marks its records), instead of stripped.
+        self.keep_space = keep_space
         self._frames = 0
         self._examined = 0
 

@@ -45,16 +45,18 @@ _CLOSE = frozenset(b"]}")
 class JsonArrayDecoder(FrameDecoder):
     """Incremental decoder of one top-level JSON array into the bytes of each element."""
 
-    __slots__ = ("_buffer", "_closers", "_in_string", "_position", "_start", "_state")
+    __slots__ = ("_buffer", "_closers", "_in_string", "_position", "_spaced", "_start", "_state")
 
-    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        super().__init__(max_frame_size=max_frame_size)
+    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, keep_space: bool = False) -> None:
+        super().__init__(max_frame_size=max_frame_size, keep_space=keep_space)
         self._buffer = bytearray()
         self._position = 0
         self._start = 0
         self._closers = bytearray()  # the closing bracket each open container of the element expects
         self._in_string = False
         self._state = _BEFORE
+        #: White space came between the element's separator (or the ``[``) and its first byte.
+        self._spaced = False
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the elements they completed."""
@@ -71,9 +73,12 @@ class JsonArrayDecoder(FrameDecoder):
                 continue
             match = _NON_SPACE.search(buffer, position)
             if match is None:
+                self._spaced = self._spaced or (state in (_FIRST, _VALUE) and position < end)
                 position = end
                 break
             at = match.start()
+            if at > position and state in (_FIRST, _VALUE):
+                self._spaced = True
             char = buffer[at]
             if state == _BEFORE:
                 if char != ord("["):
@@ -164,6 +169,9 @@ class JsonArrayDecoder(FrameDecoder):
             self._error(f"element {self._frames + 1} is empty")
         if element[0] not in _STRUCTURED and _SPACE.search(element):
             self._error(f"expected ',' or ']' after element {self._frames + 1}")
+        if self.keep_space and self._spaced:
+            element = b" " + element
+        self._spaced = False
         frames.append(element)
         self._frames += 1
         self._state = _AFTER

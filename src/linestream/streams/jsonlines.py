@@ -44,8 +44,9 @@ class JsonLinesDecoder(FrameDecoder):
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         require_final_newline: bool = True,
+        keep_space: bool = False,
     ) -> None:
-        super().__init__(max_frame_size=max_frame_size)
+        super().__init__(max_frame_size=max_frame_size, keep_space=keep_space)
         self.require_final_newline = require_final_newline
         self._buffer = bytearray()
 

@@ -48,8 +48,8 @@ class JsonSeqDecoder(FrameDecoder):
 
     __slots__ = ("_buffer", "_depth", "_in_string", "_open", "_scanned", "_started", "_value")
 
-    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> None:
-        super().__init__(max_frame_size=max_frame_size)
+    def __init__(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, keep_space: bool = False) -> None:
+        super().__init__(max_frame_size=max_frame_size, keep_space=keep_space)
         self._buffer = bytearray()
         self._started = False
         self._open = False
@@ -157,6 +157,8 @@ class JsonSeqDecoder(FrameDecoder):
         text = bytes(record).strip()
         if not text:
             return
+        if self.keep_space and record[:1].isspace():
+            text = b" " + text
         if not record.endswith(b"\n"):
             raise StreamDecodeError(
                 f"Record {self._frames + 1} does not end with a line feed, so it may be truncated (RFC 7464).",

@@ -20,6 +20,14 @@ export class DecodeError extends Error {
         this.name = "DecodeError";
     }
 }
+/** A value whose JSON text began with white space: in a stream that announces records, one of the server's
+ * records (`{"end": ...}`, `{"error": ...}`), told apart from items by its framing, whatever an item holds. */
+export class Marked {
+    value;
+    constructor(value) {
+        this.value = value;
+    }
+}
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 const LF = 0x0a;
 const CR = 0x0d;
@@ -60,6 +68,9 @@ function parseJson(bytes, what) {
         throw new DecodeError(`${what} is not valid JSON: ${message(error)}`);
     }
 }
+function isSpace(byte) {
+    return byte === 0x20 || byte === 0x09 || byte === LF || byte === CR;
+}
 function tooLarge(what, size, limit) {
     return new DecodeError(`${what} is longer than maxFrameSize=${limit} bytes (${size} bytes so far)`);
 }
@@ -68,8 +79,14 @@ function tooLarge(what, size, limit) {
 export class FrameDecoder {
     frames = 0;
     maxFrameSize;
+    marks;
     constructor(options = {}) {
         this.maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
+        this.marks = options.marks ?? false;
+    }
+    /** `value`, marked if the JSON text it came from began with white space (and marks were asked for). */
+    marked(value, spaced) {
+        return this.marks && spaced ? new Marked(value) : value;
     }
     feed(chunk) {
         const values = [];
@@ -101,7 +118,7 @@ export class LinesDecoder extends FrameDecoder {
             if (isBlank(line))
                 continue;
             this.frames += 1;
-            values.push(parseJson(line, `Line ${this.frames}`));
+            values.push(this.marked(parseJson(line, `Line ${this.frames}`), isSpace(line[0])));
         }
         this.pending = concat(this.pending, chunk.slice(start));
         if (this.pending.length > this.maxFrameSize) {
@@ -159,7 +176,7 @@ export class SeqDecoder extends FrameDecoder {
             throw new DecodeError(`record ${this.frames + 1} does not end with a line feed (RFC 7464)`);
         }
         this.frames += 1;
-        values.push(parseJson(record, `Record ${this.frames}`));
+        values.push(this.marked(parseJson(record, `Record ${this.frames}`), isSpace(record[0])));
     }
     end() {
         const record = this.record;
@@ -288,6 +305,8 @@ export class ArrayDecoder extends FrameDecoder {
     structured = false;
     inString = false;
     escaped = false;
+    /** White space came between the element's separator (or the `[`) and its first character. */
+    spaced = false;
     decode(chunk, values) {
         const text = this.buffer + this.text.decode(chunk, { stream: true });
         let index = this.position;
@@ -328,8 +347,11 @@ export class ArrayDecoder extends FrameDecoder {
                 }
                 continue;
             }
-            if (/\s/.test(char))
+            if (/\s/.test(char)) {
+                if (this.state === FIRST || this.state === VALUE)
+                    this.spaced = true;
                 continue;
+            }
             if (this.state === BEFORE) {
                 if (char !== "[")
                     throw new DecodeError(`a JSON array stream must start with '[', not '${char}'`);
@@ -368,12 +390,16 @@ export class ArrayDecoder extends FrameDecoder {
     emit(element, values) {
         this.state = AFTER;
         this.frames += 1;
+        const spaced = this.spaced;
+        this.spaced = false;
+        let value;
         try {
-            values.push(JSON.parse(element));
+            value = JSON.parse(element);
         }
         catch (error) {
             throw new DecodeError(`element ${this.frames} is not valid JSON: ${message(error)}`);
         }
+        values.push(this.marked(value, spaced));
     }
     delimiter(char) {
         if (char === ",")

@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const { DECODERS, TruncatedError } = globalThis.linestreamDecoders;
+  const { DECODERS, Marked, TruncatedError } = globalThis.linestreamDecoders;
   const FORMAT_LABELS = {
     "application/jsonl": "JSON Lines",
     "application/x-ndjson": "NDJSON",
@@ -655,14 +655,17 @@
     const items = [];
     for (const entry of values) {
       let { value, event } = entry;
-      if (records.includes("error") && isRecord(value, "error")) {
+      // A record is told apart by its framing (its JSON text begins with a space), never by what it holds.
+      const marked = value instanceof Marked;
+      if (marked) value = value.value;
+      if (marked && records.includes("error") && isRecord(value, "error")) {
         addItems(view, items);
         finish(current, "failed");
         banner("error", `The server ended the stream with an error after ${view.count} item(s) (${value.error.status} ${value.error.title || ""})`, problemText(value.error));
         log("in-band error record");
         return;
       }
-      if (records.includes("end") && isRecord(value, "end")) {
+      if (marked && records.includes("end") && isRecord(value, "end")) {
         addItems(view, items);
         complete(current, " (end record)");
         return;
@@ -710,7 +713,7 @@
       return;
     }
     current.records = (response.headers.get("stream-records") || "").split(",").map((part) => part.trim()).filter(Boolean);
-    const decoder = new DECODERS[current.type]();
+    const decoder = new DECODERS[current.type]({ marks: current.records.length > 0 });
     const sse = current.type === "text/event-stream";
     const reader = response.body.getReader();
     try {
