@@ -7,16 +7,26 @@ from typing import Annotated, Any
 import anyio
 import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from linestream import Header, HTTPException, LineStream
-from linestream.client import AsyncClient, Client, Event, HTTPStatusError, RetryPolicy, StreamError, StreamTruncated
+from linestream.client import (
+    AsyncClient,
+    Client,
+    Event,
+    HTTPStatusError,
+    RetryPolicy,
+    StreamDecodeError,
+    StreamError,
+    StreamTruncated,
+)
 from linestream.sse import ServerSentEvent
 from linestream.streams import FORMATS, StreamFormat
+from linestream.testing import AsyncTestClient, TestClient
 from tests.conftest import free_port, serve
 from tests.models import PricedItem as Item
 
@@ -254,3 +264,37 @@ def test_clients_read_a_plain_starlette_server(collect: Collect) -> None:
     with serve(plain_starlette_app()) as url:
         assert collect(url, "/lines", item=Item) == ITEMS
         assert collect(url, "/events", item=Item) == ITEMS
+
+
+class CheapItem(BaseModel):
+    """Stricter than the server's items: a price of at most 1.5."""
+
+    name: str
+    price: float = Field(le=1.5)
+
+
+@pytest.mark.parametrize("stream_format", [f.name for f in FORMATS])
+def test_a_refused_item_comes_after_every_item_before_it_even_in_the_same_chunk(stream_format: str) -> None:
+    # The five items are ready at once: they reach the client in one chunk, the fifth (price 2.0) refused.
+    received: list[CheapItem] = []
+    with TestClient(make_app()) as http, Client(http=http) as client, pytest.raises(StreamDecodeError) as caught:
+        received.extend(client.get_stream("/items", item=CheapItem, format=stream_format))
+    assert [item.name for item in received] == [f"item {index}" for index in range(4)]
+    assert caught.value.items_received == 4
+    assert "Item 5 is not valid" in str(caught.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("stream_format", ["jsonl", "sse"])
+async def test_the_async_client_delivers_the_items_before_a_refused_one_too(stream_format: str) -> None:
+    received: list[CheapItem] = []
+
+    async def read(client: AsyncClient) -> None:
+        async for item in client.get_stream("/items", item=CheapItem, format=stream_format):
+            received.append(item)
+
+    async with AsyncTestClient(make_app()) as http, AsyncClient(http=http) as client:
+        with pytest.raises(StreamDecodeError) as caught:
+            await read(client)
+    assert len(received) == 4
+    assert caught.value.items_received == 4
