@@ -163,7 +163,7 @@ def test_the_envelope_carries_the_kind_in_json(base_url: str) -> None:
 
 def test_events_carry_the_kind_name_and_unknown_kinds_are_skipped_or_refused(base_url: str) -> None:
     with Client(base_url) as client:
-        events = list(client.events("GET", "/chat", item=Chat))
+        events = list(client.events("/chat", item=Chat))
         assert [event.event for event in events] == ["token", "token", "tool_call", "usage"]
         assert [event.data for event in events] == ANSWER
     reader = StreamReader("text/event-stream", Token | Usage)
@@ -205,10 +205,45 @@ def test_mis_declared_kinds_fail_when_the_route_is_declared() -> None:
     for endpoint, message in [
         (untagged, r"cannot tell apart: give each kind a tag field .* or set event_envelope=True"),
         (reserved, "the event name 'error', which the server uses for its own events"),
-        (twins, "both go by the event name 'usage'"),
+        (twins, r"cannot tell apart: .*\(type: the same value in several kinds, so it tells nothing apart\)"),
     ]:
         with pytest.raises(EndpointDefinitionError, match=message):
             app.get("/x")(endpoint)
+
+
+class OrderPlaced(BaseModel):
+    """A CloudEvents-style kind: every kind has specversion "1.0"; its type tells it apart."""
+
+    specversion: Literal["1.0"] = "1.0"
+    type: Literal["order.placed"] = "order.placed"
+    order: int
+
+
+class OrderShipped(BaseModel):
+    specversion: Literal["1.0"] = "1.0"
+    type: Literal["order.shipped"] = "order.shipped"
+    order: int
+    carrier: str
+
+
+def test_kinds_that_share_a_constant_field_are_told_apart_by_the_field_that_differs() -> None:
+    app = LineStream(sse_keepalive=None)
+
+    @app.get("/orders")
+    async def orders() -> AsyncIterable[OrderPlaced | OrderShipped]:
+        yield OrderPlaced(order=1)
+        yield OrderShipped(order=1, carrier="owl")
+
+    expected = [OrderPlaced(order=1), OrderShipped(order=1, carrier="owl")]
+    with TestClient(app) as http, Client(http=http) as client:
+        sse = http.get("/orders", headers={"accept": "text/event-stream"}).text
+        assert sse.startswith('event: order.placed\ndata: {"specversion":"1.0","type":"order.placed"')
+        for stream_format in ("jsonl", "sse", "json"):
+            events = list(client.events("/orders", item=OrderPlaced | OrderShipped, format=stream_format))
+            assert [event.data for event in events] == expected
+            assert [event.event for event in events] == ["order.placed", "order.shipped"]
+    schema = app.openapi()["paths"]["/orders"]["get"]["responses"]["200"]["content"]["application/jsonl"]
+    assert schema["x-oai-itemSchema"]["discriminator"]["propertyName"] == "type"
 
 
 def test_a_streamed_request_body_of_several_kinds_is_validated_line_by_line(base_url: str) -> None:

@@ -207,7 +207,7 @@ def test_an_sse_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one_
     auth = RefreshingAuth(seconds=0.6)
     received: list[int] = []
     with serve(expiry_app(orders, opened)) as url, Client(url, auth=auth, timeout=30) as client:
-        events = client.events("GET", "/orders/live", item=Order)
+        events = client.events("/orders/live", item=Order)
 
         def publish() -> None:
             with httpx.Client(base_url=url, timeout=30) as publisher:

@@ -31,12 +31,16 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 class EventKinds:
     """The kinds of item of a union item type: each member model, its name, and the tag field if they share one."""
 
-    __slots__ = ("_names", "by_name", "members", "tag")
+    __slots__ = ("_names", "by_name", "members", "shared", "tag")
 
     def __init__(self, members: tuple[type[BaseModel], ...]) -> None:
         self.members = members
-        #: The field that tells the kinds apart in JSON (each kind's is a single Literal value), if any.
-        self.tag = _common_tag(members)
+        #: The field that tells the kinds apart in JSON: every kind has it, as a single Literal value of its own
+        #: (``type: Literal["order.placed"]``), if one does.
+        self.tag, shared = _tag_field(members)
+        #: The fields every kind has as a single Literal value, but the same in several kinds (a CloudEvents
+        #: ``specversion``): they tell nothing apart.
+        self.shared: tuple[str, ...] = tuple(name for name in shared if name != self.tag)
         names = {member: _tag_value(member, self.tag) if self.tag else _snake(member.__name__) for member in members}
         self.by_name: dict[str, type[BaseModel]] = {}
         for member, name in names.items():
@@ -89,10 +93,16 @@ def _literal_fields(model: type[BaseModel]) -> dict[str, str]:
     return tags
 
 
-def _common_tag(members: tuple[type[BaseModel], ...]) -> str | None:
+def _tag_field(members: tuple[type[BaseModel], ...]) -> tuple[str | None, list[str]]:
+    """The first field every kind has as a single Literal value, a different one in each kind (``None`` if no
+    field does), and every field all the kinds have as a single Literal value."""
     tags = [_literal_fields(member) for member in members]
     common = [name for name in tags[0] if all(name in other for other in tags[1:])]
-    return common[0] if common else None
+    for name in common:
+        values = [fields[name] for fields in tags]
+        if len(set(values)) == len(values):
+            return name, common
+    return None, common
 
 
 def _tag_value(member: type[BaseModel], tag: str) -> str:

@@ -162,7 +162,7 @@ def test_stream_context_manager_and_an_existing_httpx_client(base_url: str) -> N
 
 def test_sse_events_carry_their_fields(base_url: str) -> None:
     with Client(base_url) as client:
-        events = list(client.events("GET", "/ticks", item=Item))
+        events = list(client.events("/ticks", item=Item))
     assert [event.id for event in events] == ["0", "1", "2", "3", "4"]
     assert {event.event for event in events} == {"tick"}
     assert [event.data for event in events] == ITEMS
@@ -196,12 +196,12 @@ def test_sse_reconnects_with_last_event_id_across_a_server_restart(twin: str) ->
     def consume() -> None:
         if twin == "sync":
             with Client(f"http://127.0.0.1:{port}", retry=policy) as client:
-                received.extend(client.events("GET", "/live", item=Item))
+                received.extend(client.events("/live", item=Item))
         else:
 
             async def run() -> None:
                 async with AsyncClient(f"http://127.0.0.1:{port}", retry=policy) as client:
-                    async for event in client.events("GET", "/live", item=Item):
+                    async for event in client.events("/live", item=Item):
                         received.append(event)
 
             anyio.run(run)
@@ -228,7 +228,7 @@ def test_without_retries_a_cut_sse_stream_raises() -> None:
         def consume() -> None:
             try:
                 with Client(f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=0)) as client:
-                    list(client.events("GET", "/live", item=Item))
+                    list(client.events("/live", item=Item))
             except BaseException as exc:
                 errors.append(exc)
 
@@ -298,3 +298,14 @@ async def test_the_async_client_delivers_the_items_before_a_refused_one_too(stre
             await read(client)
     assert len(received) == 4
     assert caught.value.items_received == 4
+
+
+def test_events_takes_the_url_first_and_the_old_order_warns() -> None:
+    with TestClient(make_app()) as http, Client(http=http) as client:
+        events = list(client.events("/ticks", item=Item))
+        assert [(event.id, event.event) for event in events] == [(str(n), "tick") for n in range(5)]
+        with client.events("/items", item=Item, format="jsonl") as items:
+            assert [event.data for event in items] == ITEMS
+        with pytest.warns(DeprecationWarning, match=r"events\(method, url\) is deprecated"):
+            old = list(client.events("GET", "/ticks", item=Item))  # type: ignore[call-overload]
+        assert old == events

@@ -51,7 +51,7 @@ def test_events_resume_across_a_server_restart_with_every_event_once() -> None:
         restart = functools.partial(servers.enter_context, serve_process(APP, port=port))
         stopper = stop_after(first, received, 1000, then=restart)
         with Client(f"http://127.0.0.1:{port}", retry=RetryPolicy(max_attempts=10, backoff=0.2)) as client:
-            for event in client.events("GET", f"/counted?n={TOTAL}", item=Counted):
+            for event in client.events(f"/counted?n={TOTAL}", item=Counted):
                 received.append(event.data.index)
         stopper.join()
     assert received == list(range(TOTAL))  # no event lost, none twice, in order

@@ -84,7 +84,7 @@ async def chat() -> AsyncIterable[ServerSentEvent[Token] | Usage]:
 def read_chat() -> list[str]:
     kinds: list[str] = []
     with Client("http://127.0.0.1:8000") as client:
-        for event in client.events("GET", "/chat", item=Token | Usage):
+        for event in client.events("/chat", item=Token | Usage):
             kinds.append(event.event or "")
         with client.stream("GET", "/chat", item=Token | Usage, format="jsonl") as chat_items:
             kinds.extend(type(item).__name__ for item in chat_items)
@@ -112,6 +112,13 @@ APIRouter(sse_keepalive="5")  # type: ignore[arg-type]
 
 
 def client_types_flow(client: Client, async_client: AsyncClient) -> None:
+    # Events are typed by their item; the URL comes first, as in every streaming call.
+    for event in client.events("/items", item=Item):
+        assert_type(event.data, Item)
+    with client.events("/items", item=Item, format="jsonl", headers={"x-token": "a"}) as events:
+        assert_type(next(events).data, Item)
+    client.get_stream("/items", item=Item, heders={"x": "y"})  # type: ignore[call-overload]
+    Client("http://127.0.0.1:8000", timeout="soon")  # type: ignore[arg-type]
     assert_type(client.get_stream("/items", item=Item), Items[Item])
     assert_type(client.post_stream("/items", items=[Item(name="a")], item=Item), Items[Item])
     assert_type(client.post_items("/ingest", items=[Item(name="a")], result=Item), Item)

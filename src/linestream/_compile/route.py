@@ -116,11 +116,16 @@ def compile_route(
             named = encoder.named(kinds.name_of)
             untold = [f.name for f in settings.stream_formats if not f.names_kinds]
             if kinds.tag is None and untold and not settings.event_envelope:
+                shared = (
+                    f" ({', '.join(kinds.shared)}: the same value in several kinds, so it tells nothing apart)"
+                    if kinds.shared
+                    else ""
+                )
                 raise EndpointDefinitionError(
                     f"{name}: its items are of several kinds ({', '.join(kinds.by_name)}), which the "
                     f"JSON formats ({', '.join(untold)}) cannot tell apart: give each kind a tag field of "
-                    'the same name (`type: Literal["token"] = "token"`), or set event_envelope=True to send '
-                    '{"event": kind, "data": item}, or stream_formats=["sse"].'
+                    f'the same name, with a value of its own (`type: Literal["token"] = "token"`){shared}, '
+                    'or set event_envelope=True to send {"event": kind, "data": item}, or stream_formats=["sse"].'
                 )
         payload = serialized_payload(encoder.encode, spec.item_type, encoder.adapter is not None, options)
         plans = build_plans(

@@ -242,7 +242,7 @@ def tail(
     try:
         with Client(timeout=timeout, retry=retry) as client:
             if stream_format == "sse" and not raw:
-                for event in client.events("GET", url, headers=request_headers):
+                for event in client.events(url, headers=request_headers):
                     printer.show(event.data, event.event, event.id)
                     progress.tick()
             else:

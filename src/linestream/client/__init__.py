@@ -10,21 +10,27 @@ WebSocket stream (values sent as JSON, items received validated; a close other t
 
 from __future__ import annotations
 
-from linestream.client._client import AsyncClient, Client
+from linestream.client._async_client import AsyncClient
+from linestream.client._client import Client
 from linestream.client._errors import HTTPStatusError
-from linestream.client._items import AsyncItems, Items
+from linestream.client._items import AsyncFollowed, AsyncItems, Followed, Items
+from linestream.client._options import ClientOptions, RequestOptions
 from linestream.client._reader import Event, RetryPolicy, StreamReader
 from linestream.client._websocket import AsyncWebSocketStream, WebSocketStream
 from linestream.exceptions import StreamDecodeError, StreamError, StreamTruncated, WebSocketClosed
 
 __all__ = [
     "AsyncClient",
+    "AsyncFollowed",
     "AsyncItems",
     "AsyncWebSocketStream",
     "Client",
+    "ClientOptions",
     "Event",
+    "Followed",
     "HTTPStatusError",
     "Items",
+    "RequestOptions",
     "RetryPolicy",
     "StreamDecodeError",
     "StreamError",

@@ -4,7 +4,7 @@ read: JSON Lines uploads serialized as the iterable produces them, one JSON valu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Generator, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -12,7 +12,7 @@ import pydantic_core
 
 from linestream.client._errors import HTTPStatusError
 
-__all__ = ["AsyncItems", "Items", "aencode_lines", "encode_lines", "result_of", "upload"]
+__all__ = ["AsyncFollowed", "AsyncItems", "Followed", "Items", "aencode_lines", "encode_lines", "result_of", "upload"]
 
 T = TypeVar("T")
 
@@ -87,3 +87,48 @@ class AsyncItems(Generic[T]):
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         opened, self._opened = self._opened, None
         return await opened.__aexit__(*exc_info) if opened is not None else None
+
+
+class Followed(Generic[T]):
+    """A stream followed as it goes (``Client.events``): an iterator (``for``, ``next()``) that is also a context
+    manager, closing the stream when the block ends."""
+
+    def __init__(self, iterator: Generator[T, None, None]) -> None:
+        self._iterator = iterator
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        self._iterator.close()
+
+    def __enter__(self) -> Followed[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncFollowed(Generic[T]):
+    """The async twin of ``Followed``: ``async for``, ``anext()``, or ``async with``."""
+
+    def __init__(self, iterator: AsyncGenerator[T, None]) -> None:
+        self._iterator = iterator
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        await self._iterator.aclose()
+
+    async def __aenter__(self) -> AsyncFollowed[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

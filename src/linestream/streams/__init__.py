@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from linestream.streams import jsonarray, jsonlines, jsonseq, ndjson, sse
-from linestream.streams._format import END_ID, RECORD_NAMES, Frame, FrameReader, StreamDocs, StreamFormat
+from linestream.streams._format import END_ID, RECORD_NAMES, Frame, FrameReader, JsonFormat, StreamDocs, StreamFormat
 from linestream.streams._framing import Framing
 from linestream.streams.jsonarray import JsonArrayDecoder, JsonArrayFormat
 from linestream.streams.jsonlines import JsonLinesDecoder
@@ -33,6 +33,7 @@ __all__ = [
     "JSON_SEQ",
     "JsonArrayDecoder",
     "JsonArrayFormat",
+    "JsonFormat",
     "JsonLinesDecoder",
     "JsonSeqDecoder",
     "NDJSON",
@@ -48,9 +49,9 @@ __all__ = [
     "format_for_media_type",
 ]
 
-JSON_LINES = StreamFormat("jsonl", jsonlines.FRAMING, JsonLinesDecoder, b"\n", keepalive_option="jsonl_keepalive")
-NDJSON = StreamFormat("ndjson", ndjson.FRAMING, NdjsonDecoder, b"\n", keepalive_option="jsonl_keepalive")
-JSON_SEQ = StreamFormat("json-seq", jsonseq.FRAMING, JsonSeqDecoder)
+JSON_LINES = JsonFormat("jsonl", jsonlines.FRAMING, JsonLinesDecoder, b"\n", keepalive_option="jsonl_keepalive")
+NDJSON = JsonFormat("ndjson", ndjson.FRAMING, NdjsonDecoder, b"\n", keepalive_option="jsonl_keepalive")
+JSON_SEQ = JsonFormat("json-seq", jsonseq.FRAMING, JsonSeqDecoder)
 SSE = SseFormat("sse", sse.FRAMING, SseDecoder, sse.KEEPALIVE, keepalive_option="sse_keepalive")
 JSON_ARRAY = JsonArrayFormat("json", jsonarray.FRAMING, JsonArrayDecoder)
 

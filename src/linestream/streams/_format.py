@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, Framing
 
-__all__ = ["END_ID", "RECORD_NAMES", "Frame", "FrameReader", "StreamDocs", "StreamFormat", "json_bytes"]
+__all__ = ["END_ID", "RECORD_NAMES", "Frame", "FrameReader", "JsonFormat", "StreamDocs", "StreamFormat", "json_bytes"]
 
 #: The records a server adds to a stream's items: an error that ended it, its end, messages it lost.
 RECORD_NAMES = frozenset({"error", "end", "gap"})
@@ -242,8 +242,7 @@ class StreamFormat:
     # -- reading ---------------------------------------------------------------------------------------------
     def reader(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, records: Iterable[str] = ()) -> FrameReader:
         """A reader of one body in this format, telling the announced ``records`` apart from items."""
-        records = frozenset(records)
-        return FrameReader(self.decoder(max_frame_size=max_frame_size, keep_space=bool(records)), records)
+        return FrameReader(self.decoder(max_frame_size=max_frame_size), records)
 
     # -- documenting -----------------------------------------------------------------------------------------
     def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:
@@ -258,6 +257,15 @@ class StreamFormat:
 
     def _carries(self, record: str) -> bool:
         return record != "end" or not self.closes_itself
+
+
+class JsonFormat(StreamFormat):
+    """A format of JSON texts (JSON Lines, NDJSON, json-seq, the JSON array): its decoder keeps the space a
+    record's JSON text begins with, where the response announces records."""
+
+    def reader(self, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE, records: Iterable[str] = ()) -> FrameReader:
+        records = frozenset(records)
+        return FrameReader(self.decoder(max_frame_size=max_frame_size, keep_space=bool(records)), records)
 
 
 def envelope_bytes(kind: bytes, data: bytes) -> bytes:

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from linestream.exceptions import FrameTooLarge, StreamDecodeError, StreamTruncated
-from linestream.streams._format import StreamDocs, StreamFormat
+from linestream.streams._format import JsonFormat, StreamDocs
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
 __all__ = ["FRAMING", "MEDIA_TYPE", "JsonArrayDecoder", "JsonArrayFormat"]
@@ -191,7 +191,7 @@ class JsonArrayDecoder(FrameDecoder):
         raise StreamDecodeError(f"Invalid JSON array stream: {message}.", frame_index=self._frames)
 
 
-class JsonArrayFormat(StreamFormat):
+class JsonArrayFormat(JsonFormat):
     """One JSON array: its ``]`` is its end (no end record); an error record is its last element."""
 
     def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:
