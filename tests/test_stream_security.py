@@ -1,6 +1,7 @@
 """What long-lived streams need of security: stream tickets for EventSource, credentials that expire mid-stream,
 and limits on the streams of one client and of one server."""
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterable, Generator
@@ -18,6 +19,7 @@ from linestream import Depends, Header, HTTPException, LineStream, Request
 from linestream.client import Client, StreamError, StreamTruncated
 from linestream.openapi import build_openapi
 from linestream.security import OAuth2PasswordBearer, StreamTickets, credentials_expire_at
+from linestream.security._tickets import MAX_TICKET
 from linestream.sse import EventSourceResponse, ServerSentEvent
 from linestream.testing import TestClient, iter_json_lines
 from linestream.topics import SerializedItem, Topic
@@ -59,6 +61,48 @@ def ticket_app(tickets: StreamTickets, seen: list[str | None]) -> LineStream:
             yield ServerSentEvent(data=Tick(n=n), id=str(n), retry=100)
 
     return app
+
+
+@pytest.mark.parametrize("ticket", ["caf\u00e9.x", "\U0001f39f\ufe0f", "a.\u00e9" * 10, "\x00.\x00"])
+def test_a_ticket_that_is_not_ascii_is_refused_as_invalid(ticket: str, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(ticket_app(StreamTickets(KEY), []), raise_server_exceptions=False) as client:
+        refused = client.get("/ticks", params={"ticket": ticket})
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "Invalid stream ticket."
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+def test_every_issued_ticket_opens_its_stream_however_long_its_path() -> None:
+    tickets = StreamTickets(KEY)
+    app = LineStream(sse_keepalive=None)
+    app.include_router(tickets.issuer(lambda: "ada"))
+
+    @app.get("/files/{name:path}")
+    async def file(name: str, user: Annotated[str, Depends(tickets)]) -> AsyncIterable[Tick]:
+        yield Tick(n=len(name))
+
+    path = "/files/" + "d%C3%A9j%C3%A0/" * 120  # 1,807 characters, percent-encoded as a client sends it
+    with TestClient(app) as client:
+        issued = client.post("/stream-tickets", json={"path": path})
+        assert issued.status_code == 200
+        opened = client.get(path, params={"ticket": issued.json()["ticket"]})
+        assert opened.status_code == 200
+        assert opened.json() == {"n": len("déjà/") * 120}
+    # A ticket too long to verify is never issued.
+    with pytest.raises(ValueError, match=f"more than the {MAX_TICKET} a ticket may have"):
+        tickets.issue("x" * 3000, "/" + "a" * 2000)
+
+
+def test_the_issuer_refuses_a_ticket_too_long_to_verify_with_a_422() -> None:
+    tickets = StreamTickets(KEY)
+    app = LineStream()
+    app.include_router(tickets.issuer(lambda: "u" * 2500))
+    with TestClient(app) as client:
+        refused = client.post("/stream-tickets", json={"path": "/" + "a" * 2000})
+    assert refused.status_code == 422
+    (error,) = refused.json()["errors"]
+    assert error["loc"] == ["body", "path"]
+    assert f"more than the {MAX_TICKET}" in error["msg"]
 
 
 def test_a_ticket_is_bound_to_its_route_unforgeable_and_short_lived() -> None:

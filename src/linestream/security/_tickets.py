@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -21,13 +22,15 @@ from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
 from linestream._routing.router import APIRouter
-from linestream.exceptions import HTTPException
+from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import Depends
 from linestream.security._base import SecurityBase
 
-__all__ = ["StreamTickets", "TicketRequest"]
+__all__ = ["MAX_TICKET", "StreamTickets", "TicketRequest"]
 
-_MAX_TICKET = 2048
+#: The longest ticket verified (a ticket of a path of 2048 characters is about 2,900); issuing a longer one is
+#: refused (422 from the issuer route), so that every issued ticket opens its stream.
+MAX_TICKET = 4096
 _CONTEXT = b"linestream stream ticket v1:"
 
 
@@ -91,12 +94,19 @@ class StreamTickets(SecurityBase):
         return _b64(hmac.new(self._key, _CONTEXT + payload.encode(), hashlib.sha256).digest())
 
     def issue(self, subject: str, path: str, *, method: str = "GET", max_age: float | None = None) -> str:
-        """A ticket for ``subject`` to ``method path`` (the path as the client requests it), valid ``max_age``
-        seconds (default: the instance's)."""
+        """A ticket for ``subject`` to ``method path`` (the path as the client requests it, percent-encoded or
+        not), valid ``max_age`` seconds (default: the instance's). ``ValueError`` if the ticket would be longer
+        than ``MAX_TICKET`` characters (a very long path or subject), which could not be verified."""
         expires = time.time() + (self.max_age if max_age is None else max_age)
-        claims = {"sub": subject, "m": method.upper(), "p": path, "exp": round(expires, 3)}
+        claims = {"sub": subject, "m": method.upper(), "p": urllib.parse.unquote(path), "exp": round(expires, 3)}
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return f"{payload}.{self._sign(payload)}"
+        ticket = f"{payload}.{self._sign(payload)}"
+        if len(ticket) > MAX_TICKET:
+            raise ValueError(
+                f"A stream ticket for this path and subject would be {len(ticket)} characters, more than the "
+                f"{MAX_TICKET} a ticket may have: use a shorter path or subject."
+            )
+        return ticket
 
     def _refuse(self, detail: str) -> HTTPException:
         return HTTPException(401, detail, headers=self.make_authenticate_headers())
@@ -104,7 +114,8 @@ class StreamTickets(SecurityBase):
     def verify(self, ticket: str, method: str, path: str) -> str:
         """The subject of ``ticket`` if it is genuine, unexpired and for ``method path``; else a 401."""
         payload, _, signature = ticket.partition(".")
-        if len(ticket) > _MAX_TICKET or not hmac.compare_digest(signature, self._sign(payload)):
+        # A genuine ticket is ASCII (base64url and a dot); compare_digest takes only ASCII strings.
+        if len(ticket) > MAX_TICKET or not ticket.isascii() or not hmac.compare_digest(signature, self._sign(payload)):
             raise self._refuse("Invalid stream ticket.")
         claims = json.loads(_unb64(payload))
         if claims["exp"] <= time.time():
@@ -124,7 +135,13 @@ class StreamTickets(SecurityBase):
         tickets = self
 
         async def issue_ticket(wanted: TicketRequest, who: Annotated[Any, Depends(subject)]) -> dict[str, str | float]:
-            return {"ticket": tickets.issue(str(who), wanted.path, method=wanted.method), "expires_in": tickets.max_age}
+            try:
+                ticket = tickets.issue(str(who), wanted.path, method=wanted.method)
+            except ValueError as exc:
+                raise RequestValidationError(
+                    [{"loc": ["body", "path"], "msg": str(exc), "type": "ticket_too_long", "input": wanted.path}]
+                ) from None
+            return {"ticket": ticket, "expires_in": tickets.max_age}
 
         router.add_api_route(path, issue_ticket, methods=["POST"], summary="Issue a stream ticket", tags=["security"])
         return router
