@@ -1,10 +1,11 @@
 """What long-lived streams need of security: stream tickets for EventSource, credentials that expire mid-stream,
 and limits on the streams of one client and of one server."""
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterable, Generator
+from collections.abc import AsyncIterable, Generator, Iterable, Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -21,9 +22,10 @@ from linestream.openapi import build_openapi
 from linestream.security import OAuth2PasswordBearer, StreamTickets, credentials_expire_at
 from linestream.security._tickets import MAX_TICKET
 from linestream.sse import EventSourceResponse, ServerSentEvent
+from linestream.streams import format_named
 from linestream.testing import TestClient, iter_json_lines
 from linestream.topics import SerializedItem, Topic
-from tests.conftest import serve
+from tests.conftest import read_into, serve, wait_for
 
 KEY = "k" * 32
 SECRET = "s" * 32
@@ -287,6 +289,46 @@ def test_other_formats_end_visibly_when_the_token_expires() -> None:
     assert recorded.value.items_received > 0
     assert truncated.value.items_received > 0
     assert expired_before.status_code == 401
+
+
+@pytest.mark.parametrize("stream_format", ["sse", "jsonl"])
+def test_a_def_generator_blocked_between_items_does_not_outlive_its_credentials(stream_format: str) -> None:
+    # The generator blocks after its first item until the test opens the gate: the stream must end at the
+    # expiry, while the generator still waits; the generator closes at its next yield, then the dependency.
+    gate = threading.Event()
+    log: list[str] = []
+
+    def session() -> Iterator[None]:
+        try:
+            yield
+        finally:  # the dependency sees the stream's error (its truncation), as FastAPI's do
+            log.append("dependency closed")
+
+    app = LineStream(sse_keepalive=None, sse_shutdown_retry=50)
+
+    @app.get("/slow")
+    def slow(user: Annotated[str, Depends(current_user)], _: Annotated[None, Depends(session)]) -> Iterable[Order]:
+        try:
+            yield Order(number=1)
+            gate.wait(30)
+            yield Order(number=2)
+        finally:
+            log.append("generator closed")
+
+    with serve(app) as url, httpx.Client(timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token_for('ada', 1.0)}", "Accept": format_named(stream_format).media_type}
+        with client.stream("GET", url + "/slow", headers=headers) as response:
+            body = bytearray()
+            with contextlib.suppress(httpx.RemoteProtocolError):  # JSON Lines ends truncated
+                read_into(body, response.iter_raw())
+        # The client saw the end while the generator was still blocked.
+        assert not gate.is_set()
+        assert log == []
+        gate.set()
+        wait_for(lambda: log == ["generator closed", "dependency closed"], timeout=10)
+    if stream_format == "sse":
+        assert bytes(body).endswith(b"retry: 50\n\n")
+    assert bytes(body).count(b"number") == 1
 
 
 # -- limits on open streams -----------------------------------------------------------------------------------

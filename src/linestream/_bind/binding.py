@@ -6,7 +6,7 @@ dependencies, the parsed body and form, the response a path operation asks for),
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.background import BackgroundTasks
@@ -115,6 +115,22 @@ class RequestBinding:
         if self._function_stack is None:
             self._function_stack = ExitStack()
         return self._function_stack
+
+    def detach(self) -> Callable[[BaseException], Awaitable[None]]:
+        """Take the exits of this request's dependencies away from it (its exit stack is left empty), and
+        return the function that runs them, seeing an error: a stream whose ``def`` generator outlives its
+        response tears them down once that generator closed."""
+        request_stack = self.stack.pop_all()
+        function_stack, self._function_stack = self._function_stack, None
+
+        async def teardown(error: BaseException) -> None:
+            try:
+                if function_stack is not None:
+                    await function_stack.__aexit__(type(error), error, error.__traceback__)
+            finally:
+                await request_stack.__aexit__(type(error), error, error.__traceback__)
+
+        return teardown
 
     async def exit_function_scope(self, error: BaseException | None = None) -> None:
         """Exit the ``"function"``-scoped dependencies (seeing ``error``, if the path operation failed)."""

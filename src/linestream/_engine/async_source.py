@@ -42,9 +42,18 @@ class AsyncItemSource:
         """What failed while sending in the writer task, if anything."""
         return self.outbox.error
 
-    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
+    #: The generator runs in the stream's own task, where its items are awaited.
+    producer_task = False
+
+    #: The generator is closed by ``aclose()``, in the stream's own task.
+    producing = False
+
+    def start(self, spawn: object, state: StreamState) -> None:
         """Nothing runs before ``prefetch()`` for an async generator; the outbox follows the stream's state."""
         self.state = self.outbox.state = state
+
+    async def closed(self) -> None:
+        """The generator is closed once ``aclose()`` returned."""
 
     async def prefetch(self) -> bytes:
         """The head and first frame, or head and tail of an empty stream; errors propagate unchanged."""

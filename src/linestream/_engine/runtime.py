@@ -8,10 +8,11 @@ overrides. Routes never look the app up at request time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from linestream._declare.options import Settings
@@ -28,7 +29,15 @@ T = TypeVar("T")
 class AppRuntime:
     """What routes need of the app that serves them (see the module docstring)."""
 
-    __slots__ = ("_overrides", "_sync_limiter", "_sync_threads", "open_streams", "settings", "stream_slots")
+    __slots__ = (
+        "_background",
+        "_overrides",
+        "_sync_limiter",
+        "_sync_threads",
+        "open_streams",
+        "settings",
+        "stream_slots",
+    )
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings()
@@ -38,6 +47,8 @@ class AppRuntime:
         self._overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._sync_limiter: anyio.CapacityLimiter | None = None
         self._sync_threads: anyio.CapacityLimiter | None = None
+        #: The app's own tasks, for the run of its lifespan: work that outlives the request that began it.
+        self._background: anyio.abc.TaskGroup | None = None
 
     @property
     def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -80,12 +91,31 @@ class AppRuntime:
         """How many ``def`` streams (and ``def`` uploads) hold a worker thread right now."""
         return 0 if self._sync_limiter is None else int(self._sync_limiter.borrowed_tokens)
 
+    @property
+    def has_tasks(self) -> bool:
+        """Whether the app runs its lifespan, and so has a task group of its own (``spawn``)."""
+        return self._background is not None
+
+    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+        """Run ``function`` as a task of the app rather than of the request that asks (a ``def`` generator's
+        thread, which may outlive its response; the teardown of a request's dependencies once that generator
+        closed); ``False`` when the app runs no lifespan, so it has no tasks of its own (the caller waits then).
+        ``function`` must not raise: what fails is logged there."""
+        if self._background is None:
+            return False
+        self._background.start_soon(function)
+        return True
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """One run of the app (its lifespan): fresh limiters, bound to this run's event loop."""
+        """One run of the app (its lifespan): fresh limiters bound to this run's event loop, and a task group for
+        the app's own tasks (waited for when the lifespan ends)."""
         self._sync_limiter = self._sync_threads = None
         self._limiters()
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                self._background = background
+                yield
         finally:
+            self._background = None
             self._sync_limiter = self._sync_threads = None

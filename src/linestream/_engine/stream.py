@@ -32,6 +32,7 @@ from linestream._compile.plan import StreamPlan
 from linestream._early_start import offering_early_start
 from linestream._engine.receive import ReceiveChannel
 from linestream._engine.state import Ending, EndReason, Frame, Phase, Raise, StreamState
+from linestream._engine.sync_source import Spawn
 from linestream._signal import SendWatchdog, WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 
@@ -51,8 +52,22 @@ class ItemSource(Protocol):
     def failure(self) -> Exception | None:
         """A failure of the sending machinery that ``stream()`` could not raise (it was cancelled)."""
 
-    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
-        """Start what must run before the first item is awaited; ``state`` is the stream's."""
+    def start(self, spawn: Spawn | None, state: StreamState) -> None:
+        """Start what produces the items (with ``spawn``, given when ``producer_task`` is true) before the first
+        item is awaited; ``state`` is the stream's."""
+
+    @property
+    def producer_task(self) -> bool:
+        """Whether the items are produced by a task of their own (a ``def`` generator's thread), which may be
+        blocked when the stream ends: the ending then goes out at once, and the generator's dependencies are torn
+        down once it closed (``closed()``)."""
+
+    @property
+    def producing(self) -> bool:
+        """Whether that task still runs."""
+
+    async def closed(self) -> None:
+        """Wait until the generator is closed."""
 
     async def prefetch(self) -> bytes:
         """The head and first frame (or the whole empty stream); errors propagate unchanged."""
@@ -82,6 +97,7 @@ class ItemStream:
 
     __slots__ = (
         "_early_start",
+        "_expires_in",
         "_first_ready",
         "_head_only",
         "_make_start",
@@ -91,6 +107,7 @@ class ItemStream:
         "_watchdog",
         "channel",
         "plan",
+        "producer_pending",
         "source",
         "state",
     )
@@ -108,6 +125,8 @@ class ItemStream:
         #: ``response_may_start()`` was called: the start is scheduled (once).
         self._early_start = False
         self._watchdog: SendWatchdog | None = None
+        #: The stream ended in an exception while its ``def`` generator still ran (see ``serve``).
+        self.producer_pending = False
 
     def shut_down(self) -> None:
         """End this stream because the server is shutting down (called from the event loop's thread)."""
@@ -120,17 +139,43 @@ class ItemStream:
         *,
         head_only: bool = False,
         expires_in: float | None = None,
+        spawn: Spawn | None = None,
     ) -> None:
         """Prefetch, start (with ``make_start()``, called once the first item exists) and stream. Before the
         start, errors propagate unchanged (to become error responses); after it, the stream ends as its state
         and plan say (``_engine.state.ENDINGS``). ``expires_in``: seconds until the request's credentials
-        expire, when the stream ends."""
+        expire, when the stream ends. ``spawn`` starts a task of the app (``AppRuntime.spawn``), where a
+        ``def`` generator's thread then runs: a stream that ends in an exception (a truncation, a status) while
+        its generator is blocked raises it at once, ``producer_pending`` set: whoever tears its dependencies down
+        waits for ``source.closed()`` first."""
         self._send = send
         self._make_start = make_start
         self._head_only = head_only
+        self._expires_in = expires_in
+        source = self.source
+        if not source.producer_task:
+            await self._serve(None)
+            return
+        # The producer's task (a def generator's thread) lives outside the stream's task group: when the stream
+        # ends while the generator is blocked, the ending goes out now, and the generator closes at its next
+        # yield, before the dependencies it uses are torn down.
+        if spawn is None:
+            async with anyio.create_task_group() as producers:  # no app task group: this one waits for it
+                await self._serve(producers.start_soon)
+            return
+        try:
+            await self._serve(spawn)
+        except BaseException:
+            self.producer_pending = source.producing
+            raise
+        with anyio.CancelScope(shield=True):
+            await source.closed()
+
+    async def _serve(self, spawn: Spawn | None) -> None:
         source = self.source
         state = self.state
         keepalive = self.plan.keepalive
+        head_only = self._head_only
         error: Exception | None = None
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
@@ -139,9 +184,9 @@ class ItemStream:
             if state.ending:
                 self._stop()  # the server was already shutting down
             task_group.start_soon(self.channel.watch, self._on_disconnect)
-            if expires_in is not None:
-                task_group.start_soon(self._expire_after, expires_in)
-            source.start(task_group, state)
+            if self._expires_in is not None:
+                task_group.start_soon(self._expire_after, self._expires_in)
+            source.start(spawn, state)
             try:
                 with offering_early_start(self._request_start):
                     if keepalive is not None and not head_only:

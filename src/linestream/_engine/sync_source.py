@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
@@ -25,10 +25,12 @@ from linestream._engine.state import StreamState
 from linestream._serialization import SerializedItem
 from linestream.streams.sse import ServerSentEvent
 
-__all__ = ["RunInThread", "SyncItemSource"]
+__all__ = ["RunInThread", "Spawn", "SyncItemSource"]
 
-#: Runs a blocking function in a worker thread, once one is free (``AppContext.run_blocking``).
+#: Runs a blocking function in a worker thread, once one is free (``AppRuntime.run_blocking``).
 RunInThread = Callable[[Callable[[], None]], Awaitable[None]]
+#: Starts a task (a task group's ``start_soon``, or ``AppRuntime.spawn``).
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
 class SyncItemSource:
@@ -42,6 +44,7 @@ class SyncItemSource:
 
     __slots__ = (
         "_buffer",
+        "_closed",
         "_condition",
         "_done",
         "_error",
@@ -135,10 +138,15 @@ class SyncItemSource:
         """Failures of a ``def`` generator's stream are raised by ``stream()`` itself."""
         return None
 
-    def start(self, task_group: anyio.abc.TaskGroup, state: StreamState) -> None:
+    #: The generator runs in a worker thread, which a task waits for.
+    producer_task = True
+
+    def start(self, spawn: Spawn | None, state: StreamState) -> None:
+        assert spawn is not None, "a def generator's thread runs in a task of its own"
         self.state = state
         self._wake = _thread_safe_scheduler()
-        task_group.start_soon(self._run_thread)
+        self._closed = anyio.Event()
+        spawn(self._run_thread)
 
     async def _run_thread(self) -> None:
         try:
@@ -150,6 +158,17 @@ class SyncItemSource:
                 waiter, self._waiter = self._waiter, None
             if waiter is not None:
                 waiter.set()
+        finally:
+            self._closed.set()
+
+    @property
+    def producing(self) -> bool:
+        """Whether the generator's thread still runs (it closes the generator at its next ``yield``)."""
+        return not self._closed.is_set()
+
+    async def closed(self) -> None:
+        """Wait until the generator is closed and its thread gone."""
+        await self._closed.wait()
 
     def cancel(self) -> None:
         """Wake the thread if it waits for room, to see that the stream is ending: it closes the generator at its

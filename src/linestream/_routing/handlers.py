@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio.to_thread
@@ -232,13 +232,24 @@ class StreamHandler(RouteHandler):
                 status = temporal.status_code or status
             return plan.start_message(status, extra)
 
+        runtime = self.runtime
         try:
-            with self.runtime.open_streams.open(stream):
+            with runtime.open_streams.open(stream):
                 await stream.serve(
-                    send, start, head_only=scope["method"] == "HEAD", expires_in=seconds_left(binding.connection)
+                    send,
+                    start,
+                    head_only=scope["method"] == "HEAD",
+                    expires_in=seconds_left(binding.connection),
+                    spawn=runtime.spawn if runtime.has_tasks else None,
                 )
-        except (ValidationError, PydanticSerializationError) as exc:
-            raise response_error(compiled.spec.name, exc, source.count) from exc
+        except BaseException as exc:
+            if stream.producer_pending:
+                # The response ends now (the server sees the error), its def generator still blocked: the app
+                # tears the dependencies down once the generator closed, at its next yield.
+                runtime.spawn(_teardown_after(source, binding.detach(), exc, compiled.label))
+            if isinstance(exc, (ValidationError, PydanticSerializationError)):
+                raise response_error(compiled.spec.name, exc, source.count) from exc
+            raise
 
 
 class _StreamResponse(Response):
@@ -265,6 +276,19 @@ class _StreamResponse(Response):
         for background in (binding.background, self.background):
             if background is not None:
                 await background()
+
+
+def _teardown_after(
+    source: ItemSource, teardown: Callable[[BaseException], Awaitable[None]], error: BaseException, label: str
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def run() -> None:
+        await source.closed()
+        try:
+            await teardown(error)
+        except Exception:
+            logger.exception("%s: a dependency failed while it was torn down after its stream.", label)
+
+    return run
 
 
 def handler_for(compiled: CompiledRoute, runtime: AppRuntime, custom: CustomHandler | None) -> RouteHandler:
