@@ -197,3 +197,21 @@ def test_routes_with_identical_header_parameters_share_nothing_in_components() -
         (parameter,) = document["paths"][path]["get"]["parameters"]
         assert parameter["name"] == "last-event-id"
     assert "HeaderParams" not in document.get("components", {}).get("schemas", {})
+
+
+def test_a_kinds_tag_is_required_in_what_the_server_sends_and_optional_in_what_it_takes() -> None:
+    from typing import Literal
+
+    class Token(BaseModel):
+        type: Literal["token"] = "token"
+        text: str
+
+    app = LineStream()
+
+    @app.post("/echo")
+    async def echo(token: Token) -> Token:
+        return token
+
+    schemas = app.openapi()["components"]["schemas"]
+    assert sorted(schemas["Token-Output"]["required"]) == ["text", "type"]  # always serialized: a client narrows
+    assert schemas["Token-Input"]["required"] == ["text"]  # a client may leave the default out

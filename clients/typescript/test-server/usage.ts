@@ -24,6 +24,16 @@ export async function kinds(client: Client): Promise<number> {
   return tokens;
 }
 
+export async function narrowed(client: Client): Promise<string> {
+  // The tag is required in what the server sends, so each branch narrows to one kind: this compiles.
+  let text = "";
+  for await (const item of client.chat()) {
+    if (item.kind === "token") text += item.text;
+    else text += String(item.tokens);
+  }
+  return text;
+}
+
 export async function calls(client: Client): Promise<void> {
   const point: Point = { n: 1, label: "a" };
   await client.upload({ items: [point] });

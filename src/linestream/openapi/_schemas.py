@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import TypeAdapter
+from pydantic.json_schema import GenerateJsonSchema
 
 __all__ = ["PROBLEM_SCHEMAS", "REF_TEMPLATE", "SchemaRegistry", "ref"]
 
@@ -52,6 +53,20 @@ VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's JSON schemas, where a field that always holds one constant (a kind's tag,
+    ``type: Literal["token"] = "token"``) is required in what the server sends: it is always serialized, so a
+    typed client (the generated TypeScript) can tell the kinds apart by it."""
+
+    def field_is_required(self, field: Any, total: bool) -> bool:
+        if self.mode == "serialization" and not field.get("serialization_exclude"):
+            schema = field["schema"]
+            inner = schema["schema"] if schema["type"] == "default" else schema
+            if inner["type"] == "literal" and len(inner["expected"]) == 1:
+                return True
+        return super().field_is_required(field, total)
+
+
 class SchemaRegistry:
     """Collects every type that needs a JSON schema, then generates them together with shared definitions."""
 
@@ -80,7 +95,9 @@ class SchemaRegistry:
         """Generate every schema; those of ``private`` keys (request-location models) are inlined, not published."""
         if not self._inputs:
             return
-        schemas, definitions = TypeAdapter.json_schemas(self._inputs, ref_template=REF_TEMPLATE, by_alias=True)
+        schemas, definitions = TypeAdapter.json_schemas(
+            self._inputs, ref_template=REF_TEMPLATE, by_alias=True, schema_generator=_Schemas
+        )
         self.definitions = dict(definitions.get("$defs", {}))
         prefix = REF_TEMPLATE.split("{", 1)[0]
         inlined: set[str] = set()
