@@ -286,6 +286,79 @@ def test_a_one_gib_upload_is_spooled_to_disk_with_bounded_memory(server: ServerP
     assert server.peak_rss - before < RSS_GROWTH
 
 
+def multipart_of_parts(boundary: bytes, name: str, count: int, size: int, *, files: bool) -> Iterator[bytes]:
+    """``count`` parts named ``name`` of ``size`` bytes each: files, or text fields."""
+    block = b"x" * size
+    for index in range(count):
+        filename = f'; filename="{index}.bin"'.encode() if files else b""
+        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="' + name.encode() + b'"' + filename
+        yield b"\r\n\r\n" + block + b"\r\n"
+    yield b"--" + boundary + b"--\r\n"
+
+
+def test_many_small_files_are_spooled_by_the_forms_total_not_each_by_its_own(server: ServerProcess) -> None:
+    # 300 files just under 1 MiB: each alone would stay in memory; together, 300 MiB.
+    before = server.reset_peak()
+    response = httpx.post(
+        server.url + "/upload-many",
+        content=multipart_of_parts(b"xyzzy", "files", 300, 1024 * 1024 - 1, files=True),
+        headers={"content-type": "multipart/form-data; boundary=xyzzy"},
+        timeout=300,
+    )
+    assert response.json() == {"files": 300, "size": 300 * (1024 * 1024 - 1)}
+    assert server.peak_rss - before < RSS_GROWTH
+
+
+def test_field_values_past_the_forms_memory_bound_are_refused(server: ServerProcess) -> None:
+    before = server.reset_peak()
+    response = httpx.post(
+        server.url + "/notes",
+        content=multipart_of_parts(b"xyzzy", "note", 100, 1000 * 1024, files=False),
+        headers={"content-type": "multipart/form-data; boundary=xyzzy"},
+        timeout=120,
+    )
+    assert response.status_code == 413
+    assert "max_form_memory=8388608" in response.json()["detail"]
+    assert server.peak_rss - before < RSS_GROWTH
+
+
+def test_files_taken_as_bytes_are_bounded_together(server: ServerProcess) -> None:
+    # 40 files of 3 MiB: each under max_body_size (4 MiB), together 120 MiB in memory.
+    before = server.reset_peak()
+    response = httpx.post(
+        server.url + "/upload-many-bytes",
+        content=multipart_of_parts(b"xyzzy", "files", 40, 3 * 1024 * 1024, files=True),
+        headers={"content-type": "multipart/form-data; boundary=xyzzy"},
+        timeout=120,
+    )
+    assert response.status_code == 413
+    assert "max_body_size=4194304 bytes, the most bytes parameters hold in memory together" in response.text
+    assert server.peak_rss - before < RSS_GROWTH
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n',  # no closing boundary
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b\r\nContent-Disp',  # cut in a head
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\nhello\r\n--b\r\n'
+        b'Content-Disposition: form-data; name="note"\r\n\r\nhal',  # cut in a value
+    ],
+    ids=["no closing boundary", "cut in a part's headers", "cut in a part's data"],
+)
+def test_a_truncated_multipart_body_is_a_400_never_a_partial_form(body: bytes) -> None:
+    app = LineStream()
+
+    @app.post("/notes")
+    async def notes(note: Annotated[list[str], Form()]) -> dict[str, int]:
+        return {"notes": len(note)}
+
+    with TestClient(app) as client:
+        response = client.post("/notes", content=body, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert response.status_code == 400
+    assert "ended before its closing boundary" in response.json()["detail"]
+
+
 def test_a_large_bytes_upload_is_refused_before_it_is_held_in_memory(server: ServerProcess) -> None:
     before = server.reset_peak()
     response = httpx.post(

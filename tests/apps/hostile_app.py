@@ -71,6 +71,21 @@ async def upload_bytes(file: Annotated[bytes, File()]) -> dict[str, int]:
     return {"size": len(file)}
 
 
+@app.post("/upload-many")
+async def upload_many(files: list[UploadFile]) -> dict[str, int]:
+    return {"files": len(files), "size": sum(file.size or 0 for file in files)}
+
+
+@app.post("/upload-many-bytes")
+async def upload_many_bytes(files: Annotated[list[bytes], File()]) -> dict[str, int]:
+    return {"files": len(files), "size": sum(len(file) for file in files)}
+
+
+@app.post("/notes")
+async def notes(note: Annotated[list[str], Form()]) -> dict[str, int]:
+    return {"notes": len(note)}
+
+
 @app.get("/quick")
 async def quick() -> dict[str, bool]:
     return {"ok": True}

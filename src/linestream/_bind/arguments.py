@@ -23,7 +23,6 @@ from linestream._bind.validation import echo
 from linestream._compile.annotations import CallKind
 from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency
 from linestream._compile.endpoint import EndpointSpec
-from linestream._declare.options import BodyLimits
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource, SecurityScopes
 
@@ -240,7 +239,7 @@ async def _form_data(fields: list[ParamField], binding: RequestBinding) -> dict[
         if not values:
             continue
         if field.reads_file:
-            values = [await _file_bytes(value, field.alias, binding.body_limits) for value in values]
+            values = [await _file_bytes(value, field.alias, binding) for value in values]
         data[field.alias] = values if field.is_sequence else values[-1]
     return data
 
@@ -262,17 +261,21 @@ async def _read_form(binding: RequestBinding) -> FormData:
     return await read_form(request.receive, headers, media_type, binding.body_limits)
 
 
-async def _file_bytes(value: Any, name: str, limits: BodyLimits) -> Any:
-    """An uploaded file's content for a ``bytes`` parameter: held in memory, so bounded like a JSON body."""
+async def _file_bytes(value: Any, name: str, binding: RequestBinding) -> Any:
+    """An uploaded file's content for a ``bytes`` parameter: held in memory, so bounded like a JSON body: every
+    file the request's parameters take as ``bytes`` together, ``max_body_size`` bytes at most."""
     if not isinstance(value, UploadFile):
         return value
-    limit = limits.max_body_size
-    if value.size is not None and value.size > limit:
+    limit = binding.body_limits.max_body_size
+    size = value.size or 0
+    if binding.file_bytes + size > limit:
         raise HTTPException(
             413,
-            f"The file {echo(name)!r} is larger than max_body_size={limit} bytes, the most a bytes parameter holds "
-            "in memory; take it as an UploadFile (spooled to disk) to accept larger files.",
+            f"The files taken as bytes (with {echo(name)!r}) are larger than max_body_size={limit} bytes, the most "
+            "bytes parameters hold in memory together; take them as UploadFile (spooled to disk) to accept larger "
+            "files.",
         )
+    binding.file_bytes += size
     return await value.read()
 
 

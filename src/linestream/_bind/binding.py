@@ -76,6 +76,7 @@ class RequestBinding:
         "cache",
         "connection",
         "errors_omitted",
+        "file_bytes",
         "form",
         "overrides",
         "response",
@@ -108,6 +109,8 @@ class RequestBinding:
         self.response: TemporalResponse | None = None
         self.body: Any = NOT_READ
         self.form: FormData | None = None
+        #: Bytes of the uploaded files read into ``bytes`` parameters so far (bounded by ``max_body_size``).
+        self.file_bytes = 0
         self.errors_omitted = 0
 
     @property

@@ -149,9 +149,10 @@ class BodyLimits:
     full (408). A streamed body (``items: AsyncIterable[Item]``): ``max_line_size`` bytes per item (line,
     record or element; 413) and ``max_items`` items (413); it has no total size or duration. A form: a
     URL-encoded one is a plain body; a multipart one (files, spooled to disk past 1 MiB) ``max_upload_size``
-    bytes in all (``None``: no bound), ``max_form_fields`` fields, ``max_form_files`` files and
-    ``max_form_part_size`` bytes per field value (413), and ``idle_timeout`` only; a file taken as ``bytes``
-    (held in memory) ``max_body_size``.
+    bytes in all (``None``: no bound), ``max_form_fields`` fields, ``max_form_files`` files,
+    ``max_form_part_size`` bytes per field value and ``max_form_memory`` bytes held in memory by the whole form
+    (its field values, and its files until they are spooled to disk, which happens sooner to stay within it)
+    (413), and ``idle_timeout`` only; the files taken as ``bytes`` (held in memory) ``max_body_size`` in all.
     """
 
     max_body_size: int = 4 * 1024 * 1024
@@ -166,6 +167,7 @@ class BodyLimits:
     max_form_fields: int = 1000
     max_form_files: int = 1000
     max_form_part_size: int = 1024 * 1024
+    max_form_memory: int = 8 * 1024 * 1024
 
     def __post_init__(self) -> None:
         _check_positive("BodyLimits", "max_body_size", self.max_body_size, "bytes", optional=False)
@@ -180,6 +182,7 @@ class BodyLimits:
         _check_positive("BodyLimits", "max_form_fields", self.max_form_fields, "fields", optional=False)
         _check_positive("BodyLimits", "max_form_files", self.max_form_files, "files", optional=False)
         _check_positive("BodyLimits", "max_form_part_size", self.max_form_part_size, "bytes", optional=False)
+        _check_positive("BodyLimits", "max_form_memory", self.max_form_memory, "bytes", optional=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
