@@ -3,10 +3,16 @@ and typed WebSocket streams (each message validated in, each item serialized out
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
+import socket
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import anyio
+import anyio.lowlevel
 import pytest
 from pydantic import BaseModel
 
@@ -26,6 +32,7 @@ from linestream import (
     status,
 )
 from linestream.client import AsyncClient, Client, HTTPStatusError, StreamDecodeError, WebSocketClosed
+from linestream.security import credentials_expire_at
 from linestream.testing import AsyncTestClient, TestClient, WebSocketDenialResponse
 from tests.conftest import serve, wait_for
 
@@ -408,3 +415,131 @@ def test_the_async_client_twin(live_url: str) -> None:
             return answers, numbers
 
     assert anyio.run(run) == ([Token(text="async"), Done(tokens=1)], [2, 1])
+
+
+# -- the rules of every stream ----------------------------------------------------------------------------------
+
+
+class Tick(BaseModel):
+    n: int
+    pad: str = "x" * 1000
+
+
+RULES_LOG: list[str] = []
+
+
+async def resource() -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        RULES_LOG.append("dependency exited")
+
+
+def expiring(websocket: WebSocket) -> None:
+    credentials_expire_at(websocket, time.time() + 0.5)
+
+
+def rules_app(**options: Any) -> LineStream:
+    """Typed streams that log their generator's close and dependency's exit to ``RULES_LOG``."""
+    app = LineStream(**options)
+    RULES_LOG.clear()
+    log = RULES_LOG
+
+    @app.websocket("/ticks")
+    async def ticks(_: Annotated[None, Depends(resource)]) -> AsyncIterable[Tick]:
+        try:
+            for n in range(1_000_000):
+                yield Tick(n=n)
+                await anyio.lowlevel.checkpoint()
+        finally:
+            log.append("generator closed")
+
+    @app.websocket("/slow")
+    async def slow(_: Annotated[None, Depends(resource)]) -> AsyncIterable[Tick]:
+        for n in range(1_000_000):
+            yield Tick(n=n)
+            await anyio.sleep(0.05)
+
+    @app.websocket("/expiring", dependencies=[Depends(expiring)])
+    async def expiring_ticks() -> AsyncIterable[Tick]:
+        for n in range(1_000_000):
+            yield Tick(n=n)
+            await anyio.sleep(0.05)
+
+    return app
+
+
+def never_reading_websocket(url: str, path: str) -> socket.socket:
+    """A WebSocket handshake over a raw socket that reads the 101 answer, then never reads again."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def test_a_websocket_stream_whose_client_stops_reading_ends_at_its_send_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = RULES_LOG
+    with serve(rules_app(send_timeout=1.0)) as url:
+        sock = never_reading_websocket(url, "/ticks")
+        wait_for(lambda: log == ["generator closed", "dependency exited"], timeout=15)
+        sock.close()
+    assert any("stopped reading the WebSocket stream (send_timeout)" in r.getMessage() for r in caplog.records)
+
+
+def test_websocket_streams_take_stream_slots_refused_at_the_handshake() -> None:
+    with serve(rules_app(max_streams_per_client=3)) as url, Client(url) as client:
+        streams = [client.connect("/slow", item=Tick).__enter__() for _ in range(3)]
+        for stream in streams:
+            assert stream.receive().n == 0
+        with pytest.raises(HTTPStatusError) as refused:
+            client.connect("/slow", item=Tick).__enter__()
+        assert refused.value.response.status_code == 429
+        streams.pop().close()
+        wait_for(lambda: _opens(client), timeout=10)  # its slot came back
+        for stream in streams:
+            stream.close()
+
+
+def _opens(client: Client) -> bool:
+    try:
+        with client.connect("/slow", item=Tick) as stream:
+            return stream.receive().n == 0
+    except HTTPStatusError:
+        return False
+
+
+def test_a_client_that_leaves_a_websocket_stream_is_logged_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="linestream")
+    log = RULES_LOG
+    with serve(rules_app()) as url, Client(url) as client:
+        with client.connect("/ticks", item=Tick) as stream:
+            assert stream.receive().n == 0
+        wait_for(lambda: "dependency exited" in log, timeout=10)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("the client left the WebSocket stream" in r.getMessage() for r in caplog.records)
+
+
+def test_a_websocket_stream_ends_when_its_credentials_expire() -> None:
+    with (
+        serve(rules_app()) as url,
+        Client(url) as client,
+        client.connect("/expiring", item=Tick) as stream,
+        pytest.raises(WebSocketClosed) as closed,
+    ):
+        for _ in stream:
+            pass
+    assert closed.value.code == 1008
+    assert "credentials of this stream expired" in closed.value.reason
+    assert closed.value.items_received > 0

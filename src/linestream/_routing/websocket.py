@@ -17,34 +17,31 @@ and a reason naming the message, counted from 1; one larger than ``BodyLimits.ma
 yielded item is serialized by the route's encoder, as in an HTTP stream, and sent as a text message. The
 generator's end closes the socket with 1000; a failure with 1011 (``HTTPException``: 1008 for a 4xx, 1011 for a
 5xx; ``WebSocketException``: its own code). When the client leaves, the generator is closed at once, then the
-dependencies exit: the order of an HTTP stream.
+dependencies exit: the order of an HTTP stream. It follows the rules of every stream (``_engine/websocket.py``):
+every WebSocket takes a stream slot (``max_streams``, ``max_streams_per_client``: refused at the handshake), each
+item is sent within ``send_timeout``, the stream ends when its credentials expire (1008) and when the server
+shuts down (1001), and a client that leaves is logged as such, never as an error.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any
 
-import anyio
-import anyio.abc
-import pydantic
-from pydantic_core import PydanticSerializationError
-from starlette.exceptions import WebSocketException
 from starlette.routing import WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from linestream._bind.arguments import solve_arguments
+from linestream._bind.arguments import solve_arguments, solve_value
 from linestream._bind.binding import ExitStack, Overrides, RequestBinding
-from linestream._bind.validation import located_errors
 from linestream._compile.annotations import CallKind
-from linestream._compile.dependant import route_dependencies
+from linestream._compile.dependant import SubDependency, build_dependant, route_dependencies
 from linestream._compile.endpoint import EndpointSpec, analyse_endpoint
 from linestream._declare.options import DEFAULT
 from linestream._decoding import ItemValidator
+from linestream._engine.expiry import seconds_left
 from linestream._engine.runtime import AppRuntime
+from linestream._engine.websocket import POLICY_VIOLATION, WebSocketItemStream, close_reason
 from linestream._kinds import event_kinds
 from linestream._serialization import ItemEncoder
 from linestream.exceptions import (
@@ -56,14 +53,6 @@ from linestream.exceptions import (
 from linestream.params import ParamSource
 
 __all__ = ["APIWebSocketRoute"]
-
-logger = logging.getLogger("linestream")
-T = TypeVar("T")
-
-#: Close codes (RFC 6455 section 7.4.1).
-NORMAL, UNSUPPORTED_DATA, INVALID_DATA, POLICY_VIOLATION, TOO_BIG, INTERNAL_ERROR = 1000, 1003, 1007, 1008, 1009, 1011
-#: Incoming messages waiting for a typed stream to take them: past this, the socket is not read (backpressure).
-_BUFFERED_MESSAGES = 16
 
 
 class APIWebSocketRoute(WebSocketRoute):
@@ -103,6 +92,11 @@ class APIWebSocketRoute(WebSocketRoute):
         self.takes_messages = stream is not None
         self.encoder = ItemEncoder(self.spec.item_adapter)
         self.overrides = Overrides(path_params)
+        key = runtime.settings.stream_client_key
+        #: The dependency whose value keys ``max_streams_per_client`` (``None``: the client's address).
+        self.client_key = (
+            SubDependency("", build_dependant(key, path_param_names=path_params), True) if key is not None else None
+        )
         self.runtime = runtime
 
     def _check(self) -> None:
@@ -161,8 +155,14 @@ class APIWebSocketRoute(WebSocketRoute):
             await binding.exit_function_scope()
 
     async def _run(self, websocket: WebSocket, binding: RequestBinding) -> None:
+        runtime = self.runtime
+        assert runtime is not None
         try:
             arguments = await solve_arguments(self.spec, self.extra_dependencies, binding)
+            slots = runtime.stream_slots
+            if slots.limited:
+                # A WebSocket is a stream: it takes a slot, refused at the handshake past a limit.
+                binding.stack.callback(slots.take(await self._client_key(binding)))
         except RequestValidationError as exc:
             error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
             await _refuse(websocket, error)
@@ -181,121 +181,33 @@ class APIWebSocketRoute(WebSocketRoute):
             if websocket.client_state is not WebSocketState.DISCONNECTED:
                 raise
 
+    async def _client_key(self, binding: RequestBinding) -> Any:
+        """Who the WebSocket counts against (``max_streams_per_client``), as for an HTTP stream."""
+        if self.client_key is not None:
+            return await solve_value(self.client_key, self.spec, binding)
+        client = binding.connection.client
+        return client.host if client is not None else None
+
     async def _serve(self, websocket: WebSocket, arguments: dict[str, Any]) -> None:
-        """A typed stream: incoming messages validated into the endpoint, its items sent, the socket closed."""
-        await websocket.accept()
-        assert self.runtime is not None
-        limit = self.runtime.settings.body_limits.max_line_size
-        incoming = _Incoming[Any](websocket, self.incoming, limit, accepted=self.takes_messages)
-        assert self.spec.body_stream is not None or not self.takes_messages
+        """A typed stream: incoming messages validated into the endpoint, its items sent, the socket closed, under
+        the rules of every stream (``_engine/websocket.py``)."""
+        runtime = self.runtime
+        assert runtime is not None
+        settings = runtime.settings
+        stream = WebSocketItemStream(
+            websocket,
+            label=f"WEBSOCKET {self.path}",
+            validator=self.incoming,
+            max_message_size=settings.body_limits.max_line_size,
+            takes_messages=self.takes_messages,
+            send_timeout=settings.send_timeout,
+            expires_in=seconds_left(websocket),
+        )
         if self.spec.body_stream is not None:
-            arguments[self.spec.body_stream.name] = incoming.messages()
-        close = (NORMAL, "")
-        async with incoming.sender, incoming.receiver, anyio.create_task_group() as group:
-            group.start_soon(incoming.read, group.cancel_scope)
-            try:
-                if self.spec.is_stream:
-                    await self._send_items(websocket, arguments)
-                else:
-                    await self.endpoint(**arguments)
-            except WebSocketException as exc:
-                close = (exc.code, exc.reason or "")
-            except HTTPException as exc:
-                close = (POLICY_VIOLATION if exc.status_code < 500 else INTERNAL_ERROR, _reason(str(exc.detail)))
-            except Exception:
-                close = (INTERNAL_ERROR, "Internal error")
-                logger.exception("%s: the WebSocket stream failed.", self.spec.name)
-            group.cancel_scope.cancel()
-        if incoming.close is not None:
-            close = incoming.close
-        if not incoming.gone and websocket.application_state is not WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):  # the client may have gone in the meantime
-                await websocket.close(*close)
-
-    async def _send_items(self, websocket: WebSocket, arguments: dict[str, Any]) -> None:
-        generator = self.endpoint(**arguments)
-        encode = self.encoder.encode
-        count = 0
-        try:
-            async for item in generator:
-                try:
-                    text = encode(item).decode()
-                except (pydantic.ValidationError, PydanticSerializationError) as exc:
-                    raise RuntimeError(
-                        f"{self.spec.name}: item {count} does not match its declared type: {exc}"
-                    ) from exc
-                await websocket.send_text(text)
-                count += 1
-        finally:
-            with anyio.CancelScope(shield=True):
-                await generator.aclose()
-
-
-class _Incoming(Generic[T]):
-    """Reads a typed stream's socket: validated messages for the endpoint, and the client's leaving."""
-
-    def __init__(self, websocket: WebSocket, validator: ItemValidator, limit: int, *, accepted: bool) -> None:
-        self.websocket = websocket
-        self.validator = validator
-        self.limit = limit
-        self.accepted = accepted
-        self.sender, self.receiver = anyio.create_memory_object_stream[Any](_BUFFERED_MESSAGES)
-        #: The close code and reason when a message was refused.
-        self.close: tuple[int, str] | None = None
-        #: Whether the client has left (nothing more can be sent).
-        self.gone = False
-
-    async def read(self, scope: anyio.CancelScope) -> None:
-        count = 0
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                self.gone = True
-                scope.cancel()  # the generator is closed at once
-                return
-            count += 1
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
-            try:
-                value = self._validate(count, data)
-            except _Refused as refused:
-                self.close = refused.args
-                scope.cancel()
-                return
-            await self.sender.send(value)
-
-    def _validate(self, count: int, data: str | bytes) -> Any:
-        if not self.accepted:
-            raise _Refused(UNSUPPORTED_DATA, "This WebSocket only sends: it takes no messages.")
-        if len(data) > self.limit:
-            raise _Refused(TOO_BIG, f"message {count} is larger than max_line_size={self.limit} bytes")
-        try:
-            return self.validator.validate(data)
-        except pydantic.ValidationError as exc:
-            errors, _ = located_errors(exc, (), 1)
-            where = ".".join(str(part) for part in errors[0]["loc"])
-            raise _Refused(
-                INVALID_DATA, _reason(f"message {count}: {where + ': ' if where else ''}{errors[0]['msg']}")
-            ) from None
-
-    async def messages(self) -> AsyncIterator[T]:
-        async for value in self.receiver:
-            yield value
-
-
-class _Refused(Exception):
-    """An incoming message the stream does not take: ``args`` are the close code and reason."""
-
-    args: tuple[int, str]
-
-
-def _reason(text: str) -> str:
-    """A close reason: at most 123 bytes of UTF-8 (RFC 6455), cut on a character boundary."""
-    encoded = text.encode()
-    if len(encoded) <= 123:
-        return text
-    return encoded[:120].decode(errors="ignore") + "..."
+            arguments[self.spec.body_stream.name] = stream.messages()
+        endpoint = self.endpoint
+        with runtime.open_streams.open(stream):
+            await stream.serve(lambda: endpoint(**arguments), self.encoder.encode if self.spec.is_stream else None)
 
 
 async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:
@@ -303,4 +215,4 @@ async def _refuse(websocket: WebSocket, exc: HTTPException) -> None:
     send an HTTP response for a WebSocket; else close with 1008 and the detail as reason."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         raise exc  # the app's exception handlers answer it, as for an HTTP request
-    await websocket.close(POLICY_VIOLATION, _reason(str(exc.detail)))
+    await websocket.close(POLICY_VIOLATION, close_reason(str(exc.detail)))
