@@ -122,7 +122,7 @@ class SerializedItem(Generic[ItemT]):
     ``AsyncIterable[SerializedItem[Order]]`` declares a stream of ``Order`` items.
     """
 
-    __slots__ = ("_adapter", "_item", "data", "gap_after", "id", "item_type", "key")
+    __slots__ = ("_adapter", "_framed", "_item", "data", "gap_after", "id", "item_type", "key")
 
     def __init__(
         self,
@@ -147,6 +147,9 @@ class SerializedItem(Generic[ItemT]):
         #: Set on the first message a topic subscriber gets after losing messages: the id after which they were
         #: lost (the topic's retention dropped them before it could read them). ``None`` otherwise.
         self.gap_after: str | None = None
+        #: The last framing of this message, ``(framer, bytes)``: the streams of one route and format that send it
+        #: share one framed copy (a topic's subscribers frame each message once, not once each).
+        self._framed: tuple[object, bytes] | None = None
 
     def after_gap(self, gap_after: str) -> SerializedItem[ItemT]:
         """A copy of this message telling its subscriber that messages after ``gap_after`` were lost before it."""

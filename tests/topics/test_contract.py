@@ -304,10 +304,91 @@ async def test_a_subscription_whose_wait_was_cancelled_goes_on_without_loss(back
 
 
 async def test_a_topic_name_has_one_item_type_per_backend(backend: TopicBackend) -> None:
-    Topic("orders", Order, backend=backend)
-    Topic("orders", Order, backend=backend)  # the same declaration twice is fine
+    first = Topic("orders", Order, backend=backend)
+    second = Topic("orders", Order, backend=backend)  # the same declaration twice is fine
     with pytest.raises(ValueError, match="already declared with item type"):
         Topic("orders", dict, backend=backend)
+    await second.publish(Order(id=1, sku="a"))
+    subscription = second.subscribe("0-0")
+    assert len(await take(subscription, 1)) == 1  # open: listening
+    del first, second
+    gc.collect()
+    with pytest.raises(ValueError, match="already declared with item type"):  # a subscription keeps the type
+        Topic("orders", dict, backend=backend)
+    await subscription.aclose()
+    del subscription
+    gc.collect()
+    await backend.delete("orders")  # (the in-memory log holds the history until then)
+    assert "orders" not in backend.topics
+    Topic("orders", dict, backend=backend)  # nothing holds the old declaration: the name is free
+
+
+async def test_one_off_topics_leave_nothing_behind(backend: TopicBackend) -> None:
+    """A topic per room or per job: once its objects and subscriptions are gone (and its history deleted), the
+    process holds nothing for it."""
+    for n in range(3000 if isinstance(backend, MemoryBackend) else 300):
+        room = Topic(f"room-{n}", Order, backend=backend)
+        if n % 2:  # a room that had listeners and no message
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(take, room.subscribe(), 1)
+                with anyio.fail_after(10):
+                    while not room.subscribers:
+                        await anyio.lowlevel.checkpoint()
+                tg.cancel_scope.cancel()
+        else:  # a room whose history is deleted when it is done
+            await room.publish(Order(id=n, sku="a"))
+            async with room.subscribe("0-0") as subscription:
+                assert [m.item.id for m in await take(subscription, 1)] == [n]
+            await room.delete()
+    del room, subscription
+    gc.collect()
+    assert backend.topics == frozenset()
+
+
+async def test_delete_drops_the_history_and_subscriptions_go_on(backend: TopicBackend) -> None:
+    orders = Topic("orders", Order, backend=backend)
+    await orders.publish(Order(id=1, sku="a"))
+    async with orders.subscribe("0-0") as live:
+        assert [m.item.id for m in await take(live, 1)] == [1]
+        await orders.delete()
+        await orders.publish(Order(id=2, sku="a"))
+        assert [m.item.id for m in await take(orders.subscribe("0-0"), 1)] == [2]  # the history starts anew
+        assert [m.item.id for m in await take(live, 1)] == [2]
+
+
+async def test_stuck_subscribers_cost_the_fan_out_nothing_per_message(backend: TopicBackend) -> None:
+    """Subscribers that stopped reading (their clients do not read) share one feed: what the process holds for
+    them does not grow with their number times the messages published."""
+    import tracemalloc
+
+    orders = Topic("orders", Order, backend=backend, max_pending=1000, retention=10)
+    seed = await orders.publish(Order(id=-1, sku="a"))
+    await orders.publish(Order(id=0, sku="a"))
+    subscriptions = [orders.subscribe(seed) for _ in range(1000)]
+    # Each takes one message, then stops reading (a stuck client's stream waits in its send).
+    for subscription in subscriptions:
+        assert [m.item.id for m in await take(subscription, 1)] == [0]
+    await wait_subscribed(orders, 1000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 1001):
+            await orders.publish(Order(id=i, sku="a"))
+        await anyio.sleep(0.2)  # let a shared log's reader deliver what it read
+        with anyio.fail_after(10):
+            while max(s.pending for s in subscriptions) < 1000:  # noqa: ASYNC110 - waiting on delivery
+                await anyio.sleep(0.01)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # A queue per subscriber would hold a million references (8 MB and more); the feed holds 1,000 messages.
+    assert grown < 2 * 1024 * 1024, grown
+    assert all(s.pending == 1000 for s in subscriptions)
+    for subscription in subscriptions[:3]:
+        assert [m.item.id for m in await take(subscription, 1000)] == list(range(1, 1001))
+    for subscription in subscriptions:
+        await subscription.aclose()
 
 
 async def test_untyped_topic_carries_json(backend: TopicBackend) -> None:

@@ -75,10 +75,19 @@ def event_framer(
     kinds: ``named``), or is a serialized item (sent as is, its id the event's unless the event sets one).
     """
 
+    # Who framed a message last (a message is framed the same by every stream of this route and format).
+    framers = (object(), object())
+
     def frame(event: ServerSentEvent[Any] | SerializedItem[Any], first: bool) -> bytes | None:
         if event.__class__ is SerializedItem:
             assert isinstance(event, SerializedItem)
-            return _gap(stream_format, event) + stream_format.frame_message(event.id, payload(event), first=first)
+            framer = framers[first]
+            cached = event._framed
+            if cached is not None and cached[0] is framer:
+                return cached[1]
+            message = _gap(stream_format, event) + stream_format.frame_message(event.id, payload(event), first=first)
+            event._framed = (framer, message)
+            return message
         assert isinstance(event, ServerSentEvent)
         data = event.data
         if data is None:

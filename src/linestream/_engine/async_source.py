@@ -23,6 +23,10 @@ from linestream.streams.sse import ServerSentEvent
 
 __all__ = ["AsyncItemSource"]
 
+#: The most a stream buffers while a send to its client is still in progress (the client is slower than the
+#: generator): what a client that stopped reading costs beyond the server's own write buffer.
+BLOCKED_CHUNK = 8 * 1024
+
 
 class AsyncItemSource:
     """Pulls items from an async generator and frames them, as ``plan`` says, into an ``Outbox``."""
@@ -130,7 +134,8 @@ class AsyncItemSource:
                     buffer += data
                     buffer += suffix
                 count += 1
-                if len(buffer) >= limit:
+                if len(buffer) >= limit or (outbox.sending and len(buffer) >= BLOCKED_CHUNK):
+                    # (A client that does not keep up gets small chunks: its stream holds little while it waits.)
                     self.count = count
                     await outbox.flush()
         finally:

@@ -30,12 +30,15 @@ class MemoryBackend(TopicBackend):
 
     Each topic keeps its last ``retention`` messages (the ``Topic``'s setting) so that a reconnecting client
     can resume; a publish delivers to the process's subscriptions at once. Ids are ``<ms>-<seq>`` from the
-    wall clock, like Redis Streams', so ids from before a restart still compare as older.
+    wall clock, like Redis Streams', so ids from before a restart still compare as older. ``Topic.delete()``
+    drops a topic's log; a log of a topic nobody deletes lives as long as the backend.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._logs: dict[str, _Log] = {}
+        # The newest id given (to any topic): ids only grow, even for a topic deleted and published to again.
+        self._clock: MessageKey = (0, 0)
 
     def _log(self, topic: str) -> _Log:
         log = self._logs.get(topic)
@@ -46,8 +49,9 @@ class MemoryBackend(TopicBackend):
     async def append(self, topic: str, data: bytes, *, retention: int) -> SerializedItem[Any]:
         log = self._log(topic)
         now = time.time_ns() // 1_000_000
-        key = (now, 0) if now > log.last[0] else (log.last[0], log.last[1] + 1)
-        log.last = key
+        clock = self._clock
+        key = (now, 0) if now > clock[0] else (clock[0], clock[1] + 1)
+        log.last = self._clock = key
         message = self.message(topic, key, data)
         log.messages.append(message)
         log.keys.append(key)
@@ -61,6 +65,13 @@ class MemoryBackend(TopicBackend):
                 log.start = 0
         self.deliver(topic, (message,))
         return message
+
+    async def delete(self, topic: str) -> None:
+        self._logs.pop(topic, None)
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return super().topics | self._logs.keys()
 
     async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[SerializedItem[Any]]:
         log = self._logs.get(topic)

@@ -137,6 +137,10 @@ class RedisBackend(TopicBackend):
         message_id = _text(raw_id)
         return self.message(topic, parse_id(topic, message_id), data, message_id)
 
+    async def delete(self, topic: str) -> None:
+        key = self._key(topic)
+        await self._retrying(f"delete topic {topic!r}", lambda: self.client.delete(key))
+
     async def read(self, topic: str, after: MessageKey, limit: int) -> Sequence[SerializedItem[Any]]:
         key = self._key(topic)
         entries = await self._retrying(
@@ -212,6 +216,11 @@ class RedisBackend(TopicBackend):
             )
         reader = self._readers[topic] = _Reader()
         self._task_group.start_soon(self._read_loop, topic, reader)
+
+    def unwatch(self, topic: str) -> None:
+        reader = self._readers.pop(topic, None)
+        if reader is not None:
+            reader.scope.cancel()  # its blocking XREAD holds a connection of the pool: give it back now
 
     async def ready(self, topic: str) -> None:
         reader = self._readers.get(topic)

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+import anyio.lowlevel
+
 from linestream._early_start import response_may_start
 from linestream._serialization import SerializedItem
 from linestream._signal import EventWaiter
@@ -24,6 +26,8 @@ from linestream.topics._base import PAGE_SIZE, Inbox, MessageKey, TopicBackend, 
 __all__ = ["Subscription"]
 
 ItemT = TypeVar("ItemT")
+#: Messages a subscription takes from the feed in a row before it lets the other tasks run.
+_TURN = 16
 SubscriptionT = TypeVar("SubscriptionT", bound="Subscription[Any]")
 
 
@@ -40,6 +44,7 @@ class Subscription(Generic[ItemT]):
         "_listening",
         "_new_waiter",
         "_opened",
+        "_run",
         "_started",
         "topic",
     )
@@ -55,6 +60,8 @@ class Subscription(Generic[ItemT]):
         self._closed = False
         self._new_waiter: Callable[[], asyncio.Future[None] | EventWaiter] = EventWaiter
         self._started = False
+        #: Messages taken from the feed since this subscription last waited.
+        self._run = 0
 
     @property
     def max_pending(self) -> int:
@@ -63,8 +70,9 @@ class Subscription(Generic[ItemT]):
 
     @property
     def pending(self) -> int:
-        """How many delivered messages wait in this subscription's queue."""
-        return len(self._inbox.pending)
+        """How many delivered messages this subscription has yet to take from memory (it reads the others from
+        the log)."""
+        return self._inbox.pending
 
     @property
     def last_id(self) -> str | None:
@@ -82,7 +90,14 @@ class Subscription(Generic[ItemT]):
                 # Iterated again after an error or a cancellation: listen again, and read what was missed.
                 self._listen()
                 self._inbox.behind = True
-            return await self._next()
+            message = await self._next()
+            self._run += 1
+            if self._run >= _TURN:
+                # Many messages ready at once (a burst, or a reader catching up from the log): let the other tasks
+                # run between batches, so that thousands of subscribers waking together share the loop fairly.
+                self._run = 0
+                await anyio.lowlevel.checkpoint()
+            return message
         except BaseException:
             # Cancelled (the client left, the server stops) or failed: stop receiving now. Waiting for the garbage
             # collector would keep the subscription in the fan-out as long as a traceback holds this frame.
@@ -91,7 +106,6 @@ class Subscription(Generic[ItemT]):
 
     async def _next(self) -> SerializedItem[ItemT]:
         inbox = self._inbox
-        pending = inbox.pending
         history = self._history
         while True:
             if history:
@@ -105,18 +119,19 @@ class Subscription(Generic[ItemT]):
             if inbox.behind:
                 await self._catch_up()
                 continue
-            while pending:
-                message = pending.popleft()
-                if message.key > self._after:
-                    self._after = message.key
-                    return message
+            while (live := inbox.take()) is not None:
+                if live.key > self._after:
+                    self._after = live.key
+                    return live
+            if inbox.behind:
+                continue
             if not self._started:
                 # Nothing to send yet, and nothing left that could fail with an error status: a stream waiting
                 # for its first message starts its response now (the client sees it is subscribed).
                 self._started = True
                 response_may_start()
-            waiter = inbox.waiter = self._new_waiter()
-            await waiter
+            self._run = 0
+            await inbox.wait(self._new_waiter())
 
     def _listen(self) -> None:
         self._listening = True
@@ -161,18 +176,30 @@ class Subscription(Generic[ItemT]):
         gap_after = None
         if trimmed > self._after:
             gap_after = format_id(self._after)
-            logger.warning(
-                "A subscriber of topic %r lost the messages after %s up to %s: the topic's retention dropped them "
-                "before it could read them (it reads slower than messages are published, or resumed from an old "
-                "id). It continues with the oldest message kept.",
-                self.topic,
-                gap_after,
-                format_id(trimmed),
-            )
+            feed = self._inbox.feed
+            if feed is None or feed.should_report_gap():
+                others = 0 if feed is None else feed.take_unreported_gaps()
+                logger.warning(
+                    "A subscriber of topic %r lost the messages after %s up to %s: the topic's retention dropped "
+                    "them before it could read them (it reads slower than messages are published, or resumed from "
+                    "an old id). It continues with the oldest message kept.%s",
+                    self.topic,
+                    gap_after,
+                    format_id(trimmed),
+                    f" ({others} other subscriber(s) of the topic lost messages since the last report.)"
+                    if others
+                    else "",
+                )
             self._after = trimmed
         page = await backend.read(self.topic, self._after, PAGE_SIZE)
-        if len(page) < PAGE_SIZE:
-            self._inbox.behind = False
+        inbox = self._inbox
+        feed = inbox.feed
+        if len(page) < PAGE_SIZE and feed is not None:
+            # Caught up: what comes after the page is in the feed, unless the feed dropped some of it already.
+            last = page[-1].key if page else self._after
+            if last >= feed.trimmed:
+                inbox.behind = False
+                inbox.cursor = feed.position_after(last)
         if gap_after is not None and page:
             page = [page[0].after_gap(gap_after), *page[1:]]
         self._history.extend(page)

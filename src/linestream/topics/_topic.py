@@ -90,7 +90,7 @@ class Topic(Generic[ItemT]):
         self.max_pending = max_pending
         adapter: TypeAdapter[Any] | None = None if item_type is None else TypeAdapter(item_type)
         self._encode = ItemEncoder(adapter).encode
-        self.backend.declare(name, item_type, adapter)
+        self._declared = self.backend.declare(name, item_type, adapter)
 
     def __repr__(self) -> str:
         return f"Topic({self.name!r}, {self.item_type!r}, backend={self.backend!r})"
@@ -113,6 +113,12 @@ class Topic(Generic[ItemT]):
         """
         after = parse_id(self.name, last_id) if last_id else None
         return Subscription(self.backend, self.name, after, max_pending or self.max_pending)
+
+    async def delete(self) -> None:
+        """Drop the topic's history from its backend (every worker's, for a shared backend): resuming from an
+        older id then reads nothing. Open subscriptions go on with the messages published from now on. A topic
+        per room or per job calls this when it is done, so that its log does not outlive it."""
+        await self.backend.delete(self.name)
 
     @property
     def subscribers(self) -> int:
