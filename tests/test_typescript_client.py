@@ -335,6 +335,57 @@ def test_generator_covers_every_shape_and_the_output_compiles(package: Path, tmp
     assert (folder / "client.ts").read_text() == source
 
 
+# A document written to attack whoever generates a client from it: each string tries to leave its place.
+_INJECT = "globalThis.injected = (globalThis.injected ?? []).concat"
+HOSTILE: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": f"T\u2028{_INJECT}(['title']); //",
+        "version": f"1\n{_INJECT}(['version']);",
+        "description": f"*/ {_INJECT}(['description']); /*",
+    },
+    "paths": {
+        f'/x", {{}}, {{}}); {_INJECT}(["path"]); ("': {
+            "get": {
+                "operationId": "get\nx",
+                "summary": f"*/ {_INJECT}(['summary']); /*\u2028",
+                "parameters": [{"name": 'a"b\u2028', "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Dup_Name"}}}}
+                },
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "Dup-Name": {"type": "object", "properties": {"v": {"enum": ["a\u2028b", 'q"', "\\"]}}},
+            "Dup_Name": {"type": "object", "properties": {"w": {"$ref": "#/components/schemas/Dup-Name"}}},
+            "Client": {"type": "object", "properties": {f'k"\u2029{_INJECT}': {"type": "string"}}},
+        }
+    },
+}
+
+
+def test_codegen_emits_every_string_of_the_document_as_data(package: Path, tmp_path: Path) -> None:
+    """Titles, versions, paths, names and values of a hostile document stay literals and comments: the client
+    compiles under tsc --strict, and importing it runs nothing of theirs; colliding names are made distinct."""
+    (tmp_path / "hostile.json").write_text(json.dumps(HOSTILE))
+    folder = tmp_path / "out"
+    compiled = compile_generated(package, str(tmp_path / "hostile.json"), folder)
+    source = (folder / "client.ts").read_text()
+    for declared in ("interface DupName {", "interface DupName2 {", "interface Client2 {", "class Client {"):
+        assert f"export {declared}" in source
+    assert "\u2028" not in source.replace("\\u2028", "")  # no raw line separator anywhere
+    probe = folder / "probe.mjs"
+    probe.write_text(
+        f"import {{ Client }} from {json.dumps(str(compiled))};\n"
+        "const methods = Object.getOwnPropertyNames(Client.prototype).filter((m) => m !== 'constructor');\n"
+        "console.log(JSON.stringify({ injected: globalThis.injected ?? null, methods }));\n"
+    )
+    result = json.loads(run(["node", str(probe)], cwd=folder))
+    assert result == {"injected": None, "methods": ["getX"]}
+
+
 def test_codegen_reads_a_running_apps_document(tmp_path: Path) -> None:
     from examples.demo import app
     from tests.conftest import serve
