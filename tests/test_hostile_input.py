@@ -106,6 +106,7 @@ def test_a_decompression_bomb_is_refused_with_bounded_memory(server: ServerProce
         response = post(server, path, body, **{"content-type": "application/jsonl", "content-encoding": "gzip"})
     assert response.status_code == 413, response.text
     assert response.headers["content-type"] == "application/problem+json"
+    assert "LineStream(body_limits=BodyLimits(max_inflation_ratio=...)) changes it" in response.json()["detail"]
     assert server.alive()
     assert server.peak_rss - before < RSS_GROWTH
     assert quick.count > 0
@@ -253,7 +254,7 @@ def test_a_plain_body_over_the_limit_is_refused_once_the_limit_is_passed(server:
     before = server.reset_peak()
     response = httpx.post(server.url + "/plain", content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
-    assert "max_body_size" in response.json()["detail"]
+    assert "the limit is BodyLimits.max_body_size" in response.json()["detail"]
     assert server.peak_rss - before < RSS_GROWTH
 
 
@@ -286,6 +287,8 @@ def test_a_body_that_drips_in_is_ended(path: str, content_type: str) -> None:
                     continue
     # The 408 came while the client was still dripping (the loop ends when the answer arrives, not at its bound).
     assert head.startswith(b"HTTP/1.1 408"), head
+    setting = b"BodyLimits.body_timeout" if path == "/plain" else b"BodyLimits.idle_timeout"
+    assert setting in head, head
 
 
 # -- headers -----------------------------------------------------------------------------------------------------------
@@ -299,6 +302,7 @@ def test_an_absurd_accept_header_is_refused_before_it_is_parsed(server: ServerPr
 def test_a_request_head_over_the_limit_is_refused(server: ServerProcess) -> None:
     response = httpx.get(server.url + "/quick", headers={"x-big": "a" * 200_000})
     assert response.status_code == 431
+    assert "the limit is LineStream(max_request_head_size=...)" in response.json()["detail"]
     assert httpx.get(server.url + "/quick").status_code == 200
 
 

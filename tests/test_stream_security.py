@@ -372,6 +372,7 @@ def test_per_client_and_global_stream_limits_over_uvicorn() -> None:
         bob_1, bob = open_stream(client, "bob")
         eve_1, eve = open_stream(client, "eve")
         statuses = [r.status_code for r in (first, second, third, bob, eve)]
+        details = [third.read() and third.json()["detail"], eve.read() and eve.json()["detail"]]
         ada_3.__exit__(None, None, None)
         eve_1.__exit__(None, None, None)
         ada_1.__exit__(None, None, None)
@@ -388,6 +389,8 @@ def test_per_client_and_global_stream_limits_over_uvicorn() -> None:
     assert third.headers["retry-after"] == "5"
     assert eve.headers["retry-after"] == "1"
     assert third.headers["content-type"] == "application/problem+json"
+    assert "(the limit is LineStream(max_streams_per_client=...))" in details[0]
+    assert "(the limit is LineStream(max_streams=...))" in details[1]
 
 
 def test_limits_are_documented_and_the_default_key_is_the_client_address() -> None:

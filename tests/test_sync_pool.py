@@ -52,6 +52,7 @@ def test_clients_that_stop_reading_cannot_hold_every_thread_and_the_next_one_get
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
         assert "worker threads" in refused.json()["detail"]
+        assert "the limit is LineStream(max_sync_streams=...)" in refused.json()["detail"]
         # The stalled streams end at their send timeout, and their threads serve streams again.
         wait_for(lambda: app.stream_stats().sync_running == 0, timeout=15)
         with httpx.stream("GET", url + "/firehose", timeout=10) as response:

@@ -17,7 +17,14 @@ from starlette.routing import BaseRoute
 from starlette.types import Lifespan, Receive, Scope, Send
 from typing_extensions import Unpack
 
-from linestream._declare.options import STREAM_OPTION_NAMES, Settings, StreamOptions, check_keywords, check_options
+from linestream._declare.options import (
+    STREAM_OPTION_NAMES,
+    Settings,
+    StreamOptions,
+    app_setting,
+    check_keywords,
+    check_options,
+)
 from linestream._declare.route import RouteOptions
 from linestream._engine.runtime import AppRuntime
 from linestream._engine.shutdown import shutdown_signals
@@ -240,7 +247,9 @@ class LineStream(PathOperationDecorators, Starlette):
         if limit is not None and scope["type"] in ("http", "websocket") and _head_size(scope) > limit:
             # Some servers (uvicorn with httptools) pass request heads of any size on; every header an app
             # parses, echoes or caches must have a bound, so the head as a whole gets one here.
-            response = problem_response(431, f"The request head is larger than {limit} bytes.")
+            response = problem_response(
+                431, f"The request head is larger than {limit} bytes; {app_setting('max_request_head_size')}."
+            )
             if scope["type"] == "http":
                 await response(scope, receive, send)
             else:

@@ -23,6 +23,7 @@ from linestream._bind.validation import echo
 from linestream._compile.annotations import CallKind
 from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency
 from linestream._compile.endpoint import EndpointSpec
+from linestream._declare.options import body_limit
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource, SecurityScopes
 
@@ -271,9 +272,9 @@ async def _file_bytes(value: Any, name: str, binding: RequestBinding) -> Any:
     if binding.file_bytes + size > limit:
         raise HTTPException(
             413,
-            f"The files taken as bytes (with {echo(name)!r}) are larger than max_body_size={limit} bytes, the most "
-            "bytes parameters hold in memory together; take them as UploadFile (spooled to disk) to accept larger "
-            "files.",
+            f"The files taken as bytes (with {echo(name)!r}) are larger than {limit} bytes, the most bytes "
+            "parameters hold in memory together; take them as UploadFile (spooled to disk) to accept larger files; "
+            f"{body_limit('max_body_size')}.",
         )
     binding.file_bytes += size
     return await value.read()

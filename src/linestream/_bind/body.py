@@ -17,7 +17,7 @@ import anyio
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
-from linestream._declare.options import BodyLimits
+from linestream._declare.options import BodyLimits, body_limit
 from linestream.exceptions import HTTPException
 
 __all__ = ["SLICE", "ContentDecoder", "body_slices", "read_body"]
@@ -119,14 +119,16 @@ class ContentDecoder:
         limits = self._limits
         if limits.max_inflated_size is not None and self._decoded > limits.max_inflated_size:
             raise HTTPException(
-                413, f"The request body decodes to more than max_inflated_size={limits.max_inflated_size} bytes."
+                413,
+                f"The request body decodes to more than {limits.max_inflated_size} bytes; "
+                f"{body_limit('max_inflated_size')}.",
             )
         ratio = limits.max_inflation_ratio
         if ratio is not None and self._decoded > RATIO_FLOOR and self._decoded > ratio * self._encoded:
             raise HTTPException(
                 413,
-                f"The {self._encoding}-encoded request body decodes to more than {ratio:g} times its size "
-                "(max_inflation_ratio): it looks like a decompression bomb.",
+                f"The {self._encoding}-encoded request body decodes to more than {ratio:g} times its size: it "
+                f"looks like a decompression bomb; {body_limit('max_inflation_ratio')}.",
             )
 
     def close(self) -> None:
@@ -160,8 +162,15 @@ async def body_slices(
         with anyio.move_on_after(wait) as scope:
             message = await receive()
         if scope.cancelled_caught:
+            idle = deadline is None or anyio.current_time() < deadline
             raise HTTPException(
-                408, f"The request body did not arrive in time (idle_timeout, body_timeout) after {received} bytes."
+                408,
+                "The request body did not arrive in time: "
+                + (
+                    f"no byte for {limits.idle_timeout} s after {received} bytes; {body_limit('idle_timeout')}."
+                    if idle
+                    else f"not whole within {whole_within} s ({received} bytes came); {body_limit('body_timeout')}."
+                ),
             )
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
@@ -177,10 +186,10 @@ async def read_body(receive: Receive, content_length: str | None, content_encodi
     """A whole plain body, decoded; 413 past ``max_body_size``, 408 past ``idle_timeout`` or ``body_timeout``."""
     limit = limits.max_body_size
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
-        raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+        raise HTTPException(413, f"The request body is larger than {limit} bytes; {body_limit('max_body_size')}.")
     body = bytearray()
     async for piece in body_slices(receive, content_encoding, limits, whole_within=limits.body_timeout):
         body += piece
         if len(body) > limit:
-            raise HTTPException(413, f"The request body is larger than max_body_size={limit} bytes.")
+            raise HTTPException(413, f"The request body is larger than {limit} bytes; {body_limit('max_body_size')}.")
     return bytes(body)

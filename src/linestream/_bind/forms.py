@@ -24,7 +24,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from starlette.types import Receive
 
 from linestream._bind.body import body_slices, read_body
-from linestream._declare.options import BodyLimits
+from linestream._declare.options import BodyLimits, body_limit
 from linestream.exceptions import HTTPException
 
 __all__ = ["FORM_TYPES", "UploadFile", "read_form"]
@@ -64,8 +64,18 @@ async def read_form(receive: Receive, headers: Headers, media_type: str, limits:
         return form
     except MultiPartException as exc:
         message = str(exc)
-        too_much = message.startswith(("Too many", "Part exceeded", "The form's"))
-        raise HTTPException(413 if too_much else 400, f"{message} (the form body)") from exc
+        for start, field in _PARSER_LIMITS:
+            if message.startswith(start):
+                raise HTTPException(413, f"{message} (the form body); {body_limit(field)}.") from exc
+        raise HTTPException(413 if message.startswith("The form's") else 400, f"{message} (the form body)") from exc
+
+
+#: Starlette's messages for the limits it checks, and the settings that set them.
+_PARSER_LIMITS = (
+    ("Too many files", "max_form_files"),
+    ("Too many fields", "max_form_fields"),
+    ("Part exceeded", "max_form_part_size"),
+)
 
 
 class _MultiPartForm(MultiPartParser):
@@ -92,8 +102,8 @@ class _MultiPartForm(MultiPartParser):
         if part.file is None:
             if self._memory + size > self._budget:
                 raise MultiPartException(
-                    f"The form's field values and files in memory would be more than max_form_memory={self._budget} "
-                    "bytes; send large values as files."
+                    f"The form's field values and files in memory would be more than {self._budget} bytes; send "
+                    f"large values as files; {body_limit('max_form_memory')}."
                 )
             self._memory += size
         else:
@@ -143,5 +153,7 @@ async def _bounded(receive: Receive, content_encoding: str, limits: BodyLimits) 
     async for piece in body_slices(receive, content_encoding, limits):
         total += len(piece)
         if limits.max_upload_size is not None and total > limits.max_upload_size:
-            raise HTTPException(413, f"The form body is larger than max_upload_size={limits.max_upload_size} bytes.")
+            raise HTTPException(
+                413, f"The form body is larger than {limits.max_upload_size} bytes; {body_limit('max_upload_size')}."
+            )
         yield piece

@@ -27,7 +27,7 @@ from starlette.types import Receive
 
 from linestream._bind.body import ContentDecoder
 from linestream._bind.validation import echo, located_errors
-from linestream._declare.options import BodyLimits
+from linestream._declare.options import BodyLimits, body_limit
 from linestream._decoding import ItemValidator
 from linestream.exceptions import FrameTooLarge, HTTPException, InvalidRequestItem, StreamDecodeError
 from linestream.streams import Frame, format_for_media_type
@@ -123,7 +123,7 @@ class RequestItems:
             message = await self._receive()
         if scope.cancelled_caught:
             raise HTTPException(
-                408, f"No complete item arrived for {timeout} s (idle_timeout), after item {self.count}."
+                408, f"No complete item arrived for {timeout} s, after item {self.count}; {body_limit('idle_timeout')}."
             )
         return message
 
@@ -131,7 +131,11 @@ class RequestItems:
         try:
             frames = self._reader.close() if end else self._reader.feed(piece)
         except FrameTooLarge as exc:
-            raise HTTPException(413, f"{exc} (max_line_size)") from exc
+            raise HTTPException(
+                413,
+                f"Item {exc.frame_index + 1} of the request body is longer than {self._limits.max_line_size} bytes; "
+                f"{body_limit('max_line_size')}.",
+            ) from exc
         except StreamDecodeError as exc:
             line = exc.frame_index + 1
             raise InvalidRequestItem(
@@ -148,7 +152,7 @@ class RequestItems:
         line = self.count
         limit = self._limits.max_items
         if limit is not None and line > limit:
-            raise HTTPException(413, f"The request body holds more than max_items={limit} items.")
+            raise HTTPException(413, f"The request body holds more than {limit} items; {body_limit('max_items')}.")
         try:
             return self._validator.validate(frame.data)
         except ValueError as exc:

@@ -31,6 +31,8 @@ __all__ = [
     "OptionLayer",
     "Settings",
     "StreamOptions",
+    "app_setting",
+    "body_limit",
     "check_keywords",
     "check_options",
     "resolve",
@@ -129,6 +131,16 @@ def _check_positive(owner: str, name: str, value: Any, unit: str, *, optional: b
 
 
 _FLAG = OneOf((True, False))
+
+
+def body_limit(field: str) -> str:
+    """How a limit error names the ``BodyLimits`` field that sets it, and how to change it."""
+    return f"the limit is BodyLimits.{field}: LineStream(body_limits=BodyLimits({field}=...)) changes it"
+
+
+def app_setting(name: str) -> str:
+    """How a limit error names the app setting that sets it."""
+    return f"the limit is LineStream({name}=...)"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

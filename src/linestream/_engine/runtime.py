@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from linestream._declare.options import Settings
+from linestream._declare.options import Settings, app_setting
 from linestream._engine.shutdown import OpenStreams
 from linestream._engine.slots import StreamSlots
 from linestream.exceptions import HTTPException
@@ -77,7 +77,8 @@ class AppRuntime:
         if scope.cancelled_caught:
             raise HTTPException(
                 503,
-                f"All {self.settings.max_sync_streams} worker threads for streams are busy; retry in a moment.",
+                f"All {self.settings.max_sync_streams} worker threads for streams are busy; retry in a moment "
+                f"({app_setting('max_sync_streams')}, and sync_stream_wait for how long a stream waits for one).",
                 headers={"retry-after": "1"},
             )
         try:

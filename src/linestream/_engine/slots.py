@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+from linestream._declare.options import app_setting
 from linestream.exceptions import HTTPException
 
 __all__ = ["StreamSlots"]
@@ -40,13 +41,16 @@ class StreamSlots:
         full, 429 when the client is."""
         if self.max_streams is not None and self.open >= self.max_streams:
             raise HTTPException(
-                503, f"This server serves {self.max_streams} streams at most; retry later.", {"retry-after": "1"}
+                503,
+                f"This server serves {self.max_streams} streams at most; retry later ({app_setting('max_streams')}).",
+                {"retry-after": "1"},
             )
         held = self._by_client.get(key, 0)
         if self.max_per_client is not None and held >= self.max_per_client:
             raise HTTPException(
                 429,
-                f"This client has {held} streams open, the most it may; close one first.",
+                f"This client has {held} streams open, the most it may; close one first "
+                f"({app_setting('max_streams_per_client')}).",
                 {"retry-after": "5"},
             )
         self.open += 1
