@@ -140,19 +140,23 @@ def test_startup_and_shutdown_events_run_around_the_lifespan() -> None:
 
     app = LineStream(on_startup=[started])
 
-    @app.on_event("startup")
-    async def startup() -> None:
-        events.append("startup")
+    with pytest.warns(DeprecationWarning, match="use a lifespan"):  # as FastAPI warns
 
-    @app.on_event("shutdown")
-    def shutdown() -> None:
-        events.append("shutdown")
+        @app.on_event("startup")
+        async def startup() -> None:
+            events.append("startup")
+
+    with pytest.warns(DeprecationWarning, match="use a lifespan"):
+
+        @app.on_event("shutdown")
+        def shutdown() -> None:
+            events.append("shutdown")
 
     with TestClient(app):
         assert events == ["on_startup", "startup"]
     assert events == ["on_startup", "startup", "shutdown"]
     with pytest.raises(ValueError, match="startup"):
-        app.on_event("teardown")
+        app.on_event("teardown")  # (refused before it warns)
 
 
 def fastapi_errors_app() -> LineStream:

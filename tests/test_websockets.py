@@ -85,16 +85,25 @@ def chat_app() -> LineStream:
 
 
 def test_a_websocket_endpoint_takes_path_query_header_cookie_and_dependencies() -> None:
+    """(The endpoint lets receive_text()'s WebSocketDisconnect out when the test closes the socket: the test client
+    raises it, as FastAPI's tests expect; a server ends the socket quietly.)"""
     with TestClient(chat_app()) as client:
-        with client.websocket_connect("/items/foo/ws?q=3&token=some-token", headers={"user-agent": "tests"}) as ws:
-            ws.send_text("Hello")
-            assert ws.receive_text() == "Session cookie or query token value is: some-token"
-            assert ws.receive_text() == "Query parameter q is: 3"
-            assert ws.receive_text() == "Message text was: Hello, for item ID: foo, agent: tests"
+        ws = client.websocket_connect("/items/foo/ws?q=3&token=some-token", headers={"user-agent": "tests"})
+        ws.__enter__()
+        ws.send_text("Hello")
+        assert ws.receive_text() == "Session cookie or query token value is: some-token"
+        assert ws.receive_text() == "Query parameter q is: 3"
+        assert ws.receive_text() == "Message text was: Hello, for item ID: foo, agent: tests"
+        with pytest.raises(WebSocketDisconnect) as left:
+            ws.__exit__(None, None, None)
+        assert left.value.code == 1000
         client.cookies.set("session", "fakesession")
-        with client.websocket_connect("/items/bar/ws") as ws:
-            ws.send_text("again")
-            assert ws.receive_text() == "Session cookie or query token value is: fakesession"
+        ws = client.websocket_connect("/items/bar/ws")
+        ws.__enter__()
+        ws.send_text("again")
+        assert ws.receive_text() == "Session cookie or query token value is: fakesession"
+        with pytest.raises(WebSocketDisconnect):
+            ws.close()
 
 
 def test_a_refused_handshake_is_a_websocket_disconnect_as_in_fastapi() -> None:

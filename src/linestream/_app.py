@@ -6,8 +6,9 @@ import contextlib
 import dataclasses
 import enum
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,6 +20,7 @@ from typing_extensions import Unpack
 
 from linestream._declare.options import (
     STREAM_OPTION_NAMES,
+    BodyLimits,
     Settings,
     StreamOptions,
     app_setting,
@@ -28,6 +30,7 @@ from linestream._declare.options import (
 from linestream._declare.route import RouteOptions
 from linestream._engine.runtime import AppRuntime
 from linestream._engine.shutdown import shutdown_signals
+from linestream._fastapi import COMPAT_MODES
 from linestream._problem import default_exception_handlers, problem_response
 from linestream._routing.route import APIRoute
 from linestream._routing.router import APIRouter, PathOperationDecorators
@@ -78,7 +81,8 @@ class LineStream(PathOperationDecorators, Starlette):
             for item in items:
                 yield item
 
-    ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page.
+    ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page. ``root_path``:
+    the prefix a proxy serves the app under, when the ASGI server is not told (``--root-path``), as in FastAPI.
     ``explorer_url`` serves the live stream explorer (docs/explorer.md); set it to ``None`` in production.
     ``chunk_size`` bounds the bytes coalesced into one ASGI message. Plain ``def`` generator streams, and plain
     ``def`` path operations reading a streamed body, run in the app's own ``max_sync_streams`` worker threads
@@ -135,6 +139,7 @@ class LineStream(PathOperationDecorators, Starlette):
         openapi_version: str = "3.1.0",
         openapi_tags: list[dict[str, Any]] | None = None,
         servers: list[dict[str, Any]] | None = None,
+        root_path: str = "",
         root_path_in_servers: bool = True,
         docs_url: str | None = "/docs",
         redoc_url: str | None = "/redoc",
@@ -156,7 +161,9 @@ class LineStream(PathOperationDecorators, Starlette):
         max_streams: int | None = None,
         max_streams_per_client: int | None = None,
         stream_client_key: Callable[..., Any] | None = None,
-        error_format: str = "problem",
+        error_format: str | None = None,
+        compat: Literal["fastapi"] | None = None,
+        request_stream_limits: BodyLimits | None = None,
         on_startup: Sequence[Callable[[], Any]] | None = None,
         on_shutdown: Sequence[Callable[[], Any]] | None = None,
         separate_input_output_schemas: bool = True,
@@ -165,6 +172,16 @@ class LineStream(PathOperationDecorators, Starlette):
         if openapi_version not in OPENAPI_VERSIONS:
             raise ValueError(f"openapi_version must be one of {OPENAPI_VERSIONS}, not {openapi_version!r}")
         check_keywords("LineStream()", options, STREAM_OPTION_NAMES)
+        if request_stream_limits is not None:
+            warnings.warn(
+                "LineStream(request_stream_limits=) is now LineStream(body_limits=), which bounds every request "
+                "body; request_stream_limits= goes in a future release.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            options.setdefault("body_limits", request_stream_limits)
+        if compat is not None and compat not in COMPAT_MODES:
+            raise ValueError(f"compat must be one of {COMPAT_MODES} (or None), not {compat!r}")
         #: How this app serves streams (immutable; every route serves with it, and its routers' and its own
         #: options in force).
         self.settings = Settings(
@@ -175,10 +192,11 @@ class LineStream(PathOperationDecorators, Starlette):
             max_streams=max_streams,
             max_streams_per_client=max_streams_per_client,
             stream_client_key=stream_client_key,
+            fastapi_compat=compat == "fastapi",
         )
         #: What the app's routes share while it serves (open streams, stream slots, threads, overrides).
         self.runtime = AppRuntime(self.settings)
-        handlers = default_exception_handlers(error_format)
+        handlers = default_exception_handlers(error_format or ("fastapi" if compat == "fastapi" else "problem"))
         handlers.update(exception_handlers or {})
         #: Functions run when the app starts and stops (``on_startup=``, ``@app.on_event("startup")``), around
         #: the lifespan, as in FastAPI.
@@ -187,6 +205,8 @@ class LineStream(PathOperationDecorators, Starlette):
         #: Whether a model used both as input and output gets two schemas (``Item-Input``, ``Item-Output``)
         #: where they differ, as FastAPI documents; ``False``: one schema, the output's.
         self.separate_input_output_schemas = separate_input_output_schemas
+        #: ``"fastapi"``: the app answers, encodes and documents as FastAPI does (docs/fastapi.md).
+        self.compat = compat
         self.topic_backend = topic_backend
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
@@ -208,6 +228,9 @@ class LineStream(PathOperationDecorators, Starlette):
         self.openapi_version = openapi_version
         self.openapi_tags = openapi_tags
         self.servers = servers
+        #: The prefix a proxy serves the app under, when the server is not told it (``--root-path``): set as every
+        #: request's ``root_path``, and the document's first server (with ``root_path_in_servers``).
+        self.root_path = root_path
         #: The webhooks the API sends, documented under the document's ``webhooks`` (``@app.webhooks.post(...)``).
         self.webhooks = webhooks if webhooks is not None else APIRouter()
         self.generate_unique_id_function = generate_unique_id_function
@@ -227,6 +250,12 @@ class LineStream(PathOperationDecorators, Starlette):
         self.router.routes.extend(documentation_routes(self.title, lambda: self.openapi(), self.pages))
 
     @property
+    def context(self) -> AppRuntime:
+        """Deprecated: ``app.runtime``."""
+        warnings.warn("app.context is now app.runtime.", DeprecationWarning, stacklevel=2)
+        return self.runtime
+
+    @property
     def openapi_url(self) -> str | None:
         return self.pages.openapi_url
 
@@ -242,6 +271,18 @@ class LineStream(PathOperationDecorators, Starlette):
     def explorer_url(self) -> str | None:
         return self.pages.explorer_url
 
+    @property
+    def swagger_ui_oauth2_redirect_url(self) -> str | None:
+        return self.pages.swagger_ui_oauth2_redirect_url
+
+    @property
+    def swagger_ui_parameters(self) -> dict[str, Any] | None:
+        return self.pages.swagger_ui_parameters
+
+    @property
+    def swagger_ui_init_oauth(self) -> dict[str, Any] | None:
+        return self.pages.swagger_ui_init_oauth
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limit = self.settings.max_request_head_size
         if limit is not None and scope["type"] in ("http", "websocket") and _head_size(scope) > limit:
@@ -255,6 +296,8 @@ class LineStream(PathOperationDecorators, Starlette):
             else:
                 await send({"type": "websocket.close", "code": 1009, "reason": "request head too large"})
             return
+        if self.root_path:
+            scope["root_path"] = self.root_path
         await super().__call__(scope, receive, send)
 
     def _wrap_lifespan(self, lifespan: Lifespan[Any] | None) -> Lifespan[Any]:
@@ -348,6 +391,11 @@ class LineStream(PathOperationDecorators, Starlette):
         (``"startup"``) or stops (``"shutdown"``), as FastAPI's; a ``lifespan`` is the modern way."""
         if event_type not in ("startup", "shutdown"):
             raise ValueError(f'on_event takes "startup" or "shutdown", not {event_type!r}.')
+        warnings.warn(
+            "on_event is deprecated, as in FastAPI: use a lifespan (LineStream(lifespan=...)) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
 
         def decorator(function: HandlerT) -> HandlerT:
             (self.on_startup if event_type == "startup" else self.on_shutdown).append(function)

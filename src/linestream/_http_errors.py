@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as _StarletteHTTPException
 from linestream._errors import LineStreamError, short, summarise
 
 __all__ = [
+    "ErrorList",
     "HTTPException",
     "InvalidMessageId",
     "InvalidRequestItem",
@@ -44,16 +45,27 @@ class HTTPException(_StarletteHTTPException, LineStreamError):
         self.detail = detail
 
 
+class ErrorList(list[dict[str, Any]]):
+    """The errors of a ``RequestValidationError``: a list, which may also be called (``exc.errors()``, as in
+    FastAPI, returns the same errors), so that handlers written either way work."""
+
+    def __call__(self) -> list[dict[str, Any]]:
+        return list(self)
+
+
 class RequestValidationError(HTTPException):
     """The request's parameters or body do not match the path operation's declaration.
 
     ``errors`` is a list of dicts, each with ``loc`` (e.g. ``["query", "n"]``), ``msg``, ``type`` and, when
-    known, ``input``. It is answered with status 422 and a problem-JSON body listing the errors. A request with
-    very many errors lists the first ones (``BodyLimits.max_errors``); ``errors_omitted`` counts the others.
+    known, ``input``; ``exc.errors()`` returns them too, as in FastAPI. ``body`` is the request's JSON body
+    (``None`` when it had none, or when the errors are not about a JSON body). It is answered with status 422 and
+    a problem-JSON body listing the errors. A request with very many errors lists the first ones
+    (``BodyLimits.max_errors``); ``errors_omitted`` counts the others.
     """
 
-    def __init__(self, errors: Sequence[Mapping[str, Any]], *, errors_omitted: int = 0) -> None:
-        self.errors = [dict(error) for error in errors]
+    def __init__(self, errors: Sequence[Mapping[str, Any]], *, body: Any = None, errors_omitted: int = 0) -> None:
+        self.errors = ErrorList(dict(error) for error in errors)
+        self.body = body
         self.errors_omitted = errors_omitted
         super().__init__(status_code=422, detail=summarise(self.errors, errors_omitted))
 

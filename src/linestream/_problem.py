@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from linestream._fastapi import fastapi_jsonable
 from linestream.exceptions import (
     RequestValidationError,
     ResponseValidationError,
@@ -52,13 +53,23 @@ def problem_response(
     return Response(content, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def _fastapi_app(request: Request) -> bool:
+    """Whether the request's app answers as FastAPI (``compat="fastapi"``): then the default handlers, called by
+    an app's own, answer as FastAPI's do."""
+    return getattr(request.scope.get("app"), "compat", None) == "fastapi"
+
+
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if _fastapi_app(request):
+        return await fastapi_http_exception_handler(request, exc)
     return problem_response(exc.status_code, exc.detail, headers=exc.headers)
 
 
 async def request_validation_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if _fastapi_app(request):
+        return await fastapi_request_validation_handler(request, exc)
     if exc.errors_omitted:
         return problem_response(422, exc.detail, errors=exc.errors, errors_omitted=exc.errors_omitted)
     return problem_response(422, exc.detail, errors=exc.errors)
@@ -129,7 +140,7 @@ async def fastapi_http_exception_handler(request: Request, exc: Exception) -> Re
 async def fastapi_request_validation_handler(request: Request, exc: Exception) -> Response:
     """FastAPI's 422: ``{"detail": [errors]}``, each error with ``type``, ``loc``, ``msg``, ``input``."""
     assert isinstance(exc, RequestValidationError)
-    return _json({"detail": exc.errors}, 422)
+    return _json({"detail": fastapi_jsonable(exc.errors)}, 422)
 
 
 async def fastapi_server_error_handler(request: Request, exc: Exception) -> Response:

@@ -7,8 +7,8 @@
         logger.info("%s %s: %s", request.method, request.url.path, exc.detail)
         return await http_exception_handler(request, exc)
 
-Each answers with an RFC 9457 problem (``application/problem+json``); see ``LineStream`` for the FastAPI-shaped
-bodies a migrating app may choose instead.
+Each answers with an RFC 9457 problem (``application/problem+json``), or, in an app made with
+``LineStream(compat="fastapi")``, with FastAPI's shapes, as FastAPI's own handlers do.
 """
 
 from __future__ import annotations

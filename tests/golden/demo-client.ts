@@ -28,14 +28,6 @@ export interface Placed {
   id: string;
 }
 
-/** An RFC 9457 problem details object. */
-export interface Problem {
-  type?: string;
-  title: string;
-  status: number;
-  detail?: unknown;
-}
-
 /** Problem details listing each invalid part of the request. */
 export type ValidationProblem = Problem & {
   errors: {
@@ -47,17 +39,12 @@ export type ValidationProblem = Problem & {
   }[];
 };
 
-/** The last record of a stream whose generator failed (routes with stream_errors="record"). */
-export interface StreamError {
-  error: Problem;
-}
-
-/** The last record of a complete stream (routes with stream_end=True). */
-export interface StreamEnd {
-  end: {
-    /** How many items the stream sent. */
-    count: number;
-  };
+/** An RFC 9457 problem details object. */
+export interface Problem {
+  type?: string;
+  title: string;
+  status: number;
+  detail?: unknown;
 }
 
 /** A client of linestream demo: `new Client(baseUrl, { headers })`. */

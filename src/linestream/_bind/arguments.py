@@ -24,6 +24,7 @@ from linestream._compile.annotations import CallKind
 from linestream._compile.dependant import Dependant, ModelParams, ParamField, SubDependency
 from linestream._compile.endpoint import EndpointSpec
 from linestream._declare.options import body_limit
+from linestream._fastapi import json_error
 from linestream.exceptions import HTTPException, RequestValidationError
 from linestream.params import ParamSource, SecurityScopes
 
@@ -49,7 +50,8 @@ async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], bindin
     if errors or failed or values is _FAILED:
         limit = binding.body_limits.max_errors
         omitted = binding.errors_omitted + max(0, len(errors) - limit)
-        raise RequestValidationError(errors[:limit], errors_omitted=omitted)
+        body = binding.body if binding.body is not NOT_READ and binding.body is not _INVALID else None
+        raise RequestValidationError(_reported(errors[:limit], binding), body=body, errors_omitted=omitted)
     result: dict[str, Any] = values
     stream = spec.body_stream
     if stream is not None and binding.connection.scope["type"] == "http":  # a WebSocket's messages are its own
@@ -73,8 +75,17 @@ async def solve_value(sub: SubDependency, spec: EndpointSpec, binding: RequestBi
     errors: list[dict[str, Any]] = []
     value = await _solve_sub(sub, binding, errors, spec, ())
     if errors or value is _FAILED:
-        raise RequestValidationError(errors[: binding.body_limits.max_errors])
+        raise RequestValidationError(_reported(errors[: binding.body_limits.max_errors], binding))
     return value
+
+
+def _reported(errors: list[dict[str, Any]], binding: RequestBinding) -> list[dict[str, Any]]:
+    """The errors as the exception carries them: FastAPI's locations are tuples (``str(exc.errors())`` shows
+    ``('path', 'item_id')``, which handlers written for FastAPI print)."""
+    if binding.fastapi:
+        for error in errors:
+            error["loc"] = tuple(error["loc"])
+    return errors
 
 
 async def _read_body(spec: EndpointSpec, binding: RequestBinding, errors: list[dict[str, Any]]) -> None:
@@ -89,10 +100,15 @@ async def _read_body(spec: EndpointSpec, binding: RequestBinding, errors: list[d
         binding.body = None
         return
     given = headers.get("content-type")
+    content_type = (given or "application/json").split(";", 1)[0].strip().lower()
+    is_json = content_type == "application/json" or content_type.endswith("+json")
+    if binding.fastapi and not (is_json and (given is not None or not binding.strict_content_type)):
+        # As FastAPI: a body that is not declared JSON is validated as the text it is (and fails: 422).
+        binding.body = raw.decode("utf-8", "replace")
+        return
     if given is None and binding.strict_content_type:
         raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: application/json.")
-    content_type = (given or "application/json").split(";", 1)[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if not is_json:
         raise HTTPException(
             415,
             f"The request body must be JSON (Content-Type: application/json), not {echo(content_type)!r}.",
@@ -100,7 +116,10 @@ async def _read_body(spec: EndpointSpec, binding: RequestBinding, errors: list[d
     try:
         binding.body = pydantic_core.from_json(raw)
     except ValueError as exc:
-        errors.append({"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"})
+        if binding.fastapi:
+            errors.append(json_error(raw))
+        else:
+            errors.append({"loc": ["body"], "msg": f"Invalid JSON: {exc}", "type": "json_invalid"})
         binding.body = _INVALID
 
 
@@ -141,7 +160,7 @@ async def _solve(
                 failed = True
                 continue
             data, single = _body_data(spec, binding)
-            found, problems, omitted = model.validate(data, "body", limit)
+            found, problems, omitted = model.validate(data, "body", limit, fastapi=binding.fastapi)
             if single:
                 for problem in problems:
                     del problem["loc"][1:2]
@@ -151,7 +170,7 @@ async def _solve(
             else:
                 data = _location_data(connection, source, model.fields)
             where = "body" if source is ParamSource.FORM else source.value
-            found, problems, omitted = model.validate(data, where, limit)
+            found, problems, omitted = model.validate(data, where, limit, fastapi=binding.fastapi)
             models = {field.alias for field in model.fields if field.model is not None}
             for problem in problems:
                 # A parameter model's fields are parameters of their own: `["query", "limit"]`, not under the model.
@@ -252,9 +271,13 @@ async def _read_form(binding: RequestBinding) -> FormData:
     if content_type is None:
         if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
             return FormData()  # no body at all: its required fields are reported missing (422), as in FastAPI
+        if binding.fastapi:
+            return FormData()
         if binding.strict_content_type:
             raise HTTPException(415, _MISSING_CONTENT_TYPE + "Content-Type: multipart/form-data.")
     media_type = (content_type or "application/x-www-form-urlencoded").split(";", 1)[0].strip().lower()
+    if media_type not in FORM_TYPES and binding.fastapi:
+        return FormData()  # as FastAPI: a body that is not a form has no form fields (they are missing: 422)
     if media_type not in FORM_TYPES:
         raise HTTPException(
             415, f"The request body must be a form (multipart/form-data, or URL-encoded), not {echo(media_type)!r}."

@@ -76,6 +76,7 @@ class RequestBinding:
         "cache",
         "connection",
         "errors_omitted",
+        "fastapi",
         "file_bytes",
         "form",
         "overrides",
@@ -91,11 +92,15 @@ class RequestBinding:
         overrides: Overrides,
         body_limits: BodyLimits,
         strict_content_type: bool = True,
+        *,
+        fastapi: bool = False,
     ) -> None:
         #: The request (or the WebSocket).
         self.connection = connection
         #: A body without a Content-Type is refused (415), not read as JSON (see ``LineStream``).
         self.strict_content_type = strict_content_type
+        #: Bodies and errors as FastAPI reads and reports them (``LineStream(compat="fastapi")``).
+        self.fastapi = fastapi
         #: Exits when the response is complete: ``yield`` dependencies of scope ``"request"``.
         self.stack = stack
         #: Exits when the path operation has returned: ``yield`` dependencies of scope ``"function"`` (made for

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pydantic
+import pydantic_core
 
 from linestream._errors import short as _short
 
@@ -35,9 +36,11 @@ def echo(value: Any) -> Any:
 
 
 def located_errors(
-    exc: pydantic.ValidationError, prefix: Sequence[str | int], limit: int
+    exc: pydantic.ValidationError, prefix: Sequence[str | int], limit: int, *, fastapi: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
-    """At most ``limit`` of ``exc``'s errors, located under ``prefix``, and how many more there are."""
+    """At most ``limit`` of ``exc``'s errors, located under ``prefix``, and how many more there are. ``fastapi``:
+    as FastAPI reports them (each with its ``input``, ``None`` for a parameter that is missing, and its raw
+    ``ctx``), except that an input of more than ``MAX_FASTAPI_ECHO`` bytes of JSON is not echoed."""
     count = exc.error_count()
     if count > MAX_MATERIALIZED:
         summary = {
@@ -47,7 +50,32 @@ def located_errors(
         }
         return [summary], count - 1
     errors = exc.errors(include_url=False)
+    if fastapi:
+        sizes: dict[int, int] = {}
+        return [_as_fastapi(error, prefix, sizes) for error in errors[:limit]], max(0, count - limit)
     return [_located(error, prefix) for error in errors[:limit]], max(0, count - limit)
+
+
+#: Bytes of JSON beyond which an error's input is not echoed, even in FastAPI's reports (a body with a hundred
+#: missing fields would otherwise be echoed a hundred times).
+MAX_FASTAPI_ECHO = 16 * 1024
+
+
+def _as_fastapi(error: Mapping[str, Any], prefix: Sequence[str | int], sizes: dict[int, int]) -> dict[str, Any]:
+    loc = [*prefix, *error["loc"]]
+    value = error.get("input")
+    if error["type"] == "missing" and len(loc) == 2:
+        value = None  # a parameter that is missing: FastAPI reports no input
+    elif not isinstance(value, _SCALARS) or (isinstance(value, (str, bytes)) and len(value) > MAX_FASTAPI_ECHO):
+        size = sizes.get(id(value))
+        if size is None:
+            size = sizes[id(value)] = len(pydantic_core.to_json(value, fallback=str))
+        if size > MAX_FASTAPI_ECHO:
+            value = None
+    located = {"type": error["type"], "loc": loc, "msg": error["msg"], "input": value}
+    if error.get("ctx"):
+        located["ctx"] = dict(error["ctx"])
+    return located
 
 
 def _located(error: Mapping[str, Any], prefix: Sequence[str | int]) -> dict[str, Any]:

@@ -142,13 +142,15 @@ class LocationModel:
             ) from exc
 
     def validate(
-        self, data: Mapping[str, Any], prefix: str, limit: int
+        self, data: Mapping[str, Any], prefix: str, limit: int, *, fastapi: bool = False
     ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-        """The values by parameter name; or, when invalid, at most ``limit`` errors and how many were left out."""
+        """The values by parameter name; or, when invalid, at most ``limit`` errors and how many were left out
+        (``fastapi``: reported as FastAPI does)."""
         try:
-            instance = self.model.__pydantic_validator__.validate_python(data)
+            # (FastAPI validates from attributes: its errors for a body that is not an object say so.)
+            instance = self.model.__pydantic_validator__.validate_python(data, from_attributes=fastapi or None)
         except pydantic.ValidationError as exc:
-            errors, omitted = located_errors(exc, (prefix,), limit)
+            errors, omitted = located_errors(exc, (prefix,), limit, fastapi=fastapi)
             return {}, errors, omitted
         values = instance.__dict__
         return {name: values[key] for key, name in self.names}, [], 0

@@ -18,6 +18,7 @@ from linestream._compile.endpoint import EndpointSpec, analyse_endpoint
 from linestream._compile.plan import StreamPlan, build_plans, raw_stream_format
 from linestream._declare.options import Settings, resolve
 from linestream._declare.route import RouteDeclaration
+from linestream._fastapi import fastapi_json
 from linestream._kinds import EventKinds, event_kinds
 from linestream._serialization import ItemEncoder
 from linestream.exceptions import EndpointDefinitionError
@@ -107,6 +108,8 @@ def compile_route(
     extra = route_dependencies(name, list(declaration.dependencies), path_params)
     options = declaration.serialization
     encoder = ItemEncoder(spec.item_adapter if spec.is_stream else spec.response_adapter, options)
+    if settings.fastapi_compat and not spec.is_stream and encoder.adapter is None:
+        encoder.encode = fastapi_json  # an untyped value, encoded as FastAPI's jsonable_encoder does
     dependants = [d for sub in extra for d in sub.dependant.walk()] + list(spec.dependant.walk())
     key = settings.stream_client_key
     plans: tuple[StreamPlan, ...] = ()

@@ -222,6 +222,8 @@ class Settings:
     max_streams: Annotated[int | None, Positive("streams")] = None
     max_streams_per_client: Annotated[int | None, Positive("streams")] = None
     stream_client_key: Annotated[Callable[..., Any] | None, Dependency()] = None
+    #: ``LineStream(compat="fastapi")``: answer as FastAPI does (see ``linestream._fastapi``).
+    fastapi_compat: Annotated[bool, _FLAG] = False
 
     def __post_init__(self) -> None:
         for name, check in _CHECKS.items():

@@ -75,7 +75,14 @@ class RouteHandler:
         try:
             async with ExitStack() as stack:
                 request = Request(scope, channel)
-                binding = RequestBinding(request, stack, overrides, settings.body_limits, settings.strict_content_type)
+                binding = RequestBinding(
+                    request,
+                    stack,
+                    overrides,
+                    settings.body_limits,
+                    settings.strict_content_type,
+                    fastapi=settings.fastapi_compat,
+                )
                 # Whatever the handler does, function-scoped dependencies exit before the request's.
                 stack.push_async_callback(binding.exit_function_scope)
                 if self.custom is None:
@@ -171,8 +178,9 @@ class StreamHandler(RouteHandler):
     def plan_for(self, request: Request) -> StreamPlan:
         compiled = self.compiled
         plans = compiled.plans
-        if compiled.raw_format is not None:
-            # A raw stream has one media type: like Starlette's StreamingResponse, it ignores Accept.
+        if compiled.raw_format is not None or compiled.settings.fastapi_compat:
+            # A raw stream has one media type: like Starlette's StreamingResponse, it ignores Accept. So does
+            # FastAPI for every stream (compat="fastapi": the route's first format, JSON Lines by default).
             return plans[0]
         stream_format = negotiate(request.headers.get("accept"), compiled.offered_formats)
         if stream_format is None:

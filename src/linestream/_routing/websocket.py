@@ -54,6 +54,10 @@ from linestream.params import ParamSource
 
 __all__ = ["APIWebSocketRoute"]
 
+#: The scope extension by which a test client says it runs the app: an endpoint's ``WebSocketDisconnect`` is
+#: raised to the test (as Starlette's test client shows it), where under a server the socket ends quietly.
+TEST_CLIENT = "linestream.testclient"
+
 
 class APIWebSocketRoute(WebSocketRoute):
     """One WebSocket endpoint. Created by ``@app.websocket(path)``; rarely built by hand."""
@@ -145,7 +149,7 @@ class APIWebSocketRoute(WebSocketRoute):
         overrides.mapping = self.runtime.dependency_overrides
         limits = self.runtime.settings.body_limits
         async with ExitStack() as stack:
-            binding = RequestBinding(websocket, stack, overrides, limits)
+            binding = RequestBinding(websocket, stack, overrides, limits, fastapi=self.runtime.settings.fastapi_compat)
             stack.push_async_callback(binding.exit_function_scope)
             try:
                 await self._run(websocket, binding)
@@ -177,8 +181,11 @@ class APIWebSocketRoute(WebSocketRoute):
             await self.endpoint(**arguments)
         except WebSocketDisconnect:
             # The client left and the endpoint let `receive_text()`'s exception out, as FastAPI's own examples
-            # do: the socket's normal end, not an error to log.
-            if websocket.client_state is not WebSocketState.DISCONNECTED:
+            # do: the socket's normal end, not an error for the server to log. The test clients, like Starlette's
+            # (and FastAPI's tests), see the endpoint's exception.
+            if websocket.client_state is not WebSocketState.DISCONNECTED or TEST_CLIENT in websocket.scope.get(
+                "extensions", {}
+            ):
                 raise
 
     async def _client_key(self, binding: RequestBinding) -> Any:

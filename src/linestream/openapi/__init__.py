@@ -10,7 +10,7 @@ specification's own ``itemSchema`` instead.
 
 from __future__ import annotations
 
-from linestream.openapi._docs import get_redoc_html, get_swagger_ui_html
+from linestream.openapi._docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from linestream.openapi._explorer import explorer_html, explorer_static_path
 from linestream.openapi._generate import OPENAPI_VERSIONS, DocumentedApp, build_openapi, get_openapi
 from linestream.openapi._routes import DocumentationPages, documentation_routes
@@ -27,5 +27,6 @@ __all__ = [
     "get_openapi",
     "get_redoc_html",
     "get_swagger_ui_html",
+    "get_swagger_ui_oauth2_redirect_html",
     "typescript_client",
 ]

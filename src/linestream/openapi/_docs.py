@@ -90,8 +90,10 @@ def swagger_ui_html(
     static = html.escape(static_url, quote=True)
     script = f"""
 const config = {_script(config)};
-config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
-window.ui = SwaggerUIBundle(config);
+window.ui = SwaggerUIBundle({{
+  ...config,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+}});
 """
     if init_oauth:
         script += f"window.ui.initOAuth({_script(init_oauth)});\n"
@@ -159,6 +161,14 @@ def get_swagger_ui_html(
             page = page.replace(f"{static}/{name}", html.escape(given, quote=True))
     external = any(url is not None and "://" in url for url in (swagger_js_url, swagger_css_url))
     return HTMLResponse(page, headers=page_headers((script,), styles_inline=True, external=external))
+
+
+def get_swagger_ui_oauth2_redirect_html() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page (FastAPI's function of the same name), its script inline (and allowed by
+    the page's Content-Security-Policy), for an app that serves its docs pages itself."""
+    script = (ASSETS / "swagger-ui" / "oauth2-redirect.js").read_text()
+    page = f'<!doctype html>\n<html lang="en-US"><body><script>{script}</script></body></html>\n'
+    return HTMLResponse(page, headers=page_headers((script,)))
 
 
 def get_redoc_html(

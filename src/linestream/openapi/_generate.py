@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -11,7 +12,7 @@ from starlette.routing import BaseRoute
 
 from linestream._routing.route import APIRoute
 from linestream.openapi._operations import Operations, register_route
-from linestream.openapi._schemas import PROBLEM_SCHEMAS, SchemaRegistry
+from linestream.openapi._schemas import FASTAPI_ERROR_SCHEMAS, PROBLEM_SCHEMAS, SchemaRegistry
 from linestream.openapi._streams import STREAM_SCHEMAS
 
 __all__ = ["OPENAPI_VERSIONS", "DocumentedApp", "build_openapi", "get_openapi"]
@@ -37,6 +38,10 @@ class DocumentedApp(Protocol):
     separate_input_output_schemas: bool
 
     @property
+    def compat(self) -> str | None:
+        """``"fastapi"``: error responses documented as FastAPI's (``LineStream(compat=...)``)."""
+
+    @property
     def routes(self) -> Sequence[BaseRoute]: ...
 
     @property
@@ -56,7 +61,8 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
         register_route(route, registry, private)
     registry.generate(private)
 
-    operations = Operations(registry, version, app.generate_unique_id_function)
+    fastapi = app.compat == "fastapi"
+    operations = Operations(registry, version, app.generate_unique_id_function, fastapi=fastapi)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path_format, {}).update(operations.path_item(route))
@@ -67,12 +73,80 @@ def build_openapi(app: DocumentedApp, *, version: str | None = None) -> dict[str
     if webhooks:
         document["webhooks"] = {route.path_format.lstrip("/"): operations.path_item(route) for route in webhooks}
     schemas = dict(sorted({**registry.definitions, **registry.extra}.items()))
-    document["components"] = {"schemas": {**schemas, **PROBLEM_SCHEMAS, **STREAM_SCHEMAS}}
+    # The schemas of errors and records, where an operation refers to them (an app without streams has no
+    # StreamEnd; one without parameters no ValidationProblem).
+    pool = {**(FASTAPI_ERROR_SCHEMAS if fastapi else PROBLEM_SCHEMAS), **STREAM_SCHEMAS}
+    if fastapi:
+        # FastAPI's components are what the operations refer to (a parameter model's fields are parameters).
+        pool.update(schemas)
+        schemas = {}
+    referring: list[Any] = [paths, document.get("webhooks"), schemas]
+    while referring:
+        text = json.dumps(referring)
+        referring = []
+        for name in [name for name in pool if f'"#/components/schemas/{name}"' in text]:
+            schemas[name] = pool.pop(name)
+            referring.append(schemas[name])
+    components: dict[str, Any] = {}
+    if schemas:
+        components["schemas"] = dict(sorted(schemas.items())) if fastapi else schemas
     if operations.security_schemes:
-        document["components"]["securitySchemes"] = dict(sorted(operations.security_schemes.items()))
+        components["securitySchemes"] = dict(sorted(operations.security_schemes.items()))
+    if components:
+        document["components"] = components
     if app.openapi_tags:
         document["tags"] = app.openapi_tags
+    if fastapi:
+        document = _as_fastapi(document)
     return document
+
+
+_LOCATIONS = {"path": 0, "query": 1, "header": 2, "cookie": 3}
+
+
+def _as_fastapi(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as FastAPI writes it (``compat="fastapi"``): parameters by location (path, query, header,
+    cookie), a body's and a response's inline schema titled, ``required`` only when true, files as
+    ``contentMediaType``, and (its OpenAPI models dumped with ``exclude_none``) no key with a null value."""
+    for path_item in [*document["paths"].values(), *document.get("webhooks", {}).values()]:
+        for operation in path_item.values():
+            if "parameters" in operation:
+                operation["parameters"].sort(key=lambda parameter: _LOCATIONS.get(parameter["in"], 4))
+                for parameter in operation["parameters"]:
+                    if "$ref" in parameter["schema"]:
+                        parameter["schema"].pop("title", None)
+            body = operation.get("requestBody")
+            if body is not None and body.get("required") is False:
+                del body["required"]
+            for status, response in operation.get("responses", {}).items():
+                schema = response.get("content", {}).get("application/json", {}).get("schema")
+                if str(status).startswith("2") and schema and "$ref" not in schema and "title" not in schema:
+                    schema["title"] = f"Response_{operation['operationId']}".title().replace("_", " ")
+    cleaned: dict[str, Any] = _files_as_content(_without_nulls(document))
+    return cleaned
+
+
+def _files_as_content(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("type") == "string" and value.get("format") == "binary":
+            value = {key: item for key, item in value.items() if key != "format"}
+            value["contentMediaType"] = "application/octet-stream"
+        return {key: _files_as_content(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_files_as_content(item) for item in value]
+    return value
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: item if key in ("example", "examples") else _without_nulls(item)
+            for key, item in value.items()
+            if item is not None
+        }
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
 
 
 def _documented(routes: Sequence[BaseRoute]) -> list[APIRoute]:
@@ -112,6 +186,7 @@ class _Described:
     generate_unique_id_function: Callable[[APIRoute], str] | None = None
     webhooks: Any = None
     separate_input_output_schemas: bool = True
+    compat: str | None = None
 
 
 def get_openapi(

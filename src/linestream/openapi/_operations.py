@@ -17,7 +17,7 @@ from linestream.openapi._schemas import SchemaRegistry, ref
 from linestream.openapi._streams import stream_docs, stream_headers
 from linestream.params import ParamSource
 from linestream.security import SecurityBase
-from linestream.streams import FORMATS
+from linestream.streams import FORMATS, StreamFormat
 
 __all__ = ["Operations", "register_route"]
 
@@ -84,9 +84,13 @@ class Operations:
         registry: SchemaRegistry,
         version: str,
         generate_unique_id: Callable[[APIRoute], str] | None = None,
+        *,
+        fastapi: bool = False,
     ) -> None:
         self.registry = registry
         self.version = version
+        #: Error responses as FastAPI documents them (``compat="fastapi"``).
+        self.fastapi = fastapi
         self.generate_unique_id = generate_unique_id
         self._ids: set[str] = set()
         #: The security schemes of the operations built so far, by name (``components.securitySchemes``).
@@ -122,7 +126,9 @@ class Operations:
             operation["parameters"] = parameters
         if body is not None:
             operation["requestBody"] = body
-        operation["responses"] = self._responses(route, has_input=bool(parameters or body))
+        # (A parameter left out of the document can fail validation too.)
+        has_input = bool(parameters or body) or any(dependant.models for dependant in dependants(route))
+        operation["responses"] = self._responses(route, has_input=has_input)
         requirements = security_requirements(route)
         if requirements:
             operation["security"] = [{scheme.scheme_name: scopes} for scheme, scopes in requirements]
@@ -221,6 +227,12 @@ class Operations:
     ) -> dict[str, Any]:
         """A form body: its fields (a form model's, one by one), as ``multipart/form-data`` when it has files."""
         name = f"Body_{operation_id}"
+        if self.fastapi and previous is None and len(fields) == 1 and fields[0].model is not None:
+            # One form model: FastAPI's body is that model's schema.
+            schema = {key: value for key, value in properties.get(fields[0].alias, {}).items() if key != "title"}
+            files = '"binary"' in json.dumps(self.registry.resolve(schema))
+            media_type = "multipart/form-data" if files else "application/x-www-form-urlencoded"
+            return {"content": {media_type: {"schema": schema}}, "required": True}
         merged = self.registry.extra.get(name, {"title": name, "type": "object", "properties": {}})
         files = previous is not None and "multipart/form-data" in previous["content"]
         for field in fields:
@@ -254,15 +266,21 @@ class Operations:
             name = f"Body_{operation_id}"
             merged = self.registry.extra.get(name, {})
             merged_properties = {**merged.get("properties", {}), **properties}
-            merged_required = sorted({*merged.get("required", []), *required})
+            merged_required = [*merged.get("required", [])]
+            merged_required += [name for name in properties if name in required and name not in merged_required]
             body_schema: dict[str, Any] = {"title": name, "type": "object", "properties": merged_properties}
             if merged_required:
                 body_schema["required"] = merged_required
             self.registry.extra[name] = body_schema
             return {"content": {"application/json": {"schema": ref(name)}}, "required": bool(merged_required)}
         field = spec.body_fields[0]
+        media: dict[str, Any] = {"schema": properties.get(field.alias, {})}
+        if self.fastapi and "$ref" not in media["schema"]:
+            media["schema"] = {**media["schema"], "title": field.alias.title().replace("_", " ")}  # as FastAPI's
+        if field.openapi_examples:
+            media["examples"] = field.openapi_examples
         return {
-            "content": {"application/json": {"schema": properties.get(field.alias, {})}},
+            "content": {"application/json": media},
             "required": field.alias in required,
         }
 
@@ -273,7 +291,13 @@ class Operations:
         status = str(route.default_status)
         output = registry.results.get((id(route), "output"), {})
         responses: dict[str, Any] = {}
-        if route.compiled.raw_format is not None:
+        if route.compiled.raw_format is not None and self.fastapi:
+            # As FastAPI documents a StreamingResponse: its media type (if it has one) holds a string.
+            media = route.response_class.media_type if route.response_class is not None else None
+            responses[status] = {"description": route.response_description}
+            if media is not None:
+                responses[status]["content"] = {media: {"schema": {"type": "string"}}}
+        elif route.compiled.raw_format is not None:
             media_type = route.compiled.raw_format.media_type
             text = spec.item_type is str or media_type.startswith("text/")
             schema: dict[str, Any] = {"type": "string"} if text else {"type": "string", "format": "binary"}
@@ -289,12 +313,19 @@ class Operations:
             if route.response_class is not None:
                 answers = route.response_class.media_type
             if route.default_status not in (204, 304) and answers is not None:
-                success["content"] = {answers: {"schema": output}}
+                media = answers.split(";", 1)[0].strip()
+                json_like = media == "application/json" or media.endswith("+json")
+                # A response class that is not JSON (HTML, plain text) sends text, whatever the value it was given.
+                success["content"] = {answers: {"schema": output if json_like else {"type": "string"}}}
             responses[status] = success
         if has_input:
             responses["422"] = {
                 "description": "Validation Error",
-                "content": {PROBLEM_MEDIA_TYPE: {"schema": ref("ValidationProblem")}},
+                "content": (
+                    {"application/json": {"schema": ref("HTTPValidationError")}}
+                    if self.fastapi
+                    else {PROBLEM_MEDIA_TYPE: {"schema": ref("ValidationProblem")}}
+                ),
             }
         if spec.is_stream:
             settings = route.compiled.settings
@@ -320,6 +351,8 @@ class Operations:
 
     def _stream_response(self, route: APIRoute, output: dict[str, Any]) -> dict[str, Any]:
         formats = route.compiled.offered_formats
+        if self.fastapi:
+            return {"description": route.response_description, "content": _fastapi_stream(formats[0], output)}
         record = route.compiled.error_policy == "record"
         kind_names = list(route.compiled.kinds.by_name) if route.compiled.kinds else []
         doc = stream_docs(
@@ -376,3 +409,23 @@ class Operations:
             except ValueError:
                 entry["description"] = "Additional Response"
         return entry
+
+
+def _fastapi_stream(stream_format: StreamFormat, item: dict[str, Any]) -> dict[str, Any]:
+    """A stream's content as FastAPI documents it (``compat="fastapi"``, where a stream is served in its route's
+    first format only): JSON Lines with its ``itemSchema``; SSE events whose data holds the item."""
+    if stream_format.media_type != "text/event-stream":
+        return {stream_format.media_type: {"itemSchema": item}}
+    event: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "string"},
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    }
+    if item:
+        event["properties"]["data"] = {"type": "string", "contentMediaType": "application/json", "contentSchema": item}
+        event["required"] = ["data"]
+    return {stream_format.media_type: {"itemSchema": event}}

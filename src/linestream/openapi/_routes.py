@@ -70,7 +70,7 @@ def documentation_routes(
         async def docs_page(request: Request) -> Response:
             root = request.scope.get("root_path", "")
             page, script = swagger_ui_html(
-                f"{title} - API docs",
+                f"{title} - Swagger UI",
                 root + openapi_url,
                 root + docs_static,
                 parameters=pages.swagger_ui_parameters,

@@ -115,6 +115,34 @@ class SchemaRegistry:
 #: The component schemas of the problems linestream answers with.
 PROBLEM_SCHEMAS = {"Problem": PROBLEM_SCHEMA, "ValidationProblem": VALIDATION_PROBLEM_SCHEMA}
 
+_STRING = {"type": "string"}
+#: FastAPI's schemas of its 422 body (``compat="fastapi"``).
+FASTAPI_ERROR_SCHEMAS: dict[str, Any] = {
+    "ValidationError": {
+        "title": "ValidationError",
+        "required": ["loc", "msg", "type"],
+        "type": "object",
+        "properties": {
+            "loc": {
+                "title": "Location",
+                "type": "array",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
+            "msg": {"title": "Message", "type": "string"},
+            "type": {"title": "Error Type", "type": "string"},
+            "input": {"title": "Input"},
+            "ctx": {"title": "Context", "type": "object"},
+        },
+    },
+    "HTTPValidationError": {
+        "title": "HTTPValidationError",
+        "type": "object",
+        "properties": {
+            "detail": {"title": "Detail", "type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}
+        },
+    },
+}
+
 
 def ref(name: str) -> dict[str, str]:
     """A reference to the component schema ``name``."""

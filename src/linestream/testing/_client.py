@@ -70,6 +70,13 @@ class _Lifespan:
             await self._exchange("shutdown")
 
 
+def _call_itself_testclient(headers: httpx.Headers, options: dict[str, Any]) -> None:
+    """The test clients say who they are as Starlette's does (``User-Agent: testclient``), unless told otherwise."""
+    given = options.get("headers")
+    if not given or "user-agent" not in httpx.Headers(given):
+        headers["user-agent"] = "testclient"
+
+
 class AsyncTestClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` served by ``app`` in-process, with real streaming. Use ``async with``."""
 
@@ -95,6 +102,7 @@ class AsyncTestClient(httpx.AsyncClient):
             root_path=root_path,
         )
         super().__init__(base_url=base_url, transport=transport, follow_redirects=follow_redirects, **options)
+        _call_itself_testclient(self.headers, options)
 
     def websocket_connect(
         self, url: str, subprotocols: list[str] | None = None, **options: Any
@@ -228,6 +236,7 @@ class TestClient(httpx.Client):
         super().__init__(
             base_url=base_url, transport=_PortalTransport(self), follow_redirects=follow_redirects, **options
         )
+        _call_itself_testclient(self.headers, options)
 
     def _ensure_started(self) -> tuple[anyio.from_thread.BlockingPortal, AsyncTestClient]:
         if self._portal is None or self._async_client is None:

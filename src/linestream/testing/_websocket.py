@@ -20,6 +20,8 @@ import httpx
 from starlette.types import ASGIApp, Message
 from starlette.websockets import WebSocketDisconnect
 
+from linestream._routing.websocket import TEST_CLIENT
+
 __all__ = ["AsyncWebSocketSession", "WebSocketDenialResponse", "WebSocketSession"]
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
@@ -53,7 +55,7 @@ def websocket_scope(request: httpx.Request, subprotocols: list[str] | None, root
         "server": (url.host, url.port or (443 if url.scheme == "https" else 80)),
         "subprotocols": subprotocols or [],
         "state": {},
-        "extensions": {"websocket.http.response": {}},
+        "extensions": {"websocket.http.response": {}, TEST_CLIENT: {}},
     }
 
 

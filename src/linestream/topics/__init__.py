@@ -4,6 +4,9 @@
 ``RedisBackend`` (Redis Streams, shared by every worker and host). See docs/scaling-out.md.
 """
 
+import warnings
+from typing import Any
+
 from linestream._serialization import SerializedItem
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
 from linestream.topics._base import TopicBackend
@@ -23,3 +26,15 @@ __all__ = [
     "TopicBackendUnavailable",
     "default_backend",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Message":
+        warnings.warn(
+            "linestream.topics.Message is now SerializedItem (linestream.topics.SerializedItem); Message goes in a "
+            "future release.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return SerializedItem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
