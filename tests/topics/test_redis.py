@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -199,17 +199,25 @@ def test_1000_subscribers_on_one_topic_share_one_redis_reader(redis_url: str, pr
     with app_process(redis_url, prefix, "--backlog", "2048") as app:
         start = app.place("zero")
         ids: list[str] = []
-        results = anyio.run(_subscribe_many, app, start, 1000, 10, ids)
-        readers = [c for c in redis.Redis.from_url(redis_url).client_list() if c.get("cmd") == "xread"]
+        readers: list[int] = []
+
+        def count_readers() -> None:
+            clients = redis.Redis.from_url(redis_url).client_list()
+            readers.append(sum(1 for c in clients if c.get("cmd") == "xread"))
+
+        results = anyio.run(_subscribe_many, app, start, 1000, 10, ids, count_readers)
     expected = [(ids[i], order(f"o{i}")) for i in range(10)]
     assert len(results) == 1000
     assert all(result == expected for result in results)
-    assert len(readers) == 1  # one blocking XREAD for the topic in that process, however many subscribers
+    assert readers == [1]  # one blocking XREAD for the topic in that process, however many subscribers
 
 
-async def _subscribe_many(app: AppProcess, start: str, subscribers: int, count: int, ids: list[str]) -> list[object]:
+async def _subscribe_many(
+    app: AppProcess, start: str, subscribers: int, count: int, ids: list[str], while_connected: Callable[[], None]
+) -> list[object]:
     """``subscribers`` SSE connections (plain sockets + h11, lighter than 1000 httpx clients) resuming after
-    ``start``; once all are connected, ``count`` orders are placed; each connection's events are returned."""
+    ``start``; once all are connected, ``count`` orders are placed; ``while_connected`` runs before the last
+    one, when every subscriber is still waiting for it; each connection's events are returned."""
     results: list[object] = []
     connected = 0
 
@@ -242,6 +250,8 @@ async def _subscribe_many(app: AppProcess, start: str, subscribers: int, count: 
             while connected < subscribers:  # noqa: ASYNC110 - waiting for the sockets this test opens
                 await anyio.sleep(0.05)
             for i in range(count):
+                if i == count - 1:
+                    await anyio.to_thread.run_sync(while_connected)
                 ids.append(await anyio.to_thread.run_sync(app.place, f"o{i}"))
     return results
 
