@@ -3,6 +3,7 @@
 import json
 import os
 import pty
+import re
 import select
 import signal
 import socket
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterable, Iterator
 from pathlib import Path
 
 import httpx
+import pyte
 import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
@@ -155,10 +157,11 @@ def test_tail_of_an_unreachable_server_is_one_line() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_tail_pretty_mode_on_a_terminal(base_url: str) -> None:
+def _on_a_terminal(*arguments: str) -> bytes:
+    """What ``linestream tail`` writes to a terminal that is both its stdout and its stderr."""
     primary, secondary = pty.openpty()
     process = subprocess.Popen(
-        [*COMMAND, "tail", base_url + "/ticks?count=2"],
+        [*COMMAND, "tail", *arguments],
         stdout=secondary,
         stderr=secondary,
         cwd=ROOT,
@@ -181,10 +184,25 @@ def test_tail_pretty_mode_on_a_terminal(base_url: str) -> None:
             break
     os.close(primary)
     assert process.wait(10) == 0
-    text = output.decode()
+    return output
+
+
+def test_tail_pretty_mode_on_a_terminal(base_url: str) -> None:
+    text = _on_a_terminal(base_url + "/ticks?count=2").decode()
     assert "\x1b[" in text  # coloured
     assert '"n"' in text
     assert "2 item(s)" in text
+
+
+@pytest.mark.parametrize("mode", ["--plain", "--pretty", "--raw"])
+def test_tail_erases_its_status_line_before_each_item_on_a_terminal(base_url: str, mode: str) -> None:
+    # The live status is drawn at the first item; what the screen shows afterwards is one item per line and the
+    # summary on a line of its own, never an item after the status.
+    screen = pyte.Screen(80, 24)
+    pyte.ByteStream(screen).feed(_on_a_terminal(mode, base_url + "/ticks?count=3"))
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert [json.loads(line) for line in lines[:-1]] == [{"n": n} for n in range(3)], lines
+    assert re.fullmatch(r"3 item\(s\), [\d,.]+/s, [\d.]+ s", lines[-1]), lines
 
 
 def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:

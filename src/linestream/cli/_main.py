@@ -230,14 +230,16 @@ def tail(
     from linestream.exceptions import StreamDecodeError
 
     request_headers = dict(_header(value) for value in headers)
-    # What the client warns of (an SSE stream that lost messages) goes to stderr, beside the items.
+    progress = _Progress(sys.stderr.isatty())
+    # What the client warns of (an SSE stream that lost messages) goes to stderr, beside the items, on a line
+    # of its own.
     warnings = logging.StreamHandler(sys.stderr)
     warnings.setFormatter(logging.Formatter("linestream: warning: %(message)s"))
+    warnings.addFilter(progress.clear)
     logging.getLogger("linestream.client").addHandler(warnings)
     if pretty is None:
         pretty = sys.stdout.isatty()
-    progress = _Progress(sys.stderr.isatty())
-    printer = _Printer(pretty)
+    printer = _Printer(pretty, progress)
     retry = RetryPolicy() if reconnect else RetryPolicy(max_attempts=0)
     try:
         with Client(timeout=timeout, retry=retry) as client:
@@ -297,6 +299,7 @@ def _tail_once(
         try:
             for chunk in response.iter_raw() if reader is None else response.iter_bytes():
                 if reader is None:
+                    progress.clear()
                     sys.stdout.buffer.write(chunk)
                     sys.stdout.buffer.flush()
                     progress.tick(chunk.count(b"\n"))
@@ -322,14 +325,16 @@ def _header(value: str) -> tuple[str, str]:
 
 
 class _Printer:
-    def __init__(self, pretty: bool) -> None:
+    def __init__(self, pretty: bool, progress: _Progress) -> None:
         self.pretty = pretty
+        self.progress = progress
         if pretty:
             from rich.console import Console
 
             self.console = Console(highlight=True, soft_wrap=True)
 
     def show(self, value: Any, event: str | None, event_id: str | None) -> None:
+        self.progress.clear()
         if not self.pretty:
             sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
             sys.stdout.flush()
@@ -345,29 +350,45 @@ class _Printer:
 
 
 class _Progress:
-    """A live count and rate on stderr (on a terminal), and a summary line at the end."""
+    """A live count and rate on stderr (on a terminal), and a summary line at the end.
+
+    The live line is erased before anything else is printed (``clear``), so that an item never follows it on
+    the same line when stdout and stderr share the terminal; it is drawn again at the next tick.
+    """
+
+    _ERASE = "\r\x1b[K"  # back to column 0, erase to the end of the line
 
     def __init__(self, live: bool) -> None:
         self.live = live
         self.count = 0
         self.started = time.monotonic()
         self.shown = 0.0
+        self.showing = False
+
+    def clear(self, record: object = None) -> bool:
+        """Erase the live line if it is shown (also a logging filter that lets every record through)."""
+        if self.showing:
+            sys.stderr.write(self._ERASE)
+            sys.stderr.flush()
+            self.showing = False
+        return True
 
     def tick(self, items: int = 1) -> None:
         self.count += items
         now = time.monotonic()
         if self.live and now - self.shown > 0.2:
             self.shown = now
-            sys.stderr.write(f"\r{self._status(now)}")
+            sys.stderr.write(f"{self._ERASE}{self._status(now)}")
             sys.stderr.flush()
+            self.showing = True
 
     def _status(self, now: float) -> str:
         elapsed = max(now - self.started, 1e-9)
         return f"{self.count} item(s), {self.count / elapsed:,.1f}/s, {elapsed:.1f} s"
 
     def done(self) -> None:
-        end = "\n" if not self.live else "\r"
-        sys.stderr.write(f"{end if self.live else ''}{self._status(time.monotonic())}\n")
+        self.clear()
+        sys.stderr.write(f"{self._status(time.monotonic())}\n")
         sys.stderr.flush()
 
 
