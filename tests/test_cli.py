@@ -237,6 +237,48 @@ def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
     assert f"Stream:  {url}/story" in output
 
 
+MEMORY_TOPIC_APP = """
+from linestream import LineStream
+from linestream.topics import Topic
+
+app = LineStream()
+rooms = Topic("rooms", dict)
+
+@app.get("/up")
+async def up() -> str:
+    return "up"
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_warns_that_workers_do_not_share_in_memory_topics(tmp_path: Path, workers: int) -> None:
+    (tmp_path / "roomsapp.py").write_text(MEMORY_TOPIC_APP)
+    port = free_port()
+    process = subprocess.Popen(
+        [*COMMAND, "run", str(tmp_path / "roomsapp.py"), "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/up", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(up, timeout=30)
+    finally:
+        output = stop(process)
+    warning = (
+        "linestream: warning: topic(s) 'rooms' are held in memory, and each of the 2 workers holds its own: "
+        "a subscriber gets only what its worker published."
+    )
+    assert (warning in output) is (workers > 1), output
+
+
 def test_tail_reports_a_gap_in_a_topic_stream(base_url: str) -> None:
     result = run("tail", "--format", "sse", "--no-reconnect", base_url + "/gap")
     assert result.returncode == 0, result.stderr

@@ -105,6 +105,8 @@ def run(
         click.echo(f"  Watch:   {base}{explorer}")
     for path in _stream_paths(app):
         click.echo(f"  Stream:  {base}{path}")
+    if workers > 1:
+        _warn_of_memory_topics(workers)
     # uvicorn re-raises the signal that stopped it; a handler of ours receives it, so a graceful stop exits 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
@@ -121,6 +123,21 @@ def run(
         timeout_graceful_shutdown=graceful_timeout,
         log_level="info",
     )
+
+
+def _warn_of_memory_topics(workers: int) -> None:
+    """Each worker holds in-memory topics apart: a subscriber would see only what its own worker published."""
+    from linestream.topics._memory import memory_topics
+
+    names = sorted(memory_topics())
+    if names:
+        shown = ", ".join(repr(name) for name in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        click.echo(
+            f"linestream: warning: topic(s) {shown} are held in memory, and each of the {workers} workers holds its "
+            "own: a subscriber gets only what its worker published. Give them a shared backend "
+            "(Topic(..., backend=RedisBackend(url)), started by LineStream(topic_backend=...)), or run one worker.",
+            err=True,
+        )
 
 
 def _stream_paths(app: Any) -> list[str]:

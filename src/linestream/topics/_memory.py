@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import bisect
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from linestream._serialization import SerializedItem
 from linestream.topics._base import MessageKey, TopicBackend
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "memory_topics"]
+
+# Every in-memory backend of this process, for `memory_topics`.
+_BACKENDS: weakref.WeakSet[MemoryBackend] = weakref.WeakSet()
+
+
+def memory_topics() -> frozenset[str]:
+    """The names of the topics this process holds in memory (on any ``MemoryBackend``): what a second worker
+    process would not see."""
+    return frozenset(name for backend in list(_BACKENDS) for name in backend.topics)
 
 
 class _Log:
@@ -39,6 +49,7 @@ class MemoryBackend(TopicBackend):
         self._logs: dict[str, _Log] = {}
         # The newest id given (to any topic): ids only grow, even for a topic deleted and published to again.
         self._clock: MessageKey = (0, 0)
+        _BACKENDS.add(self)
 
     def _log(self, topic: str) -> _Log:
         log = self._logs.get(topic)
