@@ -1,8 +1,10 @@
 """The documentation site builds with ``mkdocs build --strict`` (no broken link or reference), and its API
 reference documents every public name of the public modules."""
 
+import html
 import importlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,16 @@ def test_the_reference_documents_every_public_name(site: Path, module_name: str)
     if module_name == "linestream":
         page = (site / MODULES[module_name] / "index.html").read_text()
         assert all(f"<code>{name}</code>" in page for name in STARLETTE)
+
+
+def test_the_reference_shows_docstring_examples_as_code(site: Path) -> None:
+    # reStructuredText's `::` is not Markdown: an example written so shows as a stray "::" and a run-on paragraph.
+    pages = {path: path.read_text() for path in (site / "reference").rglob("index.html")}
+    stray = [str(path) for path, html in pages.items() if re.search(r"::\s*</p>", html)]
+    assert stray == []
+    client = (site / "reference" / "client" / "index.html").read_text()
+    example = client[client.index('id="linestream.client.AsyncClient"') :]
+    code = re.search(r"<pre[^>]*>(.*?)</pre>", example, re.S)
+    assert code is not None
+    text = html.unescape(re.sub(r"<[^>]+>", "", code.group(1)))
+    assert 'async with AsyncClient("http://127.0.0.1:8000") as client:\n' in text

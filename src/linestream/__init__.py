@@ -1,19 +1,19 @@
 """linestream: typed streaming HTTP APIs. A path operation that ``yield``s items streams them as JSON Lines.
 
-::
+```python
+from collections.abc import AsyncIterable
+from linestream import LineStream
+from pydantic import BaseModel
 
-    from collections.abc import AsyncIterable
-    from linestream import LineStream
-    from pydantic import BaseModel
+class Item(BaseModel):
+    name: str
 
-    class Item(BaseModel):
-        name: str
+app = LineStream()
 
-    app = LineStream()
-
-    @app.get("/items/stream")
-    async def stream_items() -> AsyncIterable[Item]:
-        yield Item(name="Plumbus")
+@app.get("/items/stream")
+async def stream_items() -> AsyncIterable[Item]:
+    yield Item(name="Plumbus")
+```
 
 The names below are loaded on first use (PEP 562), so that ``import linestream.client`` or
 ``import linestream.streams`` loads no server, and no Starlette.

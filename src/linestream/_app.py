@@ -72,14 +72,14 @@ class StreamStats:
 class LineStream(PathOperationDecorators, Starlette):
     """A web application whose path operations may ``yield`` items to stream them.
 
-    ::
+    ```python
+    app = LineStream()
 
-        app = LineStream()
-
-        @app.get("/items/stream")
-        async def stream_items() -> AsyncIterable[Item]:
-            for item in items:
-                yield item
+    @app.get("/items/stream")
+    async def stream_items() -> AsyncIterable[Item]:
+        for item in items:
+            yield item
+    ```
 
     ``openapi_url`` and ``docs_url`` may be set to ``None`` to serve no document or no docs page. ``root_path``:
     the prefix a proxy serves the app under, when the ASGI server is not told (``--root-path``), as in FastAPI.

@@ -23,14 +23,16 @@ def response_may_start() -> None:
     For a generator about to wait a long time for its first item (a topic subscription) once nothing can fail
     with an error status any more: the client gets the response head at once instead of after the first item
     (or the first keep-alive). Errors after this point abort the stream like any error after the start. Outside
-    of the first item's production, this does nothing::
+    of the first item's production, this does nothing:
 
-        @app.get("/jobs/{job_id}/progress")
-        async def progress(job_id: str) -> AsyncIterable[Progress]:
-            job = find_job(job_id)  # may still raise HTTPException(404)
-            response_may_start()  # the 200 and headers go out now; the first update may take minutes
-            async for update in job.updates():
-                yield update
+    ```python
+    @app.get("/jobs/{job_id}/progress")
+    async def progress(job_id: str) -> AsyncIterable[Progress]:
+        job = find_job(job_id)  # may still raise HTTPException(404)
+        response_may_start()  # the 200 and headers go out now; the first update may take minutes
+        async for update in job.updates():
+            yield update
+    ```
     """
     request_start = _REQUEST_START.get()
     if request_start is not None:

@@ -27,9 +27,11 @@ __all__ = [
 class HTTPException(_StarletteHTTPException, LineStreamError):
     """Answer the request with an HTTP error.
 
-    Raised before the first item of a stream, it becomes a real error response with a problem-JSON body::
+    Raised before the first item of a stream, it becomes a real error response with a problem-JSON body:
 
-        raise HTTPException(status_code=404, detail="Item not found")
+    ```python
+    raise HTTPException(status_code=404, detail="Item not found")
+    ```
 
     ``detail`` is usually a string; any JSON-serialisable value is accepted and sent as is.
     """

@@ -1,10 +1,10 @@
 """``jsonable_encoder``: any value as plain JSON data (dicts, lists, strings, numbers), as FastAPI's.
 
-::
+```python
+from linestream.encoders import jsonable_encoder
 
-    from linestream.encoders import jsonable_encoder
-
-    fake_db[item_id] = jsonable_encoder(item)  # a model with a datetime -> {"title": ..., "timestamp": "2026-..."}
+fake_db[item_id] = jsonable_encoder(item)  # a model with a datetime -> {"title": ..., "timestamp": "2026-..."}
+```
 
 Pydantic does the work (``to_jsonable_python``: models, dataclasses, datetimes, UUIDs, enums, sets, bytes,
 paths...), so the result is what the app would send for the value. One difference from FastAPI: a ``Decimal``

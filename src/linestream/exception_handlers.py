@@ -1,11 +1,13 @@
-"""The exception handlers every app starts with, for an app that replaces one and wants to fall back on it::
+"""The exception handlers every app starts with, for an app that replaces one and wants to fall back on it:
 
-    from linestream.exception_handlers import http_exception_handler
+```python
+from linestream.exception_handlers import http_exception_handler
 
-    @app.exception_handler(HTTPException)
-    async def logged(request: Request, exc: HTTPException) -> Response:
-        logger.info("%s %s: %s", request.method, request.url.path, exc.detail)
-        return await http_exception_handler(request, exc)
+@app.exception_handler(HTTPException)
+async def logged(request: Request, exc: HTTPException) -> Response:
+    logger.info("%s %s: %s", request.method, request.url.path, exc.detail)
+    return await http_exception_handler(request, exc)
+```
 
 Each answers with an RFC 9457 problem (``application/problem+json``), or, in an app made with
 ``LineStream(compat="fastapi")``, with FastAPI's shapes, as FastAPI's own handlers do.

@@ -1,8 +1,10 @@
 """Where a path operation's parameters come from: ``Query``, ``Path``, ``Header``, ``Cookie``, ``Body``, ``Depends``.
 
-Use them as defaults or inside ``Annotated``::
+Use them as defaults or inside ``Annotated``:
 
-    async def search(q: Annotated[str, Query(min_length=2)], limit: int = Query(10, le=100)): ...
+```python
+async def search(q: Annotated[str, Query(min_length=2)], limit: int = Query(10, le=100)): ...
+```
 
 Every keyword Pydantic's ``Field`` takes for validation and documentation (``gt``, ``max_length``, ``pattern``,
 ``description``, ``examples``...) is accepted and applied by Pydantic.

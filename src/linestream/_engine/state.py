@@ -1,9 +1,11 @@
 """The lifecycle of one stream, as an explicit state machine (the way h11 writes HTTP/1.1's down).
 
-A stream is in one ``Phase`` at a time::
+A stream is in one ``Phase`` at a time:
 
-    BEFORE_START --start()--> STREAMING --end(reason)--> ENDING --ended()--> ENDED
-         \\________________________end(reason)__________/
+```python
+BEFORE_START --start()--> STREAMING --end(reason)--> ENDING --ended()--> ENDED
+     \\________________________end(reason)__________/
+```
 
 Before the start, nothing was sent: an error is still a real HTTP status. Once the response head went out, items
 flow. The first cause to end the stream (an ``EndReason``) moves it to ``ENDING``; a later cause replaces it only

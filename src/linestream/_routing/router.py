@@ -96,14 +96,16 @@ class PathOperationDecorators(abc.ABC):
 
 class APIRouter(PathOperationDecorators, Router):
     """A group of path operations, with a common prefix, tags, dependencies and stream options, to include in an
-    app (a route's own options win over its router's)::
+    app (a route's own options win over its router's):
 
-        router = APIRouter(prefix="/items", tags=["items"], sse_keepalive=5)
+    ```python
+    router = APIRouter(prefix="/items", tags=["items"], sse_keepalive=5)
 
-        @router.get("/stream")
-        async def stream() -> AsyncIterable[Item]: ...
+    @router.get("/stream")
+    async def stream() -> AsyncIterable[Item]: ...
 
-        app.include_router(router)
+    app.include_router(router)
+    ```
     """
 
     def __init__(

@@ -5,12 +5,14 @@ A WebSocket endpoint binds its parameters like a path operation (path, query, he
 fails, the handshake is refused: with a real HTTP status and a problem body where the server can send one (the
 ASGI ``websocket.http.response`` extension: uvicorn), else closed with 1008.
 
-A **typed** WebSocket stream declares what it takes and what it sends::
+A **typed** WebSocket stream declares what it takes and what it sends:
 
-    @app.websocket("/chat")
-    async def chat(messages: AsyncIterable[Question]) -> AsyncIterable[Answer]:
-        async for question in messages:
-            yield Answer(...)
+```python
+@app.websocket("/chat")
+async def chat(messages: AsyncIterable[Question]) -> AsyncIterable[Answer]:
+    async for question in messages:
+        yield Answer(...)
+```
 
 Each incoming text (or binary) message is validated as ``Question`` (an invalid one closes the socket with 1007
 and a reason naming the message, counted from 1; one larger than ``BodyLimits.max_line_size`` with 1009); each

@@ -27,11 +27,13 @@ T = TypeVar("T")
 
 
 class AsyncClient(ClientBase):
-    """The async twin of ``Client``::
+    """The async twin of ``Client``:
 
+    ```python
     async with AsyncClient("http://127.0.0.1:8000") as client:
         async for item in client.get_stream("/items/stream", item=Item):
             print(item.name)
+    ```
     """
 
     def __init__(

@@ -72,11 +72,11 @@ class Client(ClientBase):
     """Read streams as validated items. Give a base URL (and any ``httpx.Client`` option: ``timeout=``,
     ``headers=``, ``auth=``...) or an existing ``httpx.Client`` as ``http=`` (it is not closed by this client).
 
-    ::
-
-        with Client("http://127.0.0.1:8000") as client:
-            for item in client.get_stream("/items/stream", item=Item):
-                print(item.name)
+    ```python
+    with Client("http://127.0.0.1:8000") as client:
+        for item in client.get_stream("/items/stream", item=Item):
+            print(item.name)
+    ```
     """
 
     def __init__(

@@ -206,16 +206,18 @@ def get_openapi(
     separate_input_output_schemas: bool = True,
 ) -> dict[str, Any]:
     """An OpenAPI document of ``routes`` (FastAPI's ``fastapi.openapi.utils.get_openapi``), e.g. to extend an app's
-    document, then cache it on ``app.openapi_schema``::
+    document, then cache it on ``app.openapi_schema``:
 
-        def custom_openapi() -> dict[str, Any]:
-            if app.openapi_schema is None:
-                document = get_openapi(title="Orders", version="2.0.0", routes=app.routes)
-                document["info"]["x-logo"] = {"url": "/static/logo.png"}
-                app.openapi_schema = document
-            return app.openapi_schema
+    ```python
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title="Orders", version="2.0.0", routes=app.routes)
+            document["info"]["x-logo"] = {"url": "/static/logo.png"}
+            app.openapi_schema = document
+        return app.openapi_schema
 
-        app.openapi = custom_openapi
+    app.openapi = custom_openapi
+    ```
     """
     hooks = types.SimpleNamespace(routes=list(webhooks)) if webhooks else None
     described = _Described(

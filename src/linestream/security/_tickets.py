@@ -53,16 +53,16 @@ class StreamTickets(SecurityBase):
     """Issues and verifies stream tickets signed with ``secret_key`` (at least 32 bytes; share it between the
     app's workers), valid ``max_age`` seconds, read from the query parameter ``name``.
 
-    ::
+    ```python
+    tickets = StreamTickets(secret_key=os.environ["TICKET_KEY"])
 
-        tickets = StreamTickets(secret_key=os.environ["TICKET_KEY"])
+    @app.post("/orders/live/ticket")
+    async def ticket(user: Annotated[User, Depends(current_user)]) -> dict[str, str]:
+        return {"ticket": tickets.issue(user.id, "/orders/live")}
 
-        @app.post("/orders/live/ticket")
-        async def ticket(user: Annotated[User, Depends(current_user)]) -> dict[str, str]:
-            return {"ticket": tickets.issue(user.id, "/orders/live")}
-
-        @app.get("/orders/live")
-        async def live(user_id: Annotated[str, Depends(tickets)]) -> AsyncIterable[Order]: ...
+    @app.get("/orders/live")
+    async def live(user_id: Annotated[str, Depends(tickets)]) -> AsyncIterable[Order]: ...
+    ```
     """
 
     def __init__(

@@ -1,16 +1,19 @@
 """One JSON array (``application/json``), written and read incrementally: ``[`` item ``,`` item ... ``]``.
 
-Pure codec, no I/O::
+Pure codec, no I/O:
 
-    >>> FRAMING.head + FRAMING.encode(b'1', first=True) + FRAMING.encode(b'2', first=False) + FRAMING.tail
-    b'[1,2]'
-    >>> decoder = JsonArrayDecoder()
-    >>> decoder.feed(b'[{"a": [1, "]"]}, 2')
-    [b'{"a": [1, "]"]}']
-    >>> decoder.feed(b']')
-    [b'2']
-    >>> decoder.close()
-    []
+```pycon
+>>> FRAMING.head + FRAMING.encode(b'1', first=True) + FRAMING.encode(b'2', first=False) + FRAMING.tail
+b'[1,2]'
+>>> decoder = JsonArrayDecoder()
+>>> decoder.feed(b'[{"a": [1, "]"]}, 2')
+[b'{"a": [1, "]"]}']
+>>> decoder.feed(b']')
+[b'2']
+>>> decoder.close()
+[]
+
+```
 
 The decoder scans bytes (strings, escapes and nesting) to find where each element ends, so elements are
 returned as soon as they are complete, without loading the whole array. An array the stream never closes

@@ -1,16 +1,19 @@
 """JSON Lines (``application/jsonl``): one compact JSON value per line, each line ending in ``\\n``.
 
-Pure codec, no I/O::
+Pure codec, no I/O:
 
-    >>> FRAMING.encode(b'{"a":1}', first=True)
-    b'{"a":1}\\n'
-    >>> decoder = JsonLinesDecoder()
-    >>> decoder.feed(b'{"a":1}\\n{"a"')
-    [b'{"a":1}']
-    >>> decoder.feed(b':2}\\r\\n')
-    [b'{"a":2}']
-    >>> decoder.close()
-    []
+```pycon
+>>> FRAMING.encode(b'{"a":1}', first=True)
+b'{"a":1}\\n'
+>>> decoder = JsonLinesDecoder()
+>>> decoder.feed(b'{"a":1}\\n{"a"')
+[b'{"a":1}']
+>>> decoder.feed(b':2}\\r\\n')
+[b'{"a":2}']
+>>> decoder.close()
+[]
+
+```
 
 The decoder splits on the byte ``\\n`` only (never on U+2028/U+2029, which JSON strings may contain
 unescaped), accepts ``\\r\\n``, skips blank lines, and returns each line's bytes for the caller to parse or

@@ -1,16 +1,19 @@
 """JSON text sequences (RFC 7464, ``application/json-seq``): each record is ``0x1E`` + JSON text + ``\\n``.
 
-Pure codec, no I/O::
+Pure codec, no I/O:
 
-    >>> FRAMING.encode(b'{"a":1}', first=True)
-    b'\\x1e{"a":1}\\n'
-    >>> decoder = JsonSeqDecoder()
-    >>> decoder.feed(b'\\x1e1\\n\\x1e2')
-    [b'1']
-    >>> decoder.feed(b'\\n')
-    [b'2']
-    >>> decoder.close()
-    []
+```pycon
+>>> FRAMING.encode(b'{"a":1}', first=True)
+b'\\x1e{"a":1}\\n'
+>>> decoder = JsonSeqDecoder()
+>>> decoder.feed(b'\\x1e1\\n\\x1e2')
+[b'1']
+>>> decoder.feed(b'\\n')
+[b'2']
+>>> decoder.close()
+[]
+
+```
 
 A record is only known to be complete when the next record separator (or the end of the stream) arrives, and
 RFC 7464 makes the final line feed mandatory precisely so that a reader can tell a truncated last record:

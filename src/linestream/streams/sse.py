@@ -1,16 +1,19 @@
 """Server-Sent Events (``text/event-stream``), per the WHATWG HTML standard's event stream format.
 
-Pure codec, no I/O. Each plain item is one event whose ``data`` is the item's JSON::
+Pure codec, no I/O. Each plain item is one event whose ``data`` is the item's JSON:
 
-    >>> FRAMING.encode(b'{"a":1}', first=True)
-    b'data: {"a":1}\\n\\n'
-    >>> encode_event(ServerSentEvent(raw_data="two\\nlines", event="note", id="7"))
-    b'event: note\\nid: 7\\ndata: two\\ndata: lines\\n\\n'
-    >>> decoder = SseDecoder()
-    >>> [event.raw_data for event in decoder.feed(b'data: {"a":1}\\n\\nid: 8\\ndata: x\\r\\n\\r\\n')]
-    ['{"a":1}', 'x']
-    >>> decoder.last_event_id
-    '8'
+```pycon
+>>> FRAMING.encode(b'{"a":1}', first=True)
+b'data: {"a":1}\\n\\n'
+>>> encode_event(ServerSentEvent(raw_data="two\\nlines", event="note", id="7"))
+b'event: note\\nid: 7\\ndata: two\\ndata: lines\\n\\n'
+>>> decoder = SseDecoder()
+>>> [event.raw_data for event in decoder.feed(b'data: {"a":1}\\n\\nid: 8\\ndata: x\\r\\n\\r\\n')]
+['{"a":1}', 'x']
+>>> decoder.last_event_id
+'8'
+
+```
 
 Encoding rules: ``data``/``raw_data``/``comment`` spanning several lines become several ``data:``/``:``
 lines; ``event`` and ``id`` may not contain CR or LF (nor NUL for ``id``), and ``retry`` is a non-negative

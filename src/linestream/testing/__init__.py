@@ -2,17 +2,19 @@
 
 Both are httpx clients whose requests are served in-process by the app, *streamed*: reading the first line of
 an infinite stream returns while the generator is still running. Use them as context managers, which also
-run the app's lifespan::
+run the app's lifespan:
 
-    with TestClient(app) as client:
-        with client.stream("GET", "/items/stream") as response:
-            for item in iter_json_lines(response, Item):
-                ...
+```python
+with TestClient(app) as client:
+    with client.stream("GET", "/items/stream") as response:
+        for item in iter_json_lines(response, Item):
+            ...
 
-    async with AsyncTestClient(app) as client:
-        async with client.stream("GET", "/items/stream") as response:
-            async for item in aiter_json_lines(response, Item):
-                ...
+async with AsyncTestClient(app) as client:
+    async with client.stream("GET", "/items/stream") as response:
+        async for item in aiter_json_lines(response, Item):
+            ...
+```
 
 ``client.websocket_connect(url)`` opens a WebSocket session (``send_text``, ``receive_json``...), as with
 Starlette's and FastAPI's test clients.

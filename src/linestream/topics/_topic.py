@@ -26,18 +26,18 @@ def default_backend() -> MemoryBackend:
 class Topic(Generic[ItemT]):
     """A named stream of items of one type, published once and delivered to every subscriber.
 
-    ::
+    ```python
+    orders = Topic("orders", Order)
 
-        orders = Topic("orders", Order)
+    @app.post("/orders")
+    async def place(order: Order) -> dict[str, str]:
+        return {"id": await orders.publish(order)}
 
-        @app.post("/orders")
-        async def place(order: Order) -> dict[str, str]:
-            return {"id": await orders.publish(order)}
-
-        @app.get("/orders/live")
-        async def live(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Order]]:
-            async for message in orders.subscribe(last_event_id):
-                yield message
+    @app.get("/orders/live")
+    async def live(last_event_id: str | None = Header(None)) -> AsyncIterable[SerializedItem[Order]]:
+        async for message in orders.subscribe(last_event_id):
+            yield message
+    ```
 
     A publish validates the item as ``item_type`` and serializes it once; subscribers' streams send those bytes
     as they are (in SSE with the message id as the event id, so that a reconnecting ``EventSource`` resumes
