@@ -116,6 +116,36 @@ def compile_generated(package: Path, target: str, folder: Path, *extra: Path) ->
     return folder / "out" / "client.js"
 
 
+@pytest.mark.parametrize("compiler", ["typescript-5", "typescript-7"])
+def test_the_tarball_installs_and_compiles_in_a_project_as_the_docs_say(
+    package: Path, tmp_path: Path, compiler: str
+) -> None:
+    """docs/typescript.md's install: ``npm pack``, ``npm install <tarball>`` into a project, compiled with the
+    page's tsconfig.json by each TypeScript version it names; the page's examples that use the package are the
+    project's sources."""
+    docs = (ROOT / "docs" / "typescript.md").read_text()
+    install = docs[docs.index("## Install") : docs.index("## Generate a typed client")]
+    tsconfig = re.search(r"```json\n(.*?)```", install, re.DOTALL)
+    assert tsconfig is not None
+    run(["npm", "run", "build", "--silent"])
+    run(["npm", "pack", "--silent", "--pack-destination", str(tmp_path)])
+    (tarball,) = tmp_path.glob("linestream-client-*.tgz")
+    project = tmp_path / "project"
+    shutil.copytree(PACKAGE / "consumer", project)
+    run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=project)
+    run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--silent", str(tarball)], cwd=project)
+    (project / "tsconfig.json").write_text(tsconfig.group(1))
+    examples = [e for e in re.findall(r"```ts\n(.*?)```", docs, re.DOTALL) if 'from "@linestream/client"' in e]
+    assert len(examples) >= 4
+    (project / "src").mkdir()
+    for index, example in enumerate(examples):
+        (project / "src" / f"example{index}.ts").write_text(example)
+    run(["node", str(project / "node_modules" / compiler / "bin" / "tsc"), "-p", "."], cwd=project)
+    assert sorted(path.name for path in (project / "dist").glob("*.js")) == sorted(
+        f"example{index}.js" for index in range(len(examples))
+    )
+
+
 def test_generated_demo_client_and_the_docs_examples_compile_under_strict(package: Path, tmp_path: Path) -> None:
     """The generated client of the demo, and every TypeScript example of docs/typescript.md beside it."""
     examples = re.findall(r"```ts\n(.*?)```", (ROOT / "docs" / "typescript.md").read_text(), re.DOTALL)
