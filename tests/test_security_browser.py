@@ -1,5 +1,5 @@
 """Headless Chromium against a secured app: the explorer's Authorize control (a bearer-protected stream read with
-fetch, a ticket-protected one with EventSource), and /docs's Authorize button logging in with the password flow."""
+fetch, with a pasted token or one from the password flow; a ticket-protected one with EventSource), and /docs's Authorize button logging in with the password flow."""
 
 from collections.abc import AsyncIterable, Iterator
 from typing import Annotated
@@ -81,6 +81,24 @@ def test_the_explorer_streams_a_bearer_protected_route_with_the_token_given_to_a
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#rows tr")).to_have_count(3)
     assert "ada 2" in page.locator("#rows").inner_text()
+
+
+def test_the_explorer_logs_in_with_the_password_flow_and_streams_with_the_token(explorer: Page) -> None:
+    page = explorer
+    page.get_by_text("Authorize").first.click()
+    page.locator("#credential-OAuth2PasswordBearer-username").fill("dora")
+    page.locator("#credential-OAuth2PasswordBearer-password").fill("wrong")
+    page.get_by_role("button", name="Log in").click()
+    status = page.locator("#credential-OAuth2PasswordBearer-status")
+    expect(status).to_contain_text("Log in failed: HTTP 400: Incorrect username or password")
+    page.locator("#credential-OAuth2PasswordBearer-password").fill("secret")
+    page.get_by_role("button", name="Log in").click()
+    expect(status).to_contain_text("Logged in as dora")
+    expect(page.locator("#credential-OAuth2PasswordBearer-token")).to_have_value("tok-dora")
+    page.get_by_role("button", name="GET /secret/stream").first.click()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#rows tr")).to_have_count(3)
+    assert "dora 2" in page.locator("#rows").inner_text()
 
 
 def test_the_explorer_gets_a_ticket_for_an_event_source(explorer: Page) -> None:

@@ -146,8 +146,10 @@
     const box = $("credentials");
     for (const [name, scheme] of Object.entries(schemes)) {
       const kind = schemeKind(scheme);
+      const password = scheme.type === "oauth2" && scheme.flows && scheme.flows.password;
       const fields = el("fieldset", { class: "scheme" });
-      fields.append(el("legend", { text: `${name} (${kind === "bearer" ? "bearer token" : kind.replace("key-", "API key in ")})` }));
+      const described = password ? "OAuth2 password flow, or a bearer token" : kind === "bearer" ? "bearer token" : kind.replace("key-", "API key in ");
+      fields.append(el("legend", { text: `${name} (${described})` }));
       const input = (key, label, type) => {
         const id = `credential-${name}-${key}`.replace(/[^A-Za-z0-9_-]/g, "_");
         const field = el("input", { id, type, autocomplete: "off" });
@@ -155,10 +157,20 @@
           credentials[name] = { ...(credentials[name] || {}), [key]: field.value };
         });
         fields.append(el("div", { class: "field" }, el("label", { for: id, text: label }), field));
+        return field;
       };
       if (kind === "basic") {
         input("username", "User name", "text");
         input("password", "Password", "password");
+      } else if (password) {
+        const login = { username: input("username", "User name", "text"), password: input("password", "Password", "password") };
+        const scopes = Object.keys(password.scopes || {});
+        if (scopes.length) login.scope = input("scope", `Scopes (space-separated: ${scopes.join(" ")})`, "text");
+        const token = input("token", "Token", "password");
+        const status = el("p", { class: "hint", role: "status", id: `credential-${name}-status`.replace(/[^A-Za-z0-9_-]/g, "_") });
+        const button = el("button", { type: "button", text: "Log in" });
+        button.addEventListener("click", () => logIn(name, password.tokenUrl, login, token, status));
+        fields.append(el("div", { class: "buttons" }, button), status);
       } else if (kind === "bearer") input("token", "Token", "password");
       else if (kind.startsWith("key-") && kind !== "key-cookie") input("key", scheme.name, "password");
       else if (kind === "ticket") fields.append(el("p", { class: "hint", text: "Asked for by the explorer for EventSource streams, with the credentials above." }));
@@ -166,6 +178,28 @@
       box.append(fields);
     }
     $("authorize").hidden = !Object.keys(schemes).length;
+  }
+
+  // OAuth2's password flow (RFC 6749 section 4.3), as /docs does it: the form to the scheme's tokenUrl (relative
+  // to the OpenAPI document's URL), and the access token it answers becomes the scheme's bearer token.
+  async function logIn(name, tokenUrl, login, token, status) {
+    const form = new URLSearchParams({ grant_type: "password", username: login.username.value, password: login.password.value });
+    if (login.scope && login.scope.value.trim()) form.set("scope", login.scope.value.trim());
+    status.textContent = "Logging in…";
+    try {
+      const url = new URL(tokenUrl, new URL(root.dataset.openapi, location.href));
+      const response = await fetch(url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form });
+      const answer = await response.json().catch(() => null);
+      if (!response.ok || !answer || typeof answer.access_token !== "string") {
+        const reason = answer && (answer.error_description || answer.detail || answer.title || answer.error);
+        throw new Error(`HTTP ${response.status}${reason ? `: ${typeof reason === "string" ? reason : JSON.stringify(reason)}` : ""}`);
+      }
+      token.value = answer.access_token;
+      credentials[name] = { ...(credentials[name] || {}), token: answer.access_token };
+      status.textContent = `Logged in as ${login.username.value}: the token is sent with each stream's request.`;
+    } catch (error) {
+      status.textContent = `Log in failed: ${error.message}`;
+    }
   }
 
   // The credentials a route's request carries: headers and query parameters (never a ticket: see withTicket).
