@@ -1,5 +1,6 @@
 """Headless Chromium against a secured app: the explorer's Authorize control (a bearer-protected stream read with
-fetch, with a pasted token or one from the password flow; a ticket-protected one with EventSource), and /docs's Authorize button logging in with the password flow."""
+fetch, with a pasted token or one from the password flow; a ticket-protected one with EventSource), and /docs's
+Authorize button logging in with the password flow."""
 
 from collections.abc import AsyncIterable, Iterator
 from typing import Annotated

@@ -27,6 +27,7 @@ from linestream.topics import (
     TopicBackend,
     TopicBackendUnavailable,
     default_backend,
+    memory_topics,
 )
 
 pytestmark = pytest.mark.anyio
@@ -628,3 +629,17 @@ async def test_messages_in_events_and_routes_with_serialization_options(backend:
                         if body.endswith("\n\n" if path == "/named" else "\n"):
                             break
             assert body == expected
+
+
+async def test_memory_topics_names_what_this_process_holds_in_memory() -> None:
+    backend = MemoryBackend()
+    rooms = Topic("room-memory-topics", dict, backend=backend)
+    assert "room-memory-topics" in memory_topics()
+    del rooms
+    gc.collect()
+    assert "room-memory-topics" not in memory_topics()  # no object and no history: nothing held
+    kept = Topic("kept-memory-topics", dict, backend=backend)
+    await kept.publish({"n": 1})
+    del kept
+    gc.collect()
+    assert "kept-memory-topics" in memory_topics()  # its history is held

@@ -127,7 +127,7 @@ def run(
 
 def _warn_of_memory_topics(workers: int) -> None:
     """Each worker holds in-memory topics apart: a subscriber would see only what its own worker published."""
-    from linestream.topics._memory import memory_topics
+    from linestream.topics import memory_topics
 
     names = sorted(memory_topics())
     if names:

@@ -10,7 +10,7 @@ from typing import Any
 from linestream._serialization import SerializedItem
 from linestream.exceptions import InvalidMessageId, TopicBackendUnavailable
 from linestream.topics._base import TopicBackend
-from linestream.topics._memory import MemoryBackend
+from linestream.topics._memory import MemoryBackend, memory_topics
 from linestream.topics._redis import RedisBackend
 from linestream.topics._subscription import Subscription
 from linestream.topics._topic import Topic, default_backend
@@ -25,6 +25,7 @@ __all__ = [
     "TopicBackend",
     "TopicBackendUnavailable",
     "default_backend",
+    "memory_topics",
 ]
 
 
