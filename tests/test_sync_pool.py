@@ -3,7 +3,10 @@ ordinary ``def`` endpoints."""
 
 from __future__ import annotations
 
+import json
+import random
 import socket
+import time
 from collections.abc import Iterable
 
 import httpx
@@ -79,3 +82,25 @@ def test_trickling_uploads_into_def_endpoints_do_not_starve_other_def_endpoints(
         assert app.stream_stats().sync_running == 8
         for sock in uploads:
             sock.close()
+
+
+def test_a_def_generator_that_pauses_at_random_delivers_every_item_in_order() -> None:
+    """The thread hands frames over without a lock: a generator that runs in bursts and pauses (so the loop waits,
+    is woken and drains, again and again) delivers every item once, in order, in JSON Lines and SSE."""
+    app = LineStream()
+    pauses = random.Random(7)
+
+    @app.get("/bursts")
+    def bursts() -> Iterable[Item]:
+        for n in range(3000):
+            if pauses.random() < 0.05:
+                time.sleep(pauses.choice((0, 0.0001, 0.001)))
+            yield Item(name=str(n))
+
+    with serve(app) as url:
+        for accept in ("application/jsonl", "text/event-stream"):
+            with httpx.Client(timeout=30) as client:
+                text = client.get(url + "/bursts", headers={"accept": accept}).text
+            names = [line for line in text.splitlines() if line.startswith(("{", "data: {"))]
+            assert len(names) == 3000, accept
+            assert [json.loads(n.removeprefix("data: "))["name"] for n in names] == [str(n) for n in range(3000)]

@@ -1,14 +1,20 @@
-"""The item source of a plain ``def`` generator: one worker thread per stream fills a bounded buffer.
+"""The item source of a plain ``def`` generator: one worker thread per stream, handing frames to the loop.
 
-The thread encodes items into a locked buffer that the event loop drains in batches; it only wakes the loop when
-the loop is waiting for data, so a fast generator costs no thread hop per item, and the loop stays free while
-the generator blocks. The thread checks for cancellation after every item, so a disconnected client's generator
-is closed (in its own thread) at its next ``yield``.
+The thread encodes each item and appends its frame to a deque, with no lock: a deque's ``append`` and
+``popleft`` are atomic, and the two byte counters that bound the hand-off each have one writer (the thread counts
+what it produced, the loop what it took). The thread wakes the loop only when the loop waits for data, so a fast
+generator costs no thread hop per item; it takes a lock only to wait for room, when the loop is behind by a whole
+chunk. The thread checks for cancellation after every item, so a disconnected client's generator is closed (in
+its own thread) at its next ``yield``.
+
+Why no wake-up is lost: the loop publishes its waiter, then looks at the deque again; the thread appends, then
+looks for a waiter. Whichever goes second sees the other's write (one interpreter lock orders them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
@@ -34,21 +40,24 @@ Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
 class SyncItemSource:
-    """Runs a plain generator in one worker thread that encodes items into a bounded, locked buffer.
+    """Runs a plain generator in one worker thread that hands encoded frames to the event loop (see the module).
 
-    The event loop drains the buffer in batches; the thread only wakes the loop when the loop is waiting for
-    data, so a fast generator costs no thread hop per item. The thread checks for cancellation after every
-    item (the stream's state is ending), so a disconnected client's generator is closed (in its own thread) at its
-    next ``yield``.
+    The loop takes every frame waiting in one batch; the thread only wakes the loop when the loop is waiting for
+    data, and waits itself only when a whole chunk is produced and not yet taken. The thread checks for
+    cancellation after every item (the stream's state is ending), so a disconnected client's generator is
+    closed (in its own thread) at its next ``yield``.
     """
 
     __slots__ = (
-        "_buffer",
         "_closed",
-        "_condition",
         "_done",
         "_error",
         "_exhausted",
+        "_frames",
+        "_produced",
+        "_room",
+        "_taken",
+        "_thread_waits",
         "_waiter",
         "_wake",
         "count",
@@ -64,8 +73,11 @@ class SyncItemSource:
         #: Runs the producer in a worker thread of the app's pool for blocking code (may refuse: 503).
         self.run_in_thread = run_in_thread
         self.count = 0
-        self._condition = threading.Condition()
-        self._buffer = bytearray()
+        self._frames: collections.deque[bytes] = collections.deque()
+        self._produced = 0  # bytes appended: written by the thread only
+        self._taken = 0  # bytes taken: written by the loop only
+        self._room = threading.Condition()  # the thread waits on it for room, the loop notifies it
+        self._thread_waits = False
         self._done = False
         self._error: BaseException | None = None
         self.state = StreamState()
@@ -78,13 +90,13 @@ class SyncItemSource:
         framing = plan.framing
         encode = plan.encode
         limit = plan.chunk_size
-        condition = self._condition
-        buffer = self._buffer
+        append = self._frames.append
         frame_event = plan.frame_event
         prefix = framing.prefix
         later_prefix = framing.separator + prefix
         suffix = framing.suffix
         state = self.state
+        woken: anyio.Event | None = None
         count = 0
         try:
             for item in self.generator:
@@ -92,29 +104,19 @@ class SyncItemSource:
                     frame = frame_event(item, count == 0)
                     if frame is None:
                         continue
-                    head, data, tail = b"", frame, b""
                 else:
-                    head = prefix if count == 0 else later_prefix
-                    data = encode(item)
-                    tail = suffix
-                with condition:
-                    if head:
-                        buffer += head
-                    buffer += data
-                    if tail:
-                        buffer += tail
-                    count += 1
-                    self.count = count
-                    waiter = self._waiter
-                    self._waiter = None
-                if waiter is not None:
+                    frame = (prefix if count == 0 else later_prefix) + encode(item) + suffix
+                append(frame)
+                count += 1
+                self.count = count
+                self._produced += len(frame)
+                waiter = self._waiter
+                if waiter is not None and waiter is not woken:
                     # Wake the loop without waiting for it: items produced meanwhile join the same batch.
+                    woken = waiter
                     self._wake(waiter.set)
-                # Only this thread grows the buffer, so reading its length without the lock is safe.
-                if len(buffer) >= limit:
-                    with condition:
-                        while len(buffer) >= limit and not state.ending:
-                            condition.wait()
+                if self._produced - self._taken >= limit:
+                    self._wait_for_room(limit)
                 if state.ending:
                     break
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which re-raises it
@@ -126,11 +128,18 @@ class SyncItemSource:
                     close()
             except BaseException as exc:  # noqa: BLE001
                 self._error = self._error or exc
-            with condition:
-                self._done = True
-                waiter, self._waiter = self._waiter, None
+            self._done = True
+            waiter = self._waiter
             if waiter is not None:
                 self._wake(waiter.set)
+
+    def _wait_for_room(self, limit: int) -> None:
+        state = self.state
+        with self._room:
+            self._thread_waits = True
+            while self._produced - self._taken >= limit and not state.ending:
+                self._room.wait()
+            self._thread_waits = False
 
     # -- event loop ----------------------------------------------------------------------------------------
     @property
@@ -152,10 +161,9 @@ class SyncItemSource:
         try:
             await self.run_in_thread(self._produce)
         except Exception as exc:  # noqa: BLE001 - no thread to run in (a 503): the stream fails before its start
-            with self._condition:
-                self._error = exc
-                self._done = True
-                waiter, self._waiter = self._waiter, None
+            self._error = exc
+            self._done = True
+            waiter = self._waiter
             if waiter is not None:
                 waiter.set()
         finally:
@@ -173,30 +181,46 @@ class SyncItemSource:
     def cancel(self) -> None:
         """Wake the thread if it waits for room, to see that the stream is ending: it closes the generator at its
         next ``yield``."""
-        with self._condition:
-            self._condition.notify_all()
+        with self._room:
+            self._room.notify_all()
+
+    def _take_frames(self) -> bytes | None:
+        """Every frame waiting, joined; ``None`` if there is none."""
+        frames = self._frames
+        if not frames:
+            return None
+        taken = [frames.popleft() for _ in range(len(frames))]
+        chunk = taken[0] if len(taken) == 1 else b"".join(taken)
+        self._taken += len(chunk)
+        if self._thread_waits:
+            with self._room:
+                self._room.notify_all()
+        return chunk
 
     async def _take(self, keepalive: KeepAlive | None = None) -> bytes | None:
-        """Wait for buffered bytes; ``None`` once the generator finished (its error, if any, is raised).
+        """Wait for frames; ``None`` once the generator finished (its error, if any, is raised).
         With ``keepalive``, its bytes are returned after that many seconds without data."""
         while True:
-            with self._condition:
-                if self._buffer:
-                    chunk = bytes(self._buffer)
-                    self._buffer.clear()
-                    self._condition.notify_all()
-                    return chunk
-                if self._done:
-                    if self._error is not None:
-                        raise self._error
-                    return None
-                waiter = self._waiter = anyio.Event()
+            done = self._done  # read before the frames: a finished thread has appended its last frame
+            chunk = self._take_frames()
+            if chunk is not None:
+                return chunk
+            if done:
+                if self._error is not None:
+                    raise self._error
+                return None
+            waiter = self._waiter = anyio.Event()
+            # Look again now that the waiter is published: a frame appended before the thread could see it.
+            if self._frames or self._done:
+                self._waiter = None
+                continue
             if keepalive is None:
                 await waiter.wait()
-                continue
-            with anyio.move_on_after(keepalive[0]):
-                await waiter.wait()
-            if not waiter.is_set():
+            else:
+                with anyio.move_on_after(keepalive[0]):
+                    await waiter.wait()
+            self._waiter = None
+            if keepalive is not None and not waiter.is_set() and not self._frames and not self._done:
                 return keepalive[1]
 
     async def prefetch(self) -> bytes:
