@@ -219,13 +219,7 @@ def test_run_serves_the_demo_prints_urls_and_stops_cleanly() -> None:
     try:
         url = f"http://127.0.0.1:{port}"
 
-        def up() -> bool:
-            try:
-                return httpx.get(url + "/items/stream", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=20)
+        wait_for(lambda: serves(url + "/items/stream"), timeout=20)
         tailed = run("tail", url + "/items/stream")
         assert [json.loads(line) for line in tailed.stdout.splitlines()] == EXPECTED_ITEMS
     finally:
@@ -262,14 +256,7 @@ def test_run_warns_that_workers_do_not_share_in_memory_topics(tmp_path: Path, wo
         cwd=ROOT,
     )
     try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/up", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(up, timeout=30)
+        wait_for(lambda: serves(f"http://127.0.0.1:{port}/up"), timeout=30)
     finally:
         output = stop(process)
     warning = (
@@ -336,6 +323,14 @@ def serve_command(args: list[str], cwd: Path) -> tuple[subprocess.Popen[str], st
         cwd=cwd,
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+def serves(url: str) -> bool:
+    """Whether a GET of ``url`` answers 200 (the server is up)."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def answer(url: str) -> str | None:
