@@ -260,8 +260,13 @@ def rss(pid: int) -> int:
     return 0
 
 
-async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
-    """Open ``count`` slow streams, read their items for ``hold`` seconds; return (open streams, worst gap)."""
+async def slow_streams(
+    port: int, count: int, hold: float, path: str = "/slow", measure: Callable[[], None] | None = None
+) -> tuple[int, float]:
+    """Open ``count`` slow streams (``path``: ``/slow`` JSON Lines, ``/slow-sse`` SSE), read their items for
+    ``hold`` seconds (``measure()`` is called halfway); return (open streams, worst gap)."""
+    accept = "text/event-stream" if path.endswith("-sse") else "*/*"
+    request = f"GET {path}?n=1000 HTTP/1.1\r\nHost: bench\r\nAccept: {accept}\r\n\r\n".encode()
     worst_gap = 0.0
     opened = 0
     ready = anyio.Event()
@@ -271,9 +276,9 @@ async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
         with anyio.move_on_after(hold + 30):
             stream = await anyio.connect_tcp("127.0.0.1", port)
             async with stream:
-                await stream.send(b"GET /slow?n=1000 HTTP/1.1\r\nHost: bench\r\nAccept: */*\r\n\r\n")
+                await stream.send(request)
                 buffer = b""
-                while b"}\n" not in buffer:
+                while b"}\n" not in buffer and b"}\r\n" not in buffer:  # (Litestar ends SSE lines with CRLF)
                     buffer += await stream.receive()
                 opened += 1
                 done()
@@ -303,7 +308,58 @@ async def slow_streams(port: int, count: int, hold: float) -> tuple[int, float]:
         with anyio.move_on_after(60):
             await ready.wait()
         ready.set()
+        if measure is not None:
+            await anyio.sleep(hold / 2)
+            measure()
     return opened, worst_gap
+
+
+MEMORY_FRAMEWORKS = [*FRAMEWORKS, "asgi"]
+
+
+def memory(counts: list[int], hold: float) -> dict[str, Any]:
+    """Server RSS per idle stream (one item a second), JSON Lines and SSE, for each framework and the bare ASGI
+    floor (``bench/apps/asgi_app.py``), at each of ``counts`` open streams, measured halfway through ``hold``."""
+    results: dict[str, Any] = {}
+    for count in counts:
+        for path in ("/slow", "/slow-sse"):
+            order = list(MEMORY_FRAMEWORKS)
+            random.shuffle(order)
+            for framework in order:
+                with server(framework) as (url, pid):
+                    time.sleep(0.5)
+                    before = rss(pid)
+                    held: list[int] = []
+
+                    def measure(held: list[int] = held, pid: int = pid) -> None:
+                        held.append(rss(pid))
+
+                    opened, gap = anyio.run(slow_streams, int(url.rsplit(":", 1)[1]), count, hold, path, measure)
+                per_stream = (held[0] - before) / max(opened, 1) / 1024 if held else float("nan")
+                results.setdefault(str(count), {}).setdefault(path, {})[framework] = {
+                    "streams": opened,
+                    "rss_per_stream_kib": per_stream,
+                    "worst_gap_s": gap,
+                }
+                print(f"{count} {path} {framework}: {opened} streams, {per_stream:.1f} KiB each, gap {gap:.2f} s")
+    return results
+
+
+def memory_report(results: dict[str, Any]) -> str:
+    lines = [
+        "| streams | format | " + " | ".join(MEMORY_FRAMEWORKS) + " |",
+        "|---|---|" + "---|" * len(MEMORY_FRAMEWORKS),
+    ]
+    for count, formats in results.items():
+        for path, by_framework in formats.items():
+            cells = []
+            for framework in MEMORY_FRAMEWORKS:
+                entry = by_framework[framework]
+                note = "" if entry["streams"] == int(count) else f" ({entry['streams']} opened)"
+                cells.append(f"{entry['rss_per_stream_kib']:.1f}{note}")
+            label = "JSON Lines" if path == "/slow" else "SSE"
+            lines.append(f"| {int(count):,} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
@@ -605,6 +661,11 @@ def main() -> None:
     parser.add_argument("--no-network", action="store_true")
     parser.add_argument("--idle-sse", type=int, metavar="N", help="only hold N idle SSE streams against linestream")
     parser.add_argument(
+        "--memory",
+        metavar="COUNTS",
+        help="only measure server RSS per idle stream, JSON Lines and SSE, every framework, at COUNTS (1000,10000)",
+    )
+    parser.add_argument(
         "--streams-only",
         metavar="FRAMEWORK",
         help="only hold --streams slow streams against FRAMEWORK's server (e.g. 10000 against linestream)",
@@ -612,7 +673,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = max(hard, 2 * (args.idle_sse or 0) + 1024)
+    most = max([args.idle_sse or 0, *(int(count) for count in (args.memory or "0").split(","))])
+    wanted = max(hard, 2 * most + 1024)
     try:  # as root, the hard limit may be raised too (20,000 idle streams need 40,000 descriptors in all)
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
     except (ValueError, OSError):
@@ -632,6 +694,17 @@ def main() -> None:
             f"/quick median {result['quick_ms_median']:.1f} ms, worst {result['quick_ms_max']:.1f} ms; server RSS "
             f"{before >> 20} -> {after >> 20} MiB ({(after - before) / max(result['opened'], 1) / 1024:.1f} KiB/stream)"
         )
+        return
+    if args.memory:
+        results = memory([int(count) for count in args.memory.split(",")], 8.0)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "memory.json").write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / "memory.md").write_text(
+            "Server RSS per idle stream, KiB (uvicorn, 1 worker; one item a second; `asgi`: a bare ASGI callable)\n\n"
+            + memory_report(results)
+            + "\n"
+        )
+        print(memory_report(results))
         return
     if args.streams_only:
         with server(args.streams_only) as (url, pid):

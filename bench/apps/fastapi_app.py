@@ -42,6 +42,13 @@ async def slow(n: int = 10) -> AsyncIterable[Item]:
         await anyio.sleep(1)
 
 
+@app.get("/slow-sse", response_class=EventSourceResponse)
+async def slow_sse(n: int = 10) -> AsyncIterable[Item]:
+    for index in range(n):
+        yield POOL[index & 63]
+        await anyio.sleep(1)
+
+
 @app.get("/latency")
 async def latency(n: int = 10) -> AsyncIterable[dict[str, int]]:
     for _ in range(n):

@@ -59,6 +59,16 @@ async def slow(n: int = 10) -> Stream:
     return Stream(lines(), media_type="application/jsonl")
 
 
+@get("/slow-sse")
+async def slow_sse(n: int = 10) -> ServerSentEvent:
+    async def events() -> AsyncIterator[bytes]:
+        for index in range(n):
+            yield encode_json(POOL[index & 63])
+            await anyio.sleep(1)
+
+    return ServerSentEvent(events())
+
+
 @get("/latency", media_type="application/jsonl")
 async def latency(n: int = 10) -> Stream:
     async def lines() -> AsyncIterator[bytes]:
@@ -87,4 +97,4 @@ async def untyped(n: int = 10) -> Stream:
     return Stream(lines(), media_type="application/jsonl")
 
 
-app = Litestar(route_handlers=[typed, sync, untyped, sse, slow, latency, raw_bytes], openapi_config=None)
+app = Litestar(route_handlers=[typed, sync, untyped, sse, slow, slow_sse, latency, raw_bytes], openapi_config=None)

@@ -56,6 +56,17 @@ async def slow(request: Request) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="application/jsonl")
 
 
+async def slow_sse(request: Request) -> StreamingResponse:
+    n = count(request)
+
+    async def events() -> AsyncIterator[bytes]:
+        for index in range(n):
+            yield b"data: " + orjson.dumps(POOL_DICTS[index & 63]) + b"\n\n"
+            await anyio.sleep(1)
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 async def latency(request: Request) -> StreamingResponse:
     n = count(request)
 
@@ -84,6 +95,7 @@ app = Starlette(
         Route("/untyped", typed),
         Route("/sse", sse),
         Route("/slow", slow),
+        Route("/slow-sse", slow_sse),
         Route("/latency", latency),
         Route("/bytes", raw_bytes),
     ]

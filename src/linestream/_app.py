@@ -32,6 +32,7 @@ from linestream._engine.runtime import AppRuntime
 from linestream._engine.shutdown import shutdown_signals
 from linestream._fastapi import COMPAT_MODES
 from linestream._problem import default_exception_handlers, problem_response
+from linestream._routing.dispatch import DirectDispatch
 from linestream._routing.route import APIRoute
 from linestream._routing.router import APIRouter, PathOperationDecorators
 from linestream.openapi import OPENAPI_VERSIONS, DocumentationPages, build_openapi, documentation_routes
@@ -210,6 +211,8 @@ class LineStream(PathOperationDecorators, Starlette):
         self.topic_backend = topic_backend
         wrapped = self._wrap_lifespan(lifespan)
         super().__init__(debug=debug, middleware=middleware, exception_handlers=handlers, lifespan=wrapped)
+        #: Serves path operations without Starlette's middleware when the app has none of its own.
+        self._direct: DirectDispatch | None = None
         self.router: APIRouter = APIRouter(
             routes=routes,
             lifespan=wrapped,
@@ -298,6 +301,18 @@ class LineStream(PathOperationDecorators, Starlette):
             return
         if self.root_path:
             scope["root_path"] = self.root_path
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+            # Without layers of the user's between Starlette's own, a path operation is served straight from here.
+            plain = not self.user_middleware and not self.debug and getattr(self, "max_body_size", None) is None
+            self._direct = DirectDispatch(self.router, self.exception_handlers) if plain else None
+        scope["app"] = self
+        direct = self._direct
+        if direct is not None:
+            handler = direct.handler_for(scope)
+            if handler is not None:
+                await handler(scope, receive, send, direct.errors)
+                return
         await super().__call__(scope, receive, send)
 
     def _wrap_lifespan(self, lifespan: Lifespan[Any] | None) -> Lifespan[Any]:

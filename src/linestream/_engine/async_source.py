@@ -11,12 +11,12 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
-import anyio.abc
 from starlette.types import Send
 
 from linestream._compile.plan import StreamPlan
 from linestream._engine.outbox import Outbox
 from linestream._engine.state import EndReason, StreamState
+from linestream._engine.tasks import StreamTasks
 from linestream._serialization import SerializedItem
 from linestream._signal import WakeBeforeSuspending
 from linestream.streams.sse import ServerSentEvent
@@ -78,18 +78,12 @@ class AsyncItemSource:
             self.count = 1
             return framing.head + frame
 
-    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+    async def stream(self, send: Send, tasks: StreamTasks) -> None:
         """Send every remaining item; return once all were handed to ``send``."""
         if self.exhausted:
             return
         outbox = self.outbox
-        outbox.send = send
-        keepalive = self.plan.keepalive
-
-        def start_writer() -> None:
-            task_group.start_soon(outbox.write_all, send, task_group.cancel_scope.cancel, keepalive)
-
-        outbox.start_writer = start_writer
+        outbox.open(send, tasks.start_soon, tasks.cancel, self.plan.keepalive)
         produced = False
         try:
             await WakeBeforeSuspending(self._produce(outbox), outbox.before_suspend)

@@ -1,15 +1,19 @@
-"""The outbox: the bytes an async generator's stream produced but has not sent yet, and the writer task that
-sends them.
+"""The outbox: the bytes an async generator's stream produced but has not sent yet, and the writer that sends
+them while the generator waits.
 
 Items that are ready back to back are coalesced into ASGI messages of up to ``chunk_size`` bytes, but nothing
-ready is held back: the moment the generator starts waiting for something, what is buffered is handed to the
-writer task (``before_suspend``), which sends it while the generator waits. The writer task is started only
-the first time the generator suspends, so a stream that never waits needs no second task.
+ready is held back: the moment the generator starts waiting for something, what is buffered is handed to a
+writer task (``before_suspend``), which sends it while the generator waits. A writer runs only while there is
+something to send and ends once it sent it; keep-alives come from one timer per stream, which starts a writer
+for the ping when the stream has been silent for the interval. An idle stream (its generator waiting, nothing
+buffered) so holds no task and no cancel scope of its own here: only the timer, when it has keep-alives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -21,61 +25,78 @@ from linestream._signal import Signal
 
 __all__ = ["Outbox"]
 
+#: Starts a task of the stream (``StreamTasks.start_soon``).
+StartTask = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+
 
 class Outbox:
-    """The bytes produced but not yet sent, shared by the producer and the writer task.
+    """The bytes produced but not yet sent, shared by the producer and the writer.
 
     Producer and writer run in one thread and only switch at ``await``, so the buffer needs no lock: the writer
-    takes it only while the producer is suspended. The writer ends once the stream's ``state`` says it is ending
-    (the producer finished, or failed) and it sent what was buffered.
+    takes it only while the producer is suspended. ``finish()`` (the stream is ending) waits for a writer that
+    still sends, then sends what is left itself.
     """
 
     __slots__ = (
+        "_keepalive",
+        "_last_sent",
+        "_loop",
+        "_on_error",
         "_space",
-        "_wakeup",
+        "_start_task",
+        "_timer",
+        "_written",
         "buffer",
-        "done",
         "error",
         "large",
         "send",
         "sending",
-        "start_writer",
         "state",
     )
 
     def __init__(self, state: StreamState) -> None:
         self.state = state
         self.send: Send | None = None
-        #: Starts the writer task; ``None`` once started (or once it is known not to be needed).
-        self.start_writer: Callable[[], None] | None = None
         #: True while a send is in progress (by the writer or the producer): sends never overlap.
         self.sending = False
         self.buffer = bytearray()
         #: A chunk too large to be worth copying into the buffer; sent as is, right after the buffer.
         self.large: bytes | None = None
         self.error: Exception | None = None
-        # Events are made when first needed: an idle stream holds as few objects as possible.
-        self.done: Signal | None = None
-        self._wakeup: Signal | None = None
+        self._start_task: StartTask | None = None
+        self._on_error: Callable[[], None] | None = None
+        self._keepalive: KeepAlive | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._last_sent = 0.0
+        # Made when first needed: an idle stream holds as few objects as possible.
+        #: Set when the writer running now has returned; ``None`` while no writer runs.
+        self._written: Signal | None = None
         self._space: Signal | None = None
 
-    async def wait_for_space(self) -> None:
-        """Backpressure: hand the full buffer to the (running) writer and wait until it took it."""
-        space = self._space = Signal()
-        assert self._wakeup is not None
-        self._wakeup.set()
-        await space.wait()
+    def open(
+        self, send: Send, start_task: StartTask, on_error: Callable[[], None], keepalive: KeepAlive | None
+    ) -> None:
+        """Serve the rest of a stream: ``send`` its bytes, with writers started by ``start_task``; a writer
+        whose send fails calls ``on_error`` (which ends the stream); a keep-alive after ``keepalive[0]`` seconds
+        of silence."""
+        self.send = send
+        self._start_task = start_task
+        self._on_error = on_error
+        self._keepalive = keepalive
 
     async def flush(self, large: bytes | None = None) -> None:
         """Send the buffer, then ``large`` (sent as is, never copied), from the producer at an item boundary.
 
-        The producer sends itself when the writer is idle (no task switch on the hot path), else hands over to
-        the writer and waits until it took the data (backpressure). Either way it then lets other tasks run, so
+        The producer sends itself when no writer sends (no task switch on the hot path), else hands over to the
+        writer and waits until it took the data (backpressure). Either way it then lets other tasks run, so
         that a generator that never awaits cannot starve the event loop.
         """
         self.large = large
         if self.sending or self.send is None:
-            await self.wait_for_space()
+            space = self._space = Signal()
+            self._wake_writer()
+            await space.wait()
             return
         self.sending = True
         try:
@@ -83,6 +104,7 @@ class Outbox:
                 await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
         finally:
             self.sending = False
+        self._sent()
         await checkpoint()
 
     def _take(self) -> list[bytes]:
@@ -96,63 +118,112 @@ class Outbox:
             self._space.set()
         return chunks
 
+    def _sent(self) -> None:
+        if self._timer is not None:
+            assert self._loop is not None
+            self._last_sent = self._loop.time()
+
     async def finish(self) -> None:
-        """Send what is left (the stream is ending): through the writer if it runs (and wait until it has), else
-        directly."""
+        """Send what is left (the stream is ending): once a writer still sending is done, directly."""
         assert self.state.ending, "the producer says why it stopped before the outbox finishes"
-        if self.start_writer is not None or self.done is None:
-            # The generator never suspended: no writer was needed, the producer sends the rest itself.
-            self.start_writer = None
-            if self.send is not None:
-                for chunk in self._take():
-                    await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-            return
-        assert self._wakeup is not None
-        self._wakeup.set()
-        await self.done.wait()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._written is not None:
+            self._wake_writer()
+            await self._written.wait()
+        if self.send is not None and self.error is None:
+            for chunk in self._take():
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     def before_suspend(self) -> None:
-        """Called each time the producer is about to wait: start the writer the first time, then wake it if
-        there is something to send. (A stream whose generator never suspends never needs a writer task.)"""
-        if self.start_writer is not None:
-            start, self.start_writer = self.start_writer, None
-            self.done = Signal()
-            self._wakeup = Signal()
-            start()
-        if self.buffer and self._wakeup is not None:
-            self._wakeup.set()
+        """Called each time the producer is about to wait: send what is buffered in a writer (started if none
+        runs); the first time, start the keep-alive timer."""
+        if self._keepalive is not None and self._timer is None and self._loop is None and self.send is not None:
+            self._start_timer()
+        if self.buffer or self.large is not None:
+            self._wake_writer()
 
-    async def write_all(self, send: Send, on_error: Callable[[], None], keepalive: KeepAlive | None) -> None:
-        """The writer task: send whatever is buffered each time the producer wakes it (or a keep-alive after
-        ``keepalive[0]`` seconds of silence)."""
-        buffer = self.buffer
-        assert self._wakeup is not None
-        assert self.done is not None
+    def _wake_writer(self) -> None:
+        """Start a writer unless one runs (it sends whatever the buffer holds before it returns)."""
+        if self._written is not None:
+            return
+        if self._start_task is None or self.send is None or self.error is not None:
+            return
+        self._written = Signal()
+        self._start_task(self._write)
+
+    async def _write(self, ping: bytes | None = None) -> None:
+        """A writer: send whatever is buffered (or ``ping``), until nothing is left, then end."""
+        assert self.send is not None
+        written = self._written
+        assert written is not None
+        send = self.send
         try:
-            while True:
-                wakeup = self._wakeup
-                if keepalive is None:
-                    await wakeup.wait()
-                else:
-                    with anyio.move_on_after(keepalive[0]):
-                        await wakeup.wait()
-                    if not wakeup.is_set():
-                        await send({"type": "http.response.body", "body": keepalive[1], "more_body": True})
-                        continue
-                self._wakeup = Signal()
-                while buffer or self.large is not None:
-                    # Take the buffer and the large chunk after it together, so that the producer, free again
-                    # once `_space` is set, can only add what comes after both.
-                    self.sending = True
-                    try:
-                        for chunk in self._take():
-                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                    finally:
-                        self.sending = False
-                if self.state.ending:
-                    return
+            if ping is not None:
+                self.sending = True
+                try:
+                    await send({"type": "http.response.body", "body": ping, "more_body": True})
+                finally:
+                    self.sending = False
+                self._sent()
+            while self.buffer or self.large is not None:
+                # Take the buffer and the large chunk after it together, so that the producer, free again once
+                # `_space` is set, can only add what comes after both.
+                self.sending = True
+                try:
+                    for chunk in self._take():
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                finally:
+                    self.sending = False
+                self._sent()
         except Exception as exc:  # noqa: BLE001 - any failure of send() ends the stream; serve() reports it
             self.error = exc
-            on_error()
+            assert self._on_error is not None
+            self._on_error()
         finally:
-            self.done.set()
+            self._written = None
+            written.set()
+
+    # -- keep-alives -------------------------------------------------------------------------------------------
+    def _start_timer(self) -> None:
+        assert self._keepalive is not None
+        try:
+            loop = self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - not asyncio (trio): a task that sleeps between pings
+            assert self._start_task is not None
+            self._start_task(self._ping_forever)
+            return
+        self._last_sent = loop.time()
+        self._timer = loop.call_at(self._last_sent + self._keepalive[0], self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The keep-alive timer: ping if the stream has been silent for the interval, and re-arm."""
+        assert self._loop is not None
+        assert self._keepalive is not None
+        interval, ping = self._keepalive
+        now = self._loop.time()
+        if now - self._last_sent >= interval and not self.sending and not self.state.ending:
+            if self._written is None and self._start_task is not None and self.error is None:
+                self._written = Signal()
+                self._start_task(lambda: self._write(ping))
+            self._last_sent = now
+        self._timer = self._loop.call_at(self._last_sent + interval, self._on_timer)
+
+    async def _ping_forever(self) -> None:  # pragma: no cover - not asyncio (trio)
+        assert self._keepalive is not None
+        assert self.send is not None
+        interval, ping = self._keepalive
+        while not self.state.ending:
+            await anyio.sleep(interval)
+            if not self.sending and self._written is None:
+                self.sending = True
+                try:
+                    await self.send({"type": "http.response.body", "body": ping, "more_body": True})
+                except Exception as exc:  # noqa: BLE001 - as in a writer
+                    self.error = exc
+                    assert self._on_error is not None
+                    self._on_error()
+                    return
+                finally:
+                    self.sending = False

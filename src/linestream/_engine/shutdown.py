@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 __all__ = ["OpenStreams", "shutdown_signals"]
@@ -32,15 +32,15 @@ class OpenStreams:
         self._streams: set[_Stoppable] = set()
         self.shutting_down = False
 
-    @contextlib.contextmanager
-    def open(self, stream: _Stoppable) -> Iterator[None]:
+    def open(self, stream: _Stoppable) -> _Opened:
+        """``with streams.open(stream):`` while ``stream`` is served (ended at once if the server is shutting
+        down). A small object rather than a generator-based context manager: an open stream holds it."""
+        return _Opened(self, stream)
+
+    def _add(self, stream: _Stoppable) -> None:
         self._streams.add(stream)
         if self.shutting_down:
             stream.shut_down()
-        try:
-            yield
-        finally:
-            self._streams.discard(stream)
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -50,6 +50,20 @@ class OpenStreams:
         self.shutting_down = True
         for stream in list(self._streams):
             stream.shut_down()
+
+
+class _Opened:
+    __slots__ = ("stream", "streams")
+
+    def __init__(self, streams: OpenStreams, stream: _Stoppable) -> None:
+        self.streams = streams
+        self.stream = stream
+
+    def __enter__(self) -> None:
+        self.streams._add(self.stream)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.streams._streams.discard(self.stream)
 
 
 @contextlib.asynccontextmanager

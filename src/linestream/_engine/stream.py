@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -33,6 +33,7 @@ from linestream._early_start import offering_early_start
 from linestream._engine.receive import ReceiveChannel
 from linestream._engine.state import Ending, EndReason, Frame, Phase, Raise, StreamState
 from linestream._engine.sync_source import Spawn
+from linestream._engine.tasks import StreamTasks
 from linestream._signal import SendWatchdog, WakeBeforeSuspending
 from linestream.exceptions import HTTPException, StreamAborted
 
@@ -72,8 +73,8 @@ class ItemSource(Protocol):
     async def prefetch(self) -> bytes:
         """The head and first frame (or the whole empty stream); errors propagate unchanged."""
 
-    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
-        """Send every remaining frame."""
+    async def stream(self, send: Send, tasks: StreamTasks) -> None:
+        """Send every remaining frame (helpers it needs run in ``tasks``)."""
 
     def cancel(self) -> None:
         """Ask the generator to stop as soon as it can."""
@@ -117,7 +118,7 @@ class ItemStream:
         self.source = source
         self.channel = channel
         self.state: StreamState = channel.state
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._task_group: StreamTasks | None = None
         # Only an early start (a keep-alive before the first item, or the generator saying it is ready) can race
         # the normal start; the lock exists only then.
         self._start_lock: anyio.Lock | None = None
@@ -132,7 +133,7 @@ class ItemStream:
         """End this stream because the server is shutting down (called from the event loop's thread)."""
         self._end_because(EndReason.SHUTDOWN)
 
-    async def serve(
+    def serve(
         self,
         send: Send,
         make_start: Callable[[], Message],
@@ -140,22 +141,25 @@ class ItemStream:
         head_only: bool = False,
         expires_in: float | None = None,
         spawn: Spawn | None = None,
-    ) -> None:
-        """Prefetch, start (with ``make_start()``, called once the first item exists) and stream. Before the
-        start, errors propagate unchanged (to become error responses); after it, the stream ends as its state
-        and plan say (``_engine.state.ENDINGS``). ``expires_in``: seconds until the request's credentials
-        expire, when the stream ends. ``spawn`` starts a task of the app (``AppRuntime.spawn``), where a
-        ``def`` generator's thread then runs: a stream that ends in an exception (a truncation, a status) while
-        its generator is blocked raises it at once, ``producer_pending`` set: whoever tears its dependencies down
-        waits for ``source.closed()`` first."""
+    ) -> Coroutine[Any, Any, None]:
+        """Prefetch, start (with ``make_start()``, called once the first item exists) and stream: await what it
+        returns. Before the start, errors propagate unchanged (to become error responses); after it, the stream
+        ends as its state and plan say (``_engine.state.ENDINGS``). ``expires_in``: seconds until the request's
+        credentials expire, when the stream ends. ``spawn`` starts a task of the app (``AppRuntime.spawn``),
+        where a ``def`` generator's thread then runs: a stream that ends in an exception (a truncation, a
+        status) while its generator is blocked raises it at once, ``producer_pending`` set: whoever tears its
+        dependencies down waits for ``source.closed()`` first. (The caller awaits the serving coroutine itself:
+        an open stream holds one coroutine frame fewer.)"""
         self._send = send
         self._make_start = make_start
         self._head_only = head_only
         self._expires_in = expires_in
+        if not self.source.producer_task:
+            return self._serve(None)
+        return self._serve_with_producer(spawn)
+
+    async def _serve_with_producer(self, spawn: Spawn | None) -> None:
         source = self.source
-        if not source.producer_task:
-            await self._serve(None)
-            return
         # The producer's task (a def generator's thread) lives outside the stream's task group: when the stream
         # ends while the generator is blocked, the ending goes out now, and the generator closes at its next
         # yield, before the dependencies it uses are torn down.
@@ -177,7 +181,7 @@ class ItemStream:
         keepalive = self.plan.keepalive
         head_only = self._head_only
         error: Exception | None = None
-        async with anyio.create_task_group() as task_group:
+        async with StreamTasks() as task_group:
             self._task_group = task_group
             if self.plan.send_timeout is not None:
                 self._watchdog = SendWatchdog.start(self.plan.send_timeout, self._on_send_timeout)
@@ -211,7 +215,7 @@ class ItemStream:
                 if self._watchdog is not None:
                     self._watchdog.stop()
                     self._watchdog = None
-                task_group.cancel_scope.cancel()
+                task_group.cancel()
                 with anyio.CancelScope(shield=True):
                     await source.aclose()
         self._task_group = None
@@ -233,7 +237,7 @@ class ItemStream:
     def _stop(self) -> None:
         assert self._task_group is not None
         self.source.cancel()
-        self._task_group.cancel_scope.cancel()
+        self._task_group.cancel()
 
     async def _expire_after(self, seconds: float) -> None:
         await anyio.sleep(max(seconds, 0.0))

@@ -28,6 +28,7 @@ from starlette.types import Send
 
 from linestream._compile.plan import KeepAlive, StreamPlan
 from linestream._engine.state import StreamState
+from linestream._engine.tasks import StreamTasks
 from linestream._serialization import SerializedItem
 from linestream.streams.sse import ServerSentEvent
 
@@ -232,7 +233,7 @@ class SyncItemSource:
             return framing.head + framing.tail
         return framing.head + chunk
 
-    async def stream(self, send: Send, task_group: anyio.abc.TaskGroup) -> None:
+    async def stream(self, send: Send, tasks: StreamTasks) -> None:
         if self._exhausted:
             return
         while (chunk := await self._take(self.plan.keepalive)) is not None:

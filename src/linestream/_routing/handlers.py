@@ -33,6 +33,7 @@ from linestream._engine.runtime import AppRuntime
 from linestream._engine.stream import ItemSource, ItemStream
 from linestream._engine.sync_source import SyncItemSource
 from linestream._negotiation import negotiate
+from linestream._routing.errors import ErrorResponder
 from linestream.exceptions import HTTPException, ResponseValidationError
 from linestream.streams import END_ID
 
@@ -59,7 +60,9 @@ class RouteHandler:
         #: The analysis of each dependency override (with the route's path parameters: an override may take one).
         self.overrides = Overrides(compiled.path_params)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, errors: ErrorResponder | None = None) -> None:
+        """Serve one request. ``errors``: called straight from the app (``_routing.dispatch``), an exception
+        raised before the response started is answered here, as Starlette's middleware would."""
         compiled = self.compiled
         settings = compiled.settings
         channel = ReceiveChannel(receive, keep_body=compiled.reads_body_while_streaming)
@@ -94,15 +97,19 @@ class RouteHandler:
                     finally:
                         CURRENT_BINDING.reset(token)
                 await response(scope, channel, tracking_send)
+            if not sent:
+                raise RuntimeError(
+                    f"{compiled.spec.name}: no response was sent because a `yield` dependency swallowed the "
+                    "endpoint's exception. Re-raise it in the dependency (`except ...: ...; raise`)."
+                )
         except ClientDisconnect:
             # The client left while its body was read: nobody to answer, and nothing went wrong on this side.
             logger.info("%s: the client disconnected before its request body was complete.", compiled.label)
             return
-        if not sent:
-            raise RuntimeError(
-                f"{compiled.spec.name}: no response was sent because a `yield` dependency swallowed the endpoint's "
-                "exception. Re-raise it in the dependency (`except ...: ...; raise`)."
-            )
+        except Exception as exc:
+            if errors is None or sent:
+                raise
+            await errors.respond(exc, scope, receive, send)
 
     async def respond(self, request: Request, binding: RequestBinding) -> Response:
         """The response to ``request`` (whose binding is ``binding``)."""
@@ -217,52 +224,37 @@ class StreamHandler(RouteHandler):
         client = binding.connection.client
         return client.host if client is not None else None
 
-    async def stream(
-        self, scope: Scope, send: Send, channel: Receive, binding: RequestBinding, arguments: dict[str, Any],
-        plan: StreamPlan, response: Response,
-    ) -> None:  # fmt: skip
+    def open_stream(self, scope: Scope, channel: Receive, response: _StreamResponse) -> ItemStream:
+        """The stream of one request: its generator called with the bound arguments, and its item source."""
         compiled = self.compiled
-        generator = compiled.declaration.endpoint(**arguments)
+        plan = response.plan
+        generator = compiled.declaration.endpoint(**response.arguments)
         source: ItemSource
         if compiled.spec.dependant.kind is CallKind.ASYNC_GEN:
             source = AsyncItemSource(generator, plan)
         else:
             source = SyncItemSource(generator, plan, self.runtime.run_blocking)
         assert isinstance(channel, ReceiveChannel)
-        stream = ItemStream(plan, source, channel)
+        return ItemStream(plan, source, channel)
 
-        def start() -> Message:
-            status = response.status_code
-            extra = [(key, value) for key, value in response.raw_headers if key != b"content-length"]
-            temporal = binding.response
-            if temporal is not None:
-                extra += [(key, value) for key, value in temporal.raw_headers if key != b"content-length"]
-                status = temporal.status_code or status
-            return plan.start_message(status, extra)
-
-        runtime = self.runtime
-        try:
-            with runtime.open_streams.open(stream):
-                await stream.serve(
-                    send,
-                    start,
-                    head_only=scope["method"] == "HEAD",
-                    expires_in=seconds_left(binding.connection),
-                    spawn=runtime.spawn if runtime.has_tasks else None,
-                )
-        except BaseException as exc:
-            if stream.producer_pending:
-                # The response ends now (the server sees the error), its def generator still blocked: the app
-                # tears the dependencies down once the generator closed, at its next yield.
-                runtime.spawn(_teardown_after(source, binding.detach(), exc, compiled.label))
-            if isinstance(exc, (ValidationError, PydanticSerializationError)):
-                raise response_error(compiled.spec.name, exc, source.count) from exc
-            raise
+    def stream_failed(self, stream: ItemStream, binding: RequestBinding, exc: BaseException) -> BaseException:
+        """What to raise for a stream that ended in ``exc``."""
+        source = stream.source
+        if stream.producer_pending:
+            # The response ends now (the server sees the error), its def generator still blocked: the app tears
+            # the dependencies down once the generator closed, at its next yield.
+            self.runtime.spawn(_teardown_after(source, binding.detach(), exc, self.compiled.label))
+        if isinstance(exc, (ValidationError, PydanticSerializationError)):
+            return response_error(self.compiled.spec.name, exc, source.count)
+        return exc
 
 
 class _StreamResponse(Response):
     """What a streaming route's handler returns: calling it runs the generator and serves its items. Its
-    headers (a custom route handler may set some) are sent with the stream's own."""
+    headers (a custom route handler may set some) are sent with the stream's own.
+
+    (The stream is served from this one coroutine frame: an open stream holds every frame on its way from the
+    server, so the path has as few as it can.)"""
 
     def __init__(
         self, handler: StreamHandler, plan: StreamPlan, binding: RequestBinding, arguments: dict[str, Any]
@@ -272,10 +264,37 @@ class _StreamResponse(Response):
         self.background = None
         self.raw_headers = []
 
+    def start_message(self) -> Message:
+        """The stream's ``http.response.start``: its status and headers, and those set on this response or on
+        the request's ``Response`` parameter."""
+        status = self.status_code
+        extra = [(key, value) for key, value in self.raw_headers if key != b"content-length"]
+        temporal = self.binding.response
+        if temporal is not None:
+            extra += [(key, value) for key, value in temporal.raw_headers if key != b"content-length"]
+            status = temporal.status_code or status
+        return self.plan.start_message(status, extra)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         binding = self.binding
+        handler = self.handler
+        runtime = handler.runtime
         try:
-            await self.handler.stream(scope, send, receive, binding, self.arguments, self.plan, self)
+            stream = handler.open_stream(scope, receive, self)
+            try:
+                with runtime.open_streams.open(stream):
+                    await stream.serve(
+                        send,
+                        self.start_message,
+                        head_only=scope["method"] == "HEAD",
+                        expires_in=seconds_left(binding.connection),
+                        spawn=runtime.spawn if runtime.has_tasks else None,
+                    )
+            except BaseException as exc:
+                error = handler.stream_failed(stream, binding, exc)
+                if error is exc:
+                    raise
+                raise error from exc
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise

@@ -116,6 +116,11 @@ class APIRoute(Route):
         """``"truncate"`` or ``"record"``: what a client sees when the generator fails after the first item."""
         return self.compiled.error_policy
 
+    @property
+    def handler(self) -> RouteHandler | None:
+        """The route's handler, once an app compiled it: an ASGI callable that serves one request."""
+        return self._handler
+
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self._handler
         if handler is None:
