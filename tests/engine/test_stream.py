@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -217,3 +218,29 @@ async def test_a_def_generator_streams_from_its_thread() -> None:
     await serve(stream, wire)
     assert wire.body == b'{"name":"a"}\n{"name":"b"}\n'
     assert wire.complete
+
+
+@pytest.mark.parametrize("the_plan", [JSONL, plan(compiled(sse_keepalive=0.05), SSE)], ids=["jsonl", "sse"])
+async def test_an_idle_stream_holds_one_helper_task_its_disconnect_watcher(the_plan: StreamPlan) -> None:
+    async def one_then_waits() -> AsyncIterator[Item]:
+        yield Item(name="a")
+        yield Item(name="b")
+        await anyio.sleep_forever()
+
+    wire = Wire()
+    stream = stream_of(async_source(one_then_waits()), the_plan, wire)
+    before = len(asyncio.all_tasks())
+    async with anyio.create_task_group() as group:
+        group.start_soon(serve, stream, wire)
+        await wire.until(lambda: b'"b"' in wire.body)
+        if the_plan is not JSONL:
+            await wire.until(lambda: b":" in wire.body.split(b'"b"')[-1])  # keep-alives flow, from a timer
+        # The stream's own task (started here) and one helper: the watcher, which sees the client leave. (The
+        # writer that sent "b" ends once it sent it; a keep-alive's writer once it sent the ping.)
+        for _ in range(100):
+            if len(asyncio.all_tasks()) - before == 2:
+                break
+            await anyio.lowlevel.checkpoint()
+        assert len(asyncio.all_tasks()) - before == 2
+        wire.left.set()
+    assert stream.state.reason is EndReason.CLIENT_GONE
