@@ -7,7 +7,7 @@ generator waits, and nothing ready is held back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import anyio
@@ -78,12 +78,12 @@ class AsyncItemSource:
             self.count = 1
             return framing.head + frame
 
-    async def stream(self, send: Send, tasks: StreamTasks) -> None:
+    async def stream(self, send: Send, tasks: StreamTasks, waiting: Callable[[], None]) -> None:
         """Send every remaining item; return once all were handed to ``send``."""
         if self.exhausted:
             return
         outbox = self.outbox
-        outbox.open(send, tasks.start_soon, tasks.cancel, self.plan.keepalive)
+        outbox.open(send, tasks.start_soon, tasks.cancel, self.plan.keepalive, waiting)
         produced = False
         try:
             await WakeBeforeSuspending(self._produce(outbox), outbox.before_suspend)
@@ -138,6 +138,11 @@ class AsyncItemSource:
 
     def cancel(self) -> None:
         """Nothing to signal: cancelling the task group interrupts the generator where it awaits."""
+
+    @property
+    def finished(self) -> bool:
+        """The generator returned: it has no frame left to close."""
+        return getattr(self.generator, "ag_frame", self) is None  # (not a native generator: close it)
 
     async def aclose(self) -> None:
         await self.generator.aclose()

@@ -45,6 +45,7 @@ class Outbox:
         "_space",
         "_start_task",
         "_timer",
+        "_waiting",
         "_written",
         "buffer",
         "error",
@@ -64,6 +65,7 @@ class Outbox:
         self.large: bytes | None = None
         self.error: Exception | None = None
         self._start_task: StartTask | None = None
+        self._waiting: Callable[[], None] | None = None
         self._on_error: Callable[[], None] | None = None
         self._keepalive: KeepAlive | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -75,11 +77,17 @@ class Outbox:
         self._space: Signal | None = None
 
     def open(
-        self, send: Send, start_task: StartTask, on_error: Callable[[], None], keepalive: KeepAlive | None
+        self,
+        send: Send,
+        start_task: StartTask,
+        on_error: Callable[[], None],
+        keepalive: KeepAlive | None,
+        waiting: Callable[[], None],
     ) -> None:
         """Serve the rest of a stream: ``send`` its bytes, with writers started by ``start_task``; a writer
         whose send fails calls ``on_error`` (which ends the stream); a keep-alive after ``keepalive[0]`` seconds
-        of silence."""
+        of silence; ``waiting()`` the first time the generator waits."""
+        self._waiting = waiting
         self.send = send
         self._start_task = start_task
         self._on_error = on_error
@@ -138,7 +146,10 @@ class Outbox:
 
     def before_suspend(self) -> None:
         """Called each time the producer is about to wait: send what is buffered in a writer (started if none
-        runs); the first time, start the keep-alive timer."""
+        runs); the first time, start the keep-alive timer and say the stream waits."""
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            waiting()
         if self._keepalive is not None and self._timer is None and self._loop is None and self.send is not None:
             self._start_timer()
         if self.buffer or self.large is not None:

@@ -73,11 +73,16 @@ class ItemSource(Protocol):
     async def prefetch(self) -> bytes:
         """The head and first frame (or the whole empty stream); errors propagate unchanged."""
 
-    async def stream(self, send: Send, tasks: StreamTasks) -> None:
-        """Send every remaining frame (helpers it needs run in ``tasks``)."""
+    async def stream(self, send: Send, tasks: StreamTasks, waiting: Callable[[], None]) -> None:
+        """Send every remaining frame (helpers it needs run in ``tasks``); call ``waiting()`` before the
+        generator first waits for something."""
 
     def cancel(self) -> None:
         """Ask the generator to stop as soon as it can."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the generator returned (nothing to close)."""
 
     async def aclose(self) -> None:
         """Close the generator (it has stopped or been cancelled)."""
@@ -106,6 +111,7 @@ class ItemStream:
         "_start_lock",
         "_task_group",
         "_watchdog",
+        "_watching",
         "channel",
         "plan",
         "producer_pending",
@@ -126,6 +132,7 @@ class ItemStream:
         #: ``response_may_start()`` was called: the start is scheduled (once).
         self._early_start = False
         self._watchdog: SendWatchdog | None = None
+        self._watching = False
         #: The stream ended in an exception while its ``def`` generator still ran (see ``serve``).
         self.producer_pending = False
 
@@ -178,7 +185,6 @@ class ItemStream:
     async def _serve(self, spawn: Spawn | None) -> None:
         source = self.source
         state = self.state
-        keepalive = self.plan.keepalive
         head_only = self._head_only
         error: Exception | None = None
         async with StreamTasks() as task_group:
@@ -187,21 +193,19 @@ class ItemStream:
                 self._watchdog = SendWatchdog.start(self.plan.send_timeout, self._on_send_timeout)
             if state.ending:
                 self._stop()  # the server was already shutting down
-            task_group.start_soon(self.channel.watch, self._on_disconnect)
+            if source.producer_task:
+                self._watch()  # the stream waits for its thread from the start
             if self._expires_in is not None:
                 task_group.start_soon(self._expire_after, self._expires_in)
             source.start(spawn, state)
             try:
                 with offering_early_start(self._request_start):
-                    if keepalive is not None and not head_only:
-                        # Keep-alives before the first item, from the moment the source waits for it: a stream
-                        # whose first item is ready at once needs no pinger task, lock or event.
-                        first = await WakeBeforeSuspending(source.prefetch(), self._start_pinger)
-                    else:
-                        first = await source.prefetch()
+                    # The disconnect watcher (and keep-alives before the first item) start the first time the
+                    # source waits: a stream whose items are ready at once needs no task, lock or event.
+                    first = await WakeBeforeSuspending(source.prefetch(), self._before_waiting_for_first)
                 await self._send_first(first)
                 if not head_only:
-                    await source.stream(self._send_or_disconnect, task_group)
+                    await source.stream(self._send_or_disconnect, task_group, self._watch)
                 state.end(EndReason.COMPLETE)
                 if state.reason is EndReason.COMPLETE:
                     await self._conclude(state.ending_with(resumable=False, records=False), None)
@@ -215,9 +219,10 @@ class ItemStream:
                 if self._watchdog is not None:
                     self._watchdog.stop()
                     self._watchdog = None
-                task_group.cancel()
-                with anyio.CancelScope(shield=True):
-                    await source.aclose()
+                task_group.cancel_helpers()
+                if not source.finished:
+                    with anyio.CancelScope(shield=True):
+                        await source.aclose()
         self._task_group = None
         error = error or source.failure
         if error is not None and not isinstance(error, _ClientGone):
@@ -299,8 +304,19 @@ class ItemStream:
         except _ClientGone:
             self._on_disconnect()
 
+    def _watch(self) -> None:
+        """Start the task that sees the client leave (once): the stream is about to wait for something."""
+        if not self._watching and self._task_group is not None:
+            self._watching = True
+            self._task_group.start_soon(self.channel.watch, self._on_disconnect)
+
+    def _before_waiting_for_first(self) -> None:
+        """The source is about to wait for its first item: watch for a disconnect, send keep-alives (once)."""
+        self._watch()
+        if self.plan.keepalive is not None and not self._head_only:
+            self._start_pinger()
+
     def _start_pinger(self) -> None:
-        """The source is about to wait for its first item: start sending keep-alives (once)."""
         if self._first_ready is not None or self._task_group is None:
             return
         keepalive = self.plan.keepalive

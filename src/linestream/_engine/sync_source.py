@@ -233,7 +233,7 @@ class SyncItemSource:
             return framing.head + framing.tail
         return framing.head + chunk
 
-    async def stream(self, send: Send, tasks: StreamTasks) -> None:
+    async def stream(self, send: Send, tasks: StreamTasks, waiting: Callable[[], None]) -> None:
         if self._exhausted:
             return
         while (chunk := await self._take(self.plan.keepalive)) is not None:
@@ -241,6 +241,9 @@ class SyncItemSource:
         tail = self.plan.framing.tail
         if tail:
             await send({"type": "http.response.body", "body": tail, "more_body": True})
+
+    #: The thread closes the generator: there is always something to wait for.
+    finished = False
 
     async def aclose(self) -> None:
         """The thread closes the generator itself (the stream is ending); the task group waits for the thread."""

@@ -54,7 +54,7 @@ class StreamTasks:
             return bool(await self._fallback.__aexit__(kind, error, traceback))
         tasks = self._tasks
         if tasks:
-            self._cancel_helpers()
+            self.cancel_helpers()
             with anyio.CancelScope(shield=True):
                 await asyncio.wait(list(tasks))
         swallowed = bool(self.cancel_scope.__exit__(kind, error, traceback))
@@ -77,9 +77,10 @@ class StreamTasks:
     def cancel(self) -> None:
         """Cancel the stream's own code (within the scope) and every helper."""
         self.cancel_scope.cancel()
-        self._cancel_helpers()
+        self.cancel_helpers()
 
-    def _cancel_helpers(self) -> None:
+    def cancel_helpers(self) -> None:
+        """Cancel every helper, not the stream's own code (which is ending)."""
         if self._tasks:
             # After the loop's pending callbacks, among them the first step of a helper started just now: as in
             # an anyio task group, a helper is cancelled where it waits, never before it ran (its ``finally``
