@@ -362,10 +362,11 @@ def memory_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
+async def idle_streams(port: int, count: int, hold: float, client_only: bool = False) -> dict[str, float]:
     """Open ``count`` idle SSE streams (one event, then keep-alives every 2 s) and hold them ``hold`` seconds
     while another process times ``/quick``: opened, seconds to open them all, worst gap between keep-alives,
-    and /quick's median and worst time in ms."""
+    and /quick's median and worst time in ms. ``client_only``: one of several client processes (``--idle-sse
+    --workers``): say ``open`` on stdout once all are open, hold them from the line ``go`` on stdin, no probe."""
     opened = 0
     retried = 0
     worst_gap = 0.0
@@ -408,9 +409,17 @@ async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
             group.start_soon(one)
             if index % 100 == 99:
                 await anyio.sleep(0.05)
-        with anyio.move_on_after(120):
+        with anyio.move_on_after(300 if client_only else 120):
             await all_open.wait()
         open_seconds = time.monotonic() - started
+        if client_only:
+            print(json.dumps({"open": opened, "open_seconds": open_seconds}), flush=True)
+            await anyio.to_thread.run_sync(sys.stdin.readline)
+            worst_gap = 0.0
+            all_open.set()
+            await anyio.sleep(hold)
+            group.cancel_scope.cancel()
+            return {"opened": opened, "retried": retried, "open_seconds": open_seconds, "worst_gap": worst_gap}
         all_open.set()
         probe = (
             "import httpx, json, statistics, sys, time\n"
@@ -434,6 +443,70 @@ async def idle_streams(port: int, count: int, hold: float) -> dict[str, float]:
         "worst_gap": worst_gap,
         "quick_ms_median": median_ms,
         "quick_ms_max": worst_ms,
+    }
+
+
+def idle_across_workers(count: int, workers: int, clients: int, hold: float) -> dict[str, Any]:
+    """``count`` idle SSE streams held by ``workers`` linestream workers (``linestream run --workers``), opened
+    by ``clients`` processes (the open-files limit is per process), while this process times ``/quick``."""
+    port = free_port()
+    command = [sys.executable, "-m", "linestream", "run", "bench.apps.linestream_app:app", "--port", str(port)]
+    master = subprocess.Popen(
+        [*command, "--workers", str(workers)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/quick", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or master.poll() is not None:
+                    raise RuntimeError("the linestream workers did not start") from None
+                time.sleep(0.2)
+        time.sleep(1)
+        children = [int(pid) for pid in Path(f"/proc/{master.pid}/task/{master.pid}/children").read_text().split()]
+        before = sum(rss(pid) for pid in children)
+        share = [count // clients + (1 if index < count % clients else 0) for index in range(clients)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, str(Path(__file__)), "--idle-client", f"{port},{number},{hold}"],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for number in share
+        ]
+        opened = [json.loads(process.stdout.readline() or "{}") for process in processes]
+        for process in processes:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        times = []
+        end = time.monotonic() + hold - 1
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            while time.monotonic() < end:
+                started = time.perf_counter()
+                client.get("/quick")
+                times.append((time.perf_counter() - started) * 1000)
+                time.sleep(0.1)
+        held = sum(rss(pid) for pid in children)
+        results = [json.loads(process.communicate(timeout=hold + 60)[0].splitlines()[-1]) for process in processes]
+    finally:
+        master.terminate()
+        master.wait(30)
+    total = sum(result["opened"] for result in results)
+    return {
+        "streams": total,
+        "asked": count,
+        "workers": workers,
+        "clients": clients,
+        "open_seconds": max(entry.get("open_seconds", 0.0) for entry in opened),
+        "retried": sum(result["retried"] for result in results),
+        "worst_gap": max(result["worst_gap"] for result in results),
+        "rss_per_stream_kib": (held - before) / max(total, 1) / 1024,
+        "quick_ms_median": statistics.median(times),
+        "quick_ms_max": max(times),
     }
 
 
@@ -660,6 +733,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--no-network", action="store_true")
     parser.add_argument("--idle-sse", type=int, metavar="N", help="only hold N idle SSE streams against linestream")
+    parser.add_argument("--workers", type=int, default=1, help="with --idle-sse: linestream workers")
+    parser.add_argument("--clients", type=int, default=4, help="with --idle-sse --workers: client processes")
+    parser.add_argument("--idle-client", help=argparse.SUPPRESS)
     parser.add_argument(
         "--memory",
         metavar="COUNTS",
@@ -681,6 +757,21 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.smoke:
         args.reps, args.n, args.streams = 1, 2_000, 20
+    if args.idle_client:
+        port, count, hold = args.idle_client.split(",")
+        result = anyio.run(idle_streams, int(port), int(count), float(hold), True)
+        print(json.dumps(result), flush=True)
+        return
+    if args.idle_sse and args.workers > 1:
+        fleet = idle_across_workers(args.idle_sse, args.workers, args.clients, 4.0 if args.smoke else 20.0)
+        print(
+            f"linestream, {fleet['workers']} workers: {fleet['streams']} of {fleet['asked']} idle SSE streams "
+            f"opened by {fleet['clients']} clients in {fleet['open_seconds']:.1f} s ({fleet['retried']} retried); "
+            f"worst gap between keep-alives (every 2 s) {fleet['worst_gap']:.2f} s; /quick median "
+            f"{fleet['quick_ms_median']:.1f} ms, worst {fleet['quick_ms_max']:.1f} ms; "
+            f"{fleet['rss_per_stream_kib']:.1f} KiB RSS per stream across the workers"
+        )
+        return
     if args.idle_sse:
         with server("linestream") as (url, pid):
             time.sleep(0.5)
@@ -696,10 +787,11 @@ def main() -> None:
         )
         return
     if args.memory:
-        results = memory([int(count) for count in args.memory.split(",")], 8.0)
+        results = memory([int(count) for count in args.memory.split(",")], 2.0 if args.smoke else 8.0)
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "memory.json").write_text(json.dumps(results, indent=2) + "\n")
-        (RESULTS / "memory.md").write_text(
+        name = "smoke-memory" if args.smoke else "memory"
+        (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(
             "Server RSS per idle stream, KiB (uvicorn, 1 worker; one item a second; `asgi`: a bare ASGI callable)\n\n"
             + memory_report(results)
             + "\n"
