@@ -271,15 +271,25 @@ async def slow_streams(
     opened = 0
     ready = anyio.Event()
 
-    async def one(done: Callable[[], None]) -> None:
-        nonlocal worst_gap, opened
-        with anyio.move_on_after(hold + 30):
-            stream = await anyio.connect_tcp("127.0.0.1", port)
-            async with stream:
+    async def connect() -> anyio.abc.SocketStream:
+        # A burst of connections can overflow the listen backlog (a reset): retry a few times.
+        for attempt in range(5):
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", port)
                 await stream.send(request)
                 buffer = b""
                 while b"}\n" not in buffer and b"}\r\n" not in buffer:  # (Litestar ends SSE lines with CRLF)
                     buffer += await stream.receive()
+                return stream
+            except (OSError, anyio.BrokenResourceError, anyio.EndOfStream):
+                await anyio.sleep(0.2 * (attempt + 1))
+        raise RuntimeError("could not open a slow stream in 5 attempts")
+
+    async def one(done: Callable[[], None]) -> None:
+        nonlocal worst_gap, opened
+        with anyio.move_on_after(hold + 30):
+            stream = await connect()
+            async with stream:
                 opened += 1
                 done()
                 await ready.wait()
@@ -317,31 +327,45 @@ async def slow_streams(
 MEMORY_FRAMEWORKS = [*FRAMEWORKS, "asgi"]
 
 
+def memory_runs(counts: list[int]) -> list[tuple[int, str, str]]:
+    """(streams, path, framework) of a ``--memory`` run; ``BENCH_ONLY="10000 /slow-sse fastapi,..."`` keeps
+    those (to measure again what a run could not)."""
+    runs = [
+        (count, path, framework)
+        for count in counts
+        for path in ("/slow", "/slow-sse")
+        for framework in MEMORY_FRAMEWORKS
+    ]
+    only = os.environ.get("BENCH_ONLY")
+    if only:
+        wanted = {tuple(entry.split()) for entry in only.split(",")}
+        runs = [run for run in runs if (str(run[0]), run[1], run[2]) in wanted]
+    return runs
+
+
 def memory(counts: list[int], hold: float) -> dict[str, Any]:
     """Server RSS per idle stream (one item a second), JSON Lines and SSE, for each framework and the bare ASGI
     floor (``bench/apps/asgi_app.py``), at each of ``counts`` open streams, measured halfway through ``hold``."""
     results: dict[str, Any] = {}
-    for count in counts:
-        for path in ("/slow", "/slow-sse"):
-            order = list(MEMORY_FRAMEWORKS)
-            random.shuffle(order)
-            for framework in order:
-                with server(framework) as (url, pid):
-                    time.sleep(0.5)
-                    before = rss(pid)
-                    held: list[int] = []
+    runs = memory_runs(counts)
+    random.shuffle(runs)
+    for count, path, framework in sorted(runs, key=lambda run: (run[0], run[1])):  # frameworks shuffled
+        with server(framework) as (url, pid):
+            time.sleep(0.5)
+            before = rss(pid)
+            held: list[int] = []
 
-                    def measure(held: list[int] = held, pid: int = pid) -> None:
-                        held.append(rss(pid))
+            def measure(held: list[int] = held, pid: int = pid) -> None:
+                held.append(rss(pid))
 
-                    opened, gap = anyio.run(slow_streams, int(url.rsplit(":", 1)[1]), count, hold, path, measure)
-                per_stream = (held[0] - before) / max(opened, 1) / 1024 if held else float("nan")
-                results.setdefault(str(count), {}).setdefault(path, {})[framework] = {
-                    "streams": opened,
-                    "rss_per_stream_kib": per_stream,
-                    "worst_gap_s": gap,
-                }
-                print(f"{count} {path} {framework}: {opened} streams, {per_stream:.1f} KiB each, gap {gap:.2f} s")
+            opened, gap = anyio.run(slow_streams, int(url.rsplit(":", 1)[1]), count, hold, path, measure)
+        per_stream = (held[0] - before) / max(opened, 1) / 1024 if held else float("nan")
+        results.setdefault(str(count), {}).setdefault(path, {})[framework] = {
+            "streams": opened,
+            "rss_per_stream_kib": per_stream,
+            "worst_gap_s": gap,
+        }
+        print(f"{count} {path} {framework}: {opened} streams, {per_stream:.1f} KiB each, gap {gap:.2f} s")
     return results
 
 
@@ -354,7 +378,10 @@ def memory_report(results: dict[str, Any]) -> str:
         for path, by_framework in formats.items():
             cells = []
             for framework in MEMORY_FRAMEWORKS:
-                entry = by_framework[framework]
+                entry = by_framework.get(framework)
+                if entry is None:
+                    cells.append("–")
+                    continue
                 note = "" if entry["streams"] == int(count) else f" ({entry['streams']} opened)"
                 cells.append(f"{entry['rss_per_stream_kib']:.1f}{note}")
             label = "JSON Lines" if path == "/slow" else "SSE"
@@ -362,11 +389,15 @@ def memory_report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def idle_streams(port: int, count: int, hold: float, client_only: bool = False) -> dict[str, float]:
+async def idle_streams(
+    port: int, count: int, hold: float, client_only: bool = False, local_host: str | None = None
+) -> dict[str, float]:
     """Open ``count`` idle SSE streams (one event, then keep-alives every 2 s) and hold them ``hold`` seconds
     while another process times ``/quick``: opened, seconds to open them all, worst gap between keep-alives,
     and /quick's median and worst time in ms. ``client_only``: one of several client processes (``--idle-sse
-    --workers``): say ``open`` on stdout once all are open, hold them from the line ``go`` on stdin, no probe."""
+    --workers``): say ``open`` on stdout once all are open, hold them from the line ``go`` on stdin, no probe.
+    ``local_host``: the loopback address to connect from (each client its own: one address has ~28,000
+    ephemeral ports towards one server port)."""
     opened = 0
     retried = 0
     worst_gap = 0.0
@@ -375,9 +406,9 @@ async def idle_streams(port: int, count: int, hold: float, client_only: bool = F
     async def connect() -> anyio.abc.SocketStream:
         # A burst of connections can overflow the listen backlog (a reset): retry, and count it.
         nonlocal retried
-        for attempt in range(5):
+        for attempt in range(8):
             try:
-                stream = await anyio.connect_tcp("127.0.0.1", port)
+                stream = await anyio.connect_tcp("127.0.0.1", port, local_host=local_host)
                 await stream.send(b"GET /idle HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
                 buffer = b""
                 while b"data:" not in buffer:
@@ -386,7 +417,7 @@ async def idle_streams(port: int, count: int, hold: float, client_only: bool = F
             except (OSError, anyio.BrokenResourceError, anyio.EndOfStream):
                 retried += 1
                 await anyio.sleep(0.2 * (attempt + 1))
-        raise RuntimeError("could not open an idle stream in 5 attempts")
+        raise RuntimeError("could not open an idle stream in 8 attempts")
 
     async def one() -> None:
         nonlocal opened, worst_gap
@@ -408,7 +439,8 @@ async def idle_streams(port: int, count: int, hold: float, client_only: bool = F
         for index in range(count):
             group.start_soon(one)
             if index % 100 == 99:
-                await anyio.sleep(0.05)
+                # (Several client processes share the server's accept rate: each opens more slowly.)
+                await anyio.sleep(0.25 if client_only else 0.05)
         with anyio.move_on_after(300 if client_only else 120):
             await all_open.wait()
         open_seconds = time.monotonic() - started
@@ -470,13 +502,13 @@ def idle_across_workers(count: int, workers: int, clients: int, hold: float) -> 
         share = [count // clients + (1 if index < count % clients else 0) for index in range(clients)]
         processes = [
             subprocess.Popen(
-                [sys.executable, str(Path(__file__)), "--idle-client", f"{port},{number},{hold}"],
+                [sys.executable, str(Path(__file__)), "--idle-client", f"{port},{number},{hold},127.0.0.{index + 2}"],
                 cwd=ROOT,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            for number in share
+            for index, number in enumerate(share)
         ]
         opened = [json.loads(process.stdout.readline() or "{}") for process in processes]
         for process in processes:
@@ -507,6 +539,34 @@ def idle_across_workers(count: int, workers: int, clients: int, hold: float) -> 
         "rss_per_stream_kib": (held - before) / max(total, 1) / 1024,
         "quick_ms_median": statistics.median(times),
         "quick_ms_max": max(times),
+    }
+
+
+def first_item(rounds: int, requests: int) -> dict[str, dict[str, float]]:
+    """Time to the first body byte of a one-item stream, JSON Lines and SSE, each framework under uvicorn:
+    the median over ``rounds`` (frameworks shuffled each round) of each round's median of ``requests``
+    keep-alive requests (after 50 unmeasured ones), in ms."""
+    rounds_ms: dict[str, dict[str, list[float]]] = {}
+    for _ in range(rounds):
+        order = list(FRAMEWORKS)
+        random.shuffle(order)
+        for framework in order:
+            with server(framework) as (url, _pid), httpx.Client(timeout=30) as client:
+                for key, path, accept in (("jsonl", "/typed?n=1", "*/*"), ("sse", "/sse?n=1", "text/event-stream")):
+                    timings = []
+                    for index in range(requests + 50):
+                        started = time.perf_counter()
+                        with client.stream("GET", url + path, headers={"accept": accept}) as response:
+                            chunks = response.iter_raw()
+                            next(chunks)
+                            if index >= 50:
+                                timings.append(time.perf_counter() - started)
+                            for _ in chunks:
+                                pass
+                    rounds_ms.setdefault(framework, {}).setdefault(key, []).append(statistics.median(timings) * 1000)
+    return {
+        framework: {key: statistics.median(values) for key, values in by_key.items()}
+        for framework, by_key in rounds_ms.items()
     }
 
 
@@ -737,6 +797,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="with --idle-sse --workers: client processes")
     parser.add_argument("--idle-client", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--first-item", type=int, metavar="ROUNDS", help="only time the first item of n=1 streams, ROUNDS rounds"
+    )
+    parser.add_argument(
         "--memory",
         metavar="COUNTS",
         help="only measure server RSS per idle stream, JSON Lines and SSE, every framework, at COUNTS (1000,10000)",
@@ -757,9 +820,17 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.smoke:
         args.reps, args.n, args.streams = 1, 2_000, 20
+    if args.first_item:
+        timings = first_item(args.first_item, 20 if args.smoke else 250)
+        for framework in FRAMEWORKS:
+            print(
+                f"{framework}: first item of a one-item stream, median ms: "
+                f"JSON Lines {timings[framework]['jsonl']:.3f}, SSE {timings[framework]['sse']:.3f}"
+            )
+        return
     if args.idle_client:
-        port, count, hold = args.idle_client.split(",")
-        result = anyio.run(idle_streams, int(port), int(count), float(hold), True)
+        port, count, hold, local_host = args.idle_client.split(",")
+        result = anyio.run(idle_streams, int(port), int(count), float(hold), True, local_host)
         print(json.dumps(result), flush=True)
         return
     if args.idle_sse and args.workers > 1:
@@ -790,6 +861,13 @@ def main() -> None:
         results = memory([int(count) for count in args.memory.split(",")], 2.0 if args.smoke else 8.0)
         RESULTS.mkdir(exist_ok=True)
         name = "smoke-memory" if args.smoke else "memory"
+        if os.environ.get("BENCH_ONLY") and (RESULTS / f"{name}.json").exists():
+            # Measured again: merged into the last run's figures.
+            merged = json.loads((RESULTS / f"{name}.json").read_text())
+            for count, formats in results.items():
+                for path, by_framework in formats.items():
+                    merged.setdefault(count, {}).setdefault(path, {}).update(by_framework)
+            results = merged
         (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
         (RESULTS / f"{name}.md").write_text(
             "Server RSS per idle stream, KiB (uvicorn, 1 worker; one item a second; `asgi`: a bare ASGI callable)\n\n"
