@@ -303,9 +303,7 @@ class LineStream(PathOperationDecorators, Starlette):
             scope["root_path"] = self.root_path
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-            # Without layers of the user's between Starlette's own, a path operation is served straight from here.
-            plain = not self.user_middleware and not self.debug and getattr(self, "max_body_size", None) is None
-            self._direct = DirectDispatch(self.router, self.exception_handlers) if plain else None
+            self._direct = DirectDispatch.unless_layered(self)
         scope["app"] = self
         direct = self._direct
         if direct is not None:

@@ -121,3 +121,12 @@ def test_without_a_500_handler_a_server_error_is_starlette_s_plain_500() -> None
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/items?fail=crash")
     assert (response.status_code, response.text) == (500, "Internal Server Error")
+
+
+def test_a_debug_app_takes_starlette_s_stack_and_shows_its_traceback_page() -> None:
+    app = make_app([], debug=True)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/value?fail=crash", headers={"accept": "text/html"})
+    assert response.status_code == 500
+    assert "RuntimeError" in response.text
+    assert "a bug" in response.text

@@ -214,10 +214,12 @@ class Outbox:
         assert self._keepalive is not None
         interval, ping = self._keepalive
         now = self._loop.time()
-        if now - self._last_sent >= interval and not self.sending and not self.state.ending:
-            if self._written is None and self._start_task is not None and self.error is None:
+        if now - self._last_sent >= interval:
+            if not self.sending and not self.state.ending and self._written is None and self.error is None:
+                assert self._start_task is not None
                 self._written = Signal()
                 self._start_task(lambda: self._write(ping))
+            # Pinged now, or a send is in progress (not silence): the next ping is due an interval from now.
             self._last_sent = now
         self._timer = self._loop.call_at(self._last_sent + interval, self._on_timer)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.routing import Match, Route, Router
 from starlette.types import Scope
 
@@ -32,6 +33,21 @@ class DirectDispatch:
     def __init__(self, router: Router, exception_handlers: Mapping[Any, ExceptionHandler]) -> None:
         self.router = router
         self.errors = ErrorResponder(exception_handlers)
+
+    @classmethod
+    def unless_layered(cls, app: Starlette) -> DirectDispatch | None:
+        """The dispatch of ``app``, or ``None`` when it has layers of its own between Starlette's (user
+        middleware, router middleware, an app-wide body limit) or shows debug pages: then every request takes
+        Starlette's stack."""
+        router = app.router
+        if (
+            app.user_middleware
+            or app.debug
+            or getattr(app, "max_body_size", None) is not None
+            or getattr(router, "middleware_stack", router.app) != router.app
+        ):
+            return None
+        return cls(router, app.exception_handlers)
 
     def handler_for(self, scope: Scope) -> RouteHandler | None:
         """The handler to call for this request (``handler(scope, receive, send, dispatch.errors)``), with
