@@ -155,14 +155,15 @@ class Outbox:
         if self.buffer or self.large is not None:
             self._wake_writer()
 
-    def _wake_writer(self) -> None:
-        """Start a writer unless one runs (it sends whatever the buffer holds before it returns)."""
+    def _wake_writer(self, ping: bytes | None = None) -> None:
+        """Start a writer (to send ``ping`` first) unless one runs: it sends whatever the buffer holds before it
+        returns."""
         if self._written is not None:
             return
         if self._start_task is None or self.send is None or self.error is not None:
             return
         self._written = Signal()
-        self._start_task(self._write)
+        self._start_task(lambda: self._write(ping))
 
     async def _write(self, ping: bytes | None = None) -> None:
         """A writer: send whatever is buffered (or ``ping``), until nothing is left, then end."""
@@ -215,10 +216,8 @@ class Outbox:
         interval, ping = self._keepalive
         now = self._loop.time()
         if now - self._last_sent >= interval:
-            if not self.sending and not self.state.ending and self._written is None and self.error is None:
-                assert self._start_task is not None
-                self._written = Signal()
-                self._start_task(lambda: self._write(ping))
+            if not self.sending and not self.state.ending:
+                self._wake_writer(ping)
             # Pinged now, or a send is in progress (not silence): the next ping is due an interval from now.
             self._last_sent = now
         self._timer = self._loop.call_at(self._last_sent + interval, self._on_timer)
