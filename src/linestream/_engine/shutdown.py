@@ -42,6 +42,9 @@ class OpenStreams:
         if self.shutting_down:
             stream.shut_down()
 
+    def _discard(self, stream: _Stoppable) -> None:
+        self._streams.discard(stream)
+
     def __len__(self) -> int:
         return len(self._streams)
 
@@ -63,7 +66,7 @@ class _Opened:
         self.streams._add(self.stream)
 
     def __exit__(self, *exc_info: object) -> None:
-        self.streams._streams.discard(self.stream)
+        self.streams._discard(self.stream)
 
 
 @contextlib.asynccontextmanager

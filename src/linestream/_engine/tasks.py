@@ -24,8 +24,9 @@ __all__ = ["StreamTasks"]
 
 
 class StreamTasks:
-    """A light task group for one stream (see the module docstring): ``start_soon``, ``cancel_scope.cancel()``
-    (or ``cancel()``), and ``async with`` to wait for the helpers."""
+    """A light task group for one stream (see the module docstring): ``start_soon``, ``cancel()`` (the stream's
+    own code and every helper; ``cancel_scope.cancel()`` alone reaches only the stream's own code), and
+    ``async with`` to wait for the helpers."""
 
     __slots__ = ("_fallback", "_tasks", "cancel_scope", "error")
 
