@@ -1,0 +1,22 @@
+"""Durable streams: streams that outlive their connection, on the open Durable Streams protocol.
+
+``DurableStreams`` is the protocol's server as a router an app includes at a prefix; a backend stores the
+streams: ``MemoryBackend`` (the default, one process). See docs/durable-streams.md.
+"""
+
+from linestream.durable._base import Appended, DurableBackend, NewStream, ReadResult, StreamInfo
+from linestream.durable._memory import MemoryBackend
+from linestream.durable._protocol import Producer, ProtocolError
+from linestream.durable._router import DurableStreams
+
+__all__ = [
+    "Appended",
+    "DurableBackend",
+    "DurableStreams",
+    "MemoryBackend",
+    "NewStream",
+    "Producer",
+    "ProtocolError",
+    "ReadResult",
+    "StreamInfo",
+]

@@ -1,0 +1,436 @@
+"""``DurableStreams``: the Durable Streams protocol's HTTP side, as a router an app includes at a prefix.
+
+Each method of the protocol is one path operation on ``/{path:path}``: the handler parses the request (every
+header through ``_protocol``), asks the backend, and answers with the protocol's status and headers. Errors are
+problem+json bodies beside the headers the protocol asks for; clients read the headers, people the detail.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from linestream import APIRouter
+from linestream.durable._base import DurableBackend, NewStream, ReadResult
+from linestream.durable._memory import MemoryBackend
+from linestream.durable._protocol import (
+    START,
+    ProtocolError,
+    cursor_after,
+    entity_tag,
+    is_json,
+    is_text,
+    is_true,
+    media_type,
+    parse_expires_at,
+    parse_offset,
+    parse_producer,
+    parse_sub_offset,
+    parse_ttl,
+)
+
+__all__ = ["DurableStreams"]
+
+#: Sent on every answer (the protocol's browser security headers).
+_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin"}
+_IMMUTABLE = "private, max-age=60, stale-while-revalidate=300"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_MAX_KEY = 1024
+
+
+class DurableStreams(APIRouter):
+    """A Durable Streams server (https://github.com/durable-streams/durable-streams): URL-addressable,
+    append-only streams that readers resume from any offset, live by long-poll or SSE, on any worker that shares
+    the backend. Include it at a prefix:
+
+    ```python
+    from linestream import LineStream
+    from linestream.durable import DurableStreams
+
+    app = LineStream()
+    app.include_router(DurableStreams(), prefix="/v1/stream")
+    ```
+
+    - ``backend``: where streams live (``MemoryBackend()``, the default: this process only).
+    - ``long_poll_timeout``: seconds a long-poll read waits for data before its ``204``.
+    - ``sse_timeout``: seconds between an idle SSE read's control events (its keep-alive);
+      ``sse_max_duration``: an SSE read ends after this many seconds (clients reconnect at their offset; the
+      protocol asks for about 60 so that caches can collapse readers).
+    - ``max_append_bytes``: the largest body a ``PUT`` or ``POST`` may carry (larger: ``413``);
+      ``max_read_bytes``: about how much one read returns (the rest on the next read).
+    - ``dependencies``, ``tags``, ``include_in_schema``: as on ``APIRouter`` (a dependency can authorize).
+
+    Browsers reading from another origin need CORS: add Starlette's ``CORSMiddleware`` with
+    ``expose_headers=DurableStreams.exposed_headers``.
+    """
+
+    #: The response headers a browser client reads (CORS ``expose_headers``).
+    exposed_headers: Sequence[str] = (
+        "Stream-Next-Offset",
+        "Stream-Cursor",
+        "Stream-Up-To-Date",
+        "Stream-Closed",
+        "Stream-TTL",
+        "Stream-Expires-At",
+        "Stream-SSE-Data-Encoding",
+        "Producer-Epoch",
+        "Producer-Seq",
+        "Producer-Expected-Seq",
+        "Producer-Received-Seq",
+        "ETag",
+        "Location",
+    )
+
+    def __init__(
+        self,
+        backend: DurableBackend | None = None,
+        *,
+        long_poll_timeout: float = 15.0,
+        sse_timeout: float = 15.0,
+        sse_max_duration: float = 60.0,
+        max_append_bytes: int = 4 * 1024 * 1024,
+        max_read_bytes: int = 1024 * 1024,
+        dependencies: Sequence[Any] | None = None,
+        tags: Sequence[str] | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        super().__init__(
+            dependencies=dependencies, tags=list(tags or ["durable streams"]), include_in_schema=include_in_schema
+        )
+        self.backend = backend if backend is not None else MemoryBackend()
+        self.long_poll_timeout = long_poll_timeout
+        self.sse_timeout = sse_timeout
+        self.sse_max_duration = sse_max_duration
+        self.max_append_bytes = max_append_bytes
+        self.max_read_bytes = max_read_bytes
+        for method, endpoint in (
+            ("PUT", self._create),
+            ("POST", self._append),
+            ("GET", self._read),
+            ("DELETE", self._delete),
+        ):
+            self.add_api_route("/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__)
+
+    # -- the operations -------------------------------------------------------------------------------------
+
+    async def _create(self, request: Request, path: str) -> Response:
+        """Create a stream (or a fork), or confirm it exists with this configuration."""
+        try:
+            key = _key(request, path)
+            headers = request.headers
+            forked_from = headers.get("stream-forked-from")
+            content_type = headers.get("content-type") if media_type(headers.get("content-type")) else None
+            if content_type is None and forked_from is None:
+                content_type = "application/octet-stream"
+            ttl, expires_at = headers.get("stream-ttl"), headers.get("stream-expires-at")
+            if ttl is not None and expires_at is not None:
+                raise ProtocolError(400, "Stream-TTL and Stream-Expires-At exclude each other: send one.")
+            fork_offset, sub_offset = headers.get("stream-fork-offset"), headers.get("stream-fork-sub-offset")
+            if forked_from is None and (fork_offset is not None or sub_offset is not None):
+                raise ProtocolError(400, "Stream-Fork-Offset and Stream-Fork-Sub-Offset need Stream-Forked-From.")
+            new = NewStream(
+                content_type,
+                ttl=None if ttl is None else parse_ttl(ttl),
+                expires_at=expires_at,
+                expires_at_moment=None if expires_at is None else parse_expires_at(expires_at),
+                closed=is_true(headers.get("stream-closed")),
+                forked_from=None if forked_from is None else _source_key(request, path, forked_from),
+                fork_offset=None if fork_offset is None else parse_offset(fork_offset, "Stream-Fork-Offset"),
+                fork_sub_offset=0 if sub_offset is None else parse_sub_offset(sub_offset),
+            )
+            body = await self._body(request)
+            info, created = await self.backend.create(key, new, body)
+        except ProtocolError as exc:
+            return _problem(exc)
+        answer = {"Content-Type": info.content_type, "Stream-Next-Offset": info.tail}
+        if created:
+            answer["Location"] = str(request.url.replace(query=""))
+        if info.closed:
+            answer["Stream-Closed"] = "true"
+        return _answer(201 if created else 200, answer)
+
+    async def _append(self, request: Request, path: str) -> Response:
+        """Append to a stream, close it (``Stream-Closed: true``), or both at once."""
+        try:
+            key = _key(request, path)
+            headers = request.headers
+            producer = parse_producer(headers)
+            close = is_true(headers.get("stream-closed"))
+            body = await self._body(request)
+            if not body and not close:
+                raise ProtocolError(400, "The body is empty: an append carries data (or Stream-Closed: true).")
+            content_type = headers.get("content-type")
+            if body and content_type is None:
+                raise ProtocolError(400, "Content-Type is missing: an append names its media type.")
+            done = await self.backend.append(
+                key, body, content_type=content_type, close=close, seq=headers.get("stream-seq"), producer=producer
+            )
+        except ProtocolError as exc:
+            return _problem(exc)
+        answer = {"Stream-Next-Offset": done.tail}
+        if done.closed:
+            answer["Stream-Closed"] = "true"
+        if producer is not None:
+            answer["Producer-Epoch"] = str(producer.epoch)
+            answer["Producer-Seq"] = str(producer.seq if done.producer_seq is None else done.producer_seq)
+        return _answer(200 if producer is not None and not done.duplicate and body else 204, answer)
+
+    async def _delete(self, request: Request, path: str) -> Response:
+        """Delete a stream."""
+        try:
+            await self.backend.delete(_key(request, path))
+        except ProtocolError as exc:
+            return _problem(exc)
+        return _answer(204, {})
+
+    async def _read(self, request: Request, path: str) -> Response:
+        """Read a stream from an offset: catch-up, long-poll (``live=long-poll``) or SSE (``live=sse``); ``HEAD``
+        gives its metadata."""
+        try:
+            key = _key(request, path)
+            if request.method == "HEAD":
+                return await self._head(key)
+            query = request.query_params
+            offsets = query.getlist("offset")
+            if len(offsets) > 1:
+                raise ProtocolError(400, "offset is given more than once: send one.")
+            offset = offsets[0] if offsets else None
+            if offset is not None and offset not in (START, "now"):
+                parse_offset(offset)
+            live = query.get("live")
+            if live not in (None, "long-poll", "sse"):
+                raise ProtocolError(400, f"live={live[:40]!r} is not a read mode: use long-poll or sse.")
+            if live is not None and offset is None:
+                raise ProtocolError(400, f"live={live} needs an offset: -1 for the start, now for the tail.")
+            cursor = query.get("cursor")
+            start: str | None
+            if offset == "now":
+                info = await self.backend.head(key)
+                start = info.tail
+                if live is None:
+                    result = await self.backend.read(key, start, self.max_read_bytes)
+                    return self._caught_up(result)
+            else:
+                start = None if offset in (None, START) else offset
+            if live == "sse":
+                info = await self.backend.head(key)
+                return _LiveEvents(self, key, start, cursor, base64_data=not is_text(info.content_type))
+            result = await self.backend.read(key, start, self.max_read_bytes)
+            if live == "long-poll" and not result.pieces:
+                if not result.info.closed:
+                    await self.backend.wait(key, result.next_offset, self.long_poll_timeout)
+                    result = await self.backend.read(key, result.next_offset, self.max_read_bytes)
+                if not result.pieces:
+                    return self._nothing_new(result, cursor)
+        except ProtocolError as exc:
+            return _problem(exc)
+        return self._data(request, key, offset or START, result, None if live is None else cursor_after(cursor))
+
+    async def _head(self, key: str) -> Response:
+        info = await self.backend.head(key)
+        answer = {
+            "Content-Type": info.content_type,
+            "Stream-Next-Offset": info.tail,
+            "Cache-Control": "no-store",
+            "ETag": entity_tag(key, START, info.tail, closed=info.closed),
+        }
+        if info.closed:
+            answer["Stream-Closed"] = "true"
+        if info.ttl is not None:
+            answer["Stream-TTL"] = str(info.ttl)
+        if info.expires_at is not None:
+            answer["Stream-Expires-At"] = info.expires_at
+        return _answer(200, answer)
+
+    def _caught_up(self, result: ReadResult) -> Response:
+        """A catch-up read at ``offset=now``: no data, the tail, never cached."""
+        answer = {
+            "Content-Type": result.info.content_type,
+            "Stream-Next-Offset": result.info.tail,
+            "Stream-Up-To-Date": "true",
+            "Cache-Control": "no-store",
+        }
+        if result.info.closed:
+            answer["Stream-Closed"] = "true"
+        return _answer(200, answer, b"[]" if is_json(result.info.content_type) else b"")
+
+    def _nothing_new(self, result: ReadResult, cursor: str | None) -> Response:
+        """A long-poll that found nothing to send: ``204`` at the tail (and the end, if the stream is closed)."""
+        answer = {"Stream-Next-Offset": result.next_offset, "Stream-Up-To-Date": "true"}
+        if result.closed_at_end:
+            answer["Stream-Closed"] = "true"
+        else:
+            answer["Stream-Cursor"] = cursor_after(cursor)
+        return _answer(204, answer)
+
+    def _data(self, request: Request, key: str, start: str, result: ReadResult, cursor: str | None) -> Response:
+        info = result.info
+        closed = result.closed_at_end
+        etag = entity_tag(key, start, result.next_offset, closed=closed)
+        answer = {"Content-Type": info.content_type, "Stream-Next-Offset": result.next_offset, "ETag": etag}
+        answer["Cache-Control"] = _IMMUTABLE if closed or not result.up_to_date else "no-store"
+        if result.up_to_date:
+            answer["Stream-Up-To-Date"] = "true"
+        if closed:
+            answer["Stream-Closed"] = "true"
+        if cursor is not None:
+            answer["Stream-Cursor"] = cursor
+        if request.headers.get("if-none-match") == etag:
+            return _answer(304, {"ETag": etag})
+        return _answer(200, answer, _payload(result.pieces, json_mode=is_json(info.content_type)))
+
+    async def _body(self, request: Request) -> bytes:
+        """The request's body, refused with 413 as soon as it passes ``max_append_bytes``."""
+        limit = self.max_append_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        parts: list[bytes] = []
+        size = 0
+        async for part in request.stream():
+            size += len(part)
+            if size > limit:
+                raise _too_large(limit)
+            parts.append(part)
+        return b"".join(parts)
+
+
+class _LiveEvents(Response):
+    """An SSE read: ``data`` events with the stream's data, each followed by a ``control`` event with the next
+    offset and cursor; at the tail, a ``control`` event every ``sse_timeout`` seconds; the end after the
+    control event that says the stream is closed, or after ``sse_max_duration``. A client that leaves ends it
+    at once (its ``http.disconnect`` is watched beside the stream)."""
+
+    def __init__(
+        self, streams: DurableStreams, key: str, offset: str | None, cursor: str | None, *, base64_data: bool
+    ) -> None:
+        self.streams, self.key, self.offset, self.cursor, self.base64_data = streams, key, offset, cursor, base64_data
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_SECURITY_HEADERS}
+        if base64_data:
+            headers["Stream-SSE-Data-Encoding"] = "base64"
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            try:
+                await self._events(send)
+                await send({"type": "http.response.body", "body": b""})
+            except (OSError, ProtocolError):
+                pass  # the client left (the server's send fails), or the stream was deleted: the read ends
+            finally:
+                group.cancel_scope.cancel()
+
+    async def _events(self, send: Send) -> None:
+        streams = self.streams
+        backend = streams.backend
+        offset = self.offset
+        ends_at = time.monotonic() + streams.sse_max_duration
+        while True:
+            result = await backend.read(self.key, offset, streams.max_read_bytes)
+            event = b""
+            if result.pieces:
+                event = self._data_event(result)
+            offset = result.next_offset
+            control: dict[str, Any] = {"streamNextOffset": offset}
+            closed = result.closed_at_end
+            if closed:
+                control["streamClosed"] = True
+            else:
+                control["streamCursor"] = cursor_after(self.cursor)
+                if result.up_to_date:
+                    control["upToDate"] = True
+            event += b"event: control\ndata:" + json.dumps(control, separators=(",", ":")).encode() + b"\n\n"
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+            if closed:
+                return
+            left = ends_at - time.monotonic()
+            if left <= 0:
+                return
+            if result.up_to_date:
+                await backend.wait(self.key, offset, min(streams.sse_timeout, left))
+
+    def _data_event(self, result: ReadResult) -> bytes:
+        if self.base64_data:
+            return b"event: data\ndata:" + base64.b64encode(b"".join(result.pieces)) + b"\n\n"
+        text = _payload(result.pieces, json_mode=is_json(result.info.content_type)).decode("utf-8", "replace")
+        # ``data:`` then the line; a line that starts with a space gets one more (a reader strips the first).
+        lines = "".join(f"data: {line}\n" if line[:1] == " " else f"data:{line}\n" for line in _LINE_BREAK.split(text))
+        return b"event: data\n" + lines.encode() + b"\n"
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            scope.cancel()
+            return
+
+
+def _payload(pieces: list[bytes], *, json_mode: bool) -> bytes:
+    return b"[" + b",".join(pieces) + b"]" if json_mode else b"".join(pieces)
+
+
+def _key(request: Request, path: str) -> str:
+    """A stream's key: its URL's path (forks name their source by it)."""
+    if not path:
+        raise ProtocolError(404, "A stream's URL names it: add its name after the prefix.")
+    key = request.url.path
+    if len(key) > _MAX_KEY:
+        raise ProtocolError(400, f"The stream's path is longer than {_MAX_KEY} characters.")
+    return key
+
+
+def _source_key(request: Request, path: str, forked_from: str) -> str:
+    """``Stream-Forked-From``'s path, checked to be a stream of this router."""
+    prefix = request.url.path[: len(request.url.path) - len(path)]
+    if not forked_from.startswith(prefix) or len(forked_from) == len(prefix):
+        raise ProtocolError(404, f"Stream-Forked-From {forked_from[:200]!r} is not a stream under {prefix}.")
+    return forked_from
+
+
+def _too_large(limit: int) -> ProtocolError:
+    return ProtocolError(413, f"The body is larger than {limit} bytes (DurableStreams(max_append_bytes=...)).")
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes = b"") -> Response:
+    response = Response(body, status_code=status, headers={**headers, **_SECURITY_HEADERS})
+    if "Content-Type" not in headers:
+        # Starlette names no media type for a body-less answer; drop the length header it adds for 204/304.
+        response.raw_headers = [(name, value) for name, value in response.raw_headers if name != b"content-type"]
+    return response
+
+
+def _problem(error: ProtocolError) -> Response:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "status": error.status,
+            "title": _TITLES.get(error.status, "Error"),
+            "detail": error.detail,
+        }
+    ).encode()
+    return _answer(error.status, {"Content-Type": "application/problem+json", **error.headers}, body)
+
+
+_TITLES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    410: "Gone",
+    413: "Content Too Large",
+    503: "Service Unavailable",
+}
