@@ -214,3 +214,12 @@ def serve_process(
             except subprocess.TimeoutExpired:  # pragma: no cover - a server that ignores SIGTERM
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One redis-server for the session (tests use key prefixes of their own)."""
+    from tests.redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url

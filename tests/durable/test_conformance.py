@@ -3,7 +3,8 @@ vitest in Node, pinned by tests/durable/node/package-lock.json) against linestre
 
 The suite has 338 tests; 6 cover the reserved subscription APIs (webhooks, pull-wake), which the suite runs
 only for servers that offer them and linestream does not: they are skipped. Every other test must pass (the
-reference server, ``@durable-streams/server`` 0.3.7, passes 326 of the 338 on this machine).
+reference server, ``@durable-streams/server`` 0.3.7, passes 326 of the 338 on this machine). It runs on each
+backend: in memory, and on a real redis-server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +55,12 @@ def outcomes(report: dict[str, Any]) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize("backend", ["memory"])
-def test_the_conformance_suite_passes(backend: str, tmp_path: Path) -> None:
-    with serve_process("tests.apps.durable_app:app", env={"DURABLE_BACKEND": backend}) as server:
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_the_conformance_suite_passes(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    env = {"DURABLE_BACKEND": backend}
+    if backend == "redis":
+        env |= {"REDIS_URL": request.getfixturevalue("redis_url"), "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:"}
+    with serve_process("tests.apps.durable_app:app", env=env) as server:
         report = run_suite(server.url, tmp_path / "report.json")
     found = outcomes(report)
     assert found.get("failed", []) == []

@@ -22,8 +22,8 @@ from playwright.sync_api import sync_playwright
 
 from linestream.streams.sse import SseDecoder
 from linestream.topics import RedisBackend, Topic, TopicBackendUnavailable
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, wait_for
-from tests.topics.conftest import free_port, redis_server
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_for
+from tests.redis_server import redis_server
 
 ROOT = Path(__file__).parent.parent.parent
 SSE = {"accept": "text/event-stream"}

@@ -18,7 +18,7 @@ from linestream import LineStream
 from linestream.streams.sse import SseDecoder
 from linestream.topics import RedisBackend, SerializedItem, Topic
 from tests.conftest import serve, wait_for
-from tests.topics.conftest import RedisServer, redis_server
+from tests.redis_server import RedisServer, redis_server
 
 SSE = {"accept": "text/event-stream"}
 
