@@ -1,14 +1,22 @@
-"""A Durable Streams server for the protocol's conformance suite and its clients (tests/durable).
+"""A Durable Streams server for the protocol's conformance suite and its clients, and a durable path operation
+(tests/durable).
 
-``DURABLE_BACKEND`` picks the backend: ``memory`` (the default) or ``redis`` (at ``REDIS_URL``). Reads wait one
-second at most, so that the suite's long-poll and SSE tests end quickly.
+``DURABLE_BACKEND`` picks the backend: ``memory`` (the default) or ``redis`` (at ``REDIS_URL``, keys under
+``REDIS_PREFIX``). Reads wait one second at most, so that the suite's long-poll and SSE tests end quickly.
+
+``POST /chat?tokens=N&delay=S`` is a durable answer of N tokens, one every S seconds; ``GET /events`` lists
+what this process saw of its jobs (each generator's end, each dependency's teardown), so that a test can tell
+which worker ran a job and when it stopped.
 """
 
 import os
+from collections.abc import AsyncIterator, Iterator
 
+import anyio
+from pydantic import BaseModel
 from starlette.middleware.cors import CORSMiddleware
 
-from linestream import LineStream
+from linestream import Depends, HTTPException, LineStream
 from linestream.durable import DurableBackend, DurableStreams, MemoryBackend, RedisBackend
 
 
@@ -18,12 +26,54 @@ def _backend() -> DurableBackend:
     return MemoryBackend()
 
 
+class Token(BaseModel):
+    index: int
+    text: str
+
+
+streams = DurableStreams(_backend(), long_poll_timeout=1.0, sse_timeout=1.0)
 app = LineStream()
-app.include_router(DurableStreams(_backend(), long_poll_timeout=1.0, sse_timeout=1.0), prefix="/v1/stream")
+app.include_router(streams, prefix="/v1/stream")
 app.add_middleware(
     CORSMiddleware,
     allow_origins=["*"],
     allow_methods=["*"],
     allow_headers=["*"],
-    expose_headers=list(DurableStreams.exposed_headers),
+    expose_headers=[*DurableStreams.exposed_headers, "Stream-Id"],
 )
+events: list[str] = []
+
+
+async def model_session() -> AsyncIterator[str]:
+    """Stands for a connection to a model: it must outlive the response, up to the end of the job."""
+    events.append("session opened")
+    try:
+        yield "session"
+    finally:
+        events.append("session closed")
+
+
+@app.post("/chat", durable=streams)
+async def chat(
+    tokens: int = 5, delay: float = 0.05, fail_at: int | None = None, session: str = Depends(model_session)
+) -> AsyncIterator[Token]:
+    try:
+        for index in range(tokens):
+            if index == fail_at:
+                raise HTTPException(422, f"the model refused at token {index}")
+            await anyio.sleep(delay)
+            yield Token(index=index, text=f"token {index}")
+        events.append(f"generator finished after {tokens}")
+    finally:
+        events.append("generator closed")
+
+
+@app.post("/count", durable=streams)
+def count(tokens: int = 3) -> Iterator[Token]:
+    for index in range(tokens):
+        yield Token(index=index, text=str(index))
+
+
+@app.get("/events")
+async def seen() -> list[str]:
+    return events

@@ -124,19 +124,20 @@ class RequestBinding:
             self._function_stack = ExitStack()
         return self._function_stack
 
-    def detach(self) -> Callable[[BaseException], Awaitable[None]]:
+    def detach(self) -> Callable[[BaseException | None], Awaitable[None]]:
         """Take the exits of this request's dependencies away from it (its exit stack is left empty), and
-        return the function that runs them, seeing an error: a stream whose ``def`` generator outlives its
-        response tears them down once that generator closed."""
+        return the function that runs them, seeing an error or none: a stream whose ``def`` generator outlives
+        its response, and a durable path operation's job, tear them down once their generator closed."""
         request_stack = self.stack.pop_all()
         function_stack, self._function_stack = self._function_stack, None
 
-        async def teardown(error: BaseException) -> None:
+        async def teardown(error: BaseException | None) -> None:
+            details = (None, None, None) if error is None else (type(error), error, error.__traceback__)
             try:
                 if function_stack is not None:
-                    await function_stack.__aexit__(type(error), error, error.__traceback__)
+                    await function_stack.__aexit__(*details)
             finally:
-                await request_stack.__aexit__(type(error), error, error.__traceback__)
+                await request_stack.__aexit__(*details)
 
         return teardown
 

@@ -105,6 +105,12 @@ def compile_route(
             kinds = event_kinds(spec.item_type)
         except ValueError as exc:
             raise EndpointDefinitionError(f"{name}: {exc}") from exc
+    if settings.durable is not None and spec.is_stream and (raw or kinds is not None):
+        raise EndpointDefinitionError(
+            f"{name}: a durable stream stores items of one type; "
+            + ("a raw byte stream" if raw else "a stream of several kinds of item")
+            + " cannot be durable yet. Set durable=None on this path operation."
+        )
     extra = route_dependencies(name, list(declaration.dependencies), path_params)
     options = declaration.serialization
     encoder = ItemEncoder(spec.item_adapter if spec.is_stream else spec.response_adapter, options)

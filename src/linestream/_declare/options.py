@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from typing_extensions import TypedDict
 
+from linestream._durable_log import DurableLog
 from linestream.exceptions import EndpointDefinitionError
 from linestream.streams import FORMATS, StreamFormat, format_named
 
@@ -111,6 +112,16 @@ class InstanceOf(_Check):
     def __call__(self, owner: str, name: str, value: Any) -> Any:
         if not isinstance(value, self.kind):
             raise ValueError(f"{owner}: {name} must be a {self.kind.__name__}, not {value!r}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionalInstanceOf(_Check):
+    kind: type
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if value is not None and not isinstance(value, self.kind):
+            raise ValueError(f"{owner}: {name} must be a {self.kind.__name__} or None, not {value!r}")
         return value
 
 
@@ -215,6 +226,7 @@ class Settings:
     sse_shutdown_retry: Annotated[int | None, Milliseconds()] = 1000
     body_limits: Annotated[BodyLimits, InstanceOf(BodyLimits)] = BodyLimits()
     strict_content_type: Annotated[bool, _FLAG] = True
+    durable: Annotated[DurableLog | None, OptionalInstanceOf(DurableLog)] = None
     # -- the app's alone ---------------------------------------------------------------------------------------
     max_sync_streams: Annotated[int, Positive("streams", optional=False)] = 64
     sync_stream_wait: Annotated[float, Positive("seconds", optional=False)] = 5.0
@@ -249,6 +261,7 @@ class StreamOptions(TypedDict, total=False):
     sse_shutdown_retry: int | None
     body_limits: BodyLimits
     strict_content_type: bool
+    durable: DurableLog | None
 
 
 def _checks() -> dict[str, _Check]:

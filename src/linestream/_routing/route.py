@@ -23,6 +23,7 @@ from linestream._compile.route import CompiledRoute, compile_route
 from linestream._declare.options import check_keywords
 from linestream._declare.route import ROUTE_OPTION_NAMES, RouteDeclaration, RouteOptions
 from linestream._engine.runtime import AppRuntime
+from linestream._routing.durable import DurableStreamHandler
 from linestream._routing.handlers import RouteHandler, handler_for
 from linestream.streams import StreamFormat
 
@@ -92,7 +93,10 @@ class APIRoute(Route):
         label = f"{'/'.join(sorted(self.methods or []))} {self.path}"
         compiled = compile_route(self.declaration, frozenset(self.param_convertors), runtime.settings, label)
         custom = self.get_route_handler() if type(self).get_route_handler is not APIRoute.get_route_handler else None
-        self._handler = handler_for(compiled, runtime, custom)
+        if compiled.is_stream and compiled.settings.durable is not None:
+            self._handler = DurableStreamHandler(compiled, runtime, custom)
+        else:
+            self._handler = handler_for(compiled, runtime, custom)
         self._compiled = compiled
         return compiled
 

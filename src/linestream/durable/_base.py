@@ -54,12 +54,14 @@ class Appended:
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReadResult:
     """The data after an offset: ``pieces`` are the chunks' bytes (in JSON mode, one compact JSON message
-    each), ``next_offset`` is where the next read starts, ``up_to_date`` says nothing more was stored then."""
+    each), ``next_offset`` is where the next read starts, ``up_to_date`` says nothing more was stored then.
+    ``chunks`` says where each chunk ends and how many of the pieces are its own, in order."""
 
     info: StreamInfo
     pieces: list[bytes]
     next_offset: str
     up_to_date: bool
+    chunks: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
     @property
     def closed_at_end(self) -> bool:

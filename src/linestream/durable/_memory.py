@@ -210,15 +210,16 @@ class MemoryBackend(DurableBackend):
         stream.meta.touched = time.time()
         chunks = stream.chunks_after(offset)
         pieces: list[bytes] = []
-        size = taken = 0
+        ends: list[tuple[str, int]] = []
+        size = 0
         for chunk in chunks:
-            if taken and size + chunk.size > max_bytes:
+            if ends and size + chunk.size > max_bytes:
                 break
             pieces += chunk.pieces
+            ends.append((chunk.end, len(chunk.pieces)))
             size += chunk.size
-            taken += 1
-        next_offset = chunks[taken - 1].end if taken else stream.meta.tail
-        return ReadResult(stream.meta.info(), pieces, next_offset, taken == len(chunks))
+        next_offset = ends[-1][0] if ends else stream.meta.tail
+        return ReadResult(stream.meta.info(), pieces, next_offset, len(ends) == len(chunks), ends)
 
     async def wait(self, key: str, offset: str, max_wait: float) -> None:
         stream = self._get(key)

@@ -273,7 +273,8 @@ class RedisBackend(DurableBackend):
                 meta = fork_meta(stream, source, now)
             prefix: tuple[bytes, ...] = ()
             if stream.fork_sub_offset:
-                assert source is not None and stream.forked_from is not None
+                assert source is not None
+                assert stream.forked_from is not None
                 following, _ = await self._chunks_after(stream.forked_from, source, meta.start, source.tail, 0)
                 prefix = sub_offset_prefix(source.json, following[0].pieces if following else None,
                                            stream.fork_sub_offset)  # fmt: skip
@@ -350,7 +351,9 @@ class RedisBackend(DurableBackend):
         chunks, complete = await self._chunks_after(key, meta, offset, meta.tail, max_bytes)
         pieces = [piece for chunk in chunks for piece in chunk.pieces]
         next_offset = chunks[-1].end if chunks else meta.tail
-        return ReadResult(meta.info(), pieces, next_offset, complete)
+        return ReadResult(
+            meta.info(), pieces, next_offset, complete, [(chunk.end, len(chunk.pieces)) for chunk in chunks]
+        )
 
     async def wait(self, key: str, offset: str, max_wait: float) -> None:
         now = time.time()

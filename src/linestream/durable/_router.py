@@ -21,6 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from linestream import APIRouter
 from linestream.durable._base import DurableBackend, NewStream, ReadResult
+from linestream.durable._jobs import JOBS, JobLogs
 from linestream.durable._memory import MemoryBackend
 from linestream.durable._protocol import (
     START,
@@ -47,7 +48,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_KEY = 1024
 
 
-class DurableStreams(APIRouter):
+class DurableStreams(APIRouter, JobLogs):
     """A Durable Streams server (https://github.com/durable-streams/durable-streams): URL-addressable,
     append-only streams that readers resume from any offset, live by long-poll or SSE, on any worker that shares
     the backend. Include it at a prefix:
@@ -67,7 +68,12 @@ class DurableStreams(APIRouter):
       protocol asks for about 60 so that caches can collapse readers).
     - ``max_append_bytes``: the largest body a ``PUT`` or ``POST`` may carry (larger: ``413``);
       ``max_read_bytes``: about how much one read returns (the rest on the next read).
+    - ``job_ttl``: seconds a durable path operation's log is kept after its last read or write.
     - ``dependencies``, ``tags``, ``include_in_schema``: as on ``APIRouter`` (a dependency can authorize).
+
+    It is also what ``durable=`` takes: a path operation declared ``durable=streams`` runs its generator as a
+    job of the app and streams the job's log ``jobs/<id>`` (see docs/durable-streams.md); a ``DELETE`` of a
+    job's stream while it runs cancels it.
 
     Browsers reading from another origin need CORS: add Starlette's ``CORSMiddleware`` with
     ``expose_headers=DurableStreams.exposed_headers``.
@@ -99,6 +105,7 @@ class DurableStreams(APIRouter):
         sse_max_duration: float = 60.0,
         max_append_bytes: int = 4 * 1024 * 1024,
         max_read_bytes: int = 1024 * 1024,
+        job_ttl: int = 3600,
         dependencies: Sequence[Any] | None = None,
         tags: Sequence[str] | None = None,
         include_in_schema: bool = True,
@@ -112,13 +119,19 @@ class DurableStreams(APIRouter):
         self.sse_max_duration = sse_max_duration
         self.max_append_bytes = max_append_bytes
         self.max_read_bytes = max_read_bytes
+        self.job_ttl = job_ttl
+        _INSTANCES[0] += 1
+        names = f"durable-streams-{_INSTANCES[0]}"
+        #: The name of the route that reads a stream (``request.url_for(name, path=key)``).
+        self.read_route_name = f"{names}-read"
         for method, endpoint in (
             ("PUT", self._create),
             ("POST", self._append),
             ("GET", self._read),
             ("DELETE", self._delete),
         ):
-            self.add_api_route("/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__)
+            name = self.read_route_name if method == "GET" else f"{names}-{method.lower()}"
+            self.add_api_route("/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__, name=name)
 
     # -- the operations -------------------------------------------------------------------------------------
 
@@ -185,9 +198,11 @@ class DurableStreams(APIRouter):
         return _answer(200 if producer is not None and not done.duplicate and body else 204, answer)
 
     async def _delete(self, request: Request, path: str) -> Response:
-        """Delete a stream."""
+        """Delete a stream (a durable path operation's job that still runs: cancel it)."""
         try:
-            await self.backend.delete(_key(request, path))
+            key = _key(request, path)
+            if not (key.startswith(JOBS) and await self.cancel_job(key[len(JOBS) :], "Cancelled by a DELETE.")):
+                await self.backend.delete(key)
         except ProtocolError as exc:
             return _problem(exc)
         return _answer(204, {})
@@ -384,21 +399,21 @@ def _payload(pieces: list[bytes], *, json_mode: bool) -> bytes:
 
 
 def _key(request: Request, path: str) -> str:
-    """A stream's key: its URL's path (forks name their source by it)."""
+    """A stream's key: its URL's path after the router's prefix."""
     if not path:
         raise ProtocolError(404, "A stream's URL names it: add its name after the prefix.")
-    key = request.url.path
-    if len(key) > _MAX_KEY:
+    if len(path) > _MAX_KEY:
         raise ProtocolError(400, f"The stream's path is longer than {_MAX_KEY} characters.")
-    return key
+    return path
 
 
 def _source_key(request: Request, path: str, forked_from: str) -> str:
-    """``Stream-Forked-From``'s path, checked to be a stream of this router."""
+    """The key of the stream ``Stream-Forked-From`` names (by its URL's path), checked to be one of this
+    router's."""
     prefix = request.url.path[: len(request.url.path) - len(path)]
     if not forked_from.startswith(prefix) or len(forked_from) == len(prefix):
         raise ProtocolError(404, f"Stream-Forked-From {forked_from[:200]!r} is not a stream under {prefix}.")
-    return forked_from
+    return _key(request, forked_from[len(prefix) :])
 
 
 def _too_large(limit: int) -> ProtocolError:
@@ -425,6 +440,7 @@ def _problem(error: ProtocolError) -> Response:
     return _answer(error.status, {"Content-Type": "application/problem+json", **error.headers}, body)
 
 
+_INSTANCES = [0]
 _TITLES = {
     400: "Bad Request",
     403: "Forbidden",

@@ -1,0 +1,91 @@
+"""What a durable path operation needs of the place its items go: ``DurableLog``, what ``durable=`` takes.
+
+A leaf: ``linestream.durable.DurableStreams`` implements it (a durable stream per job, on the Durable Streams
+protocol); the route handler only calls it. A job's items are stored as compact JSON, one message each; a job
+that fails (or is cancelled) ends with one last record that says so (``failure_record``), so that every reader,
+from any worker, sees the same end.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.requests import Request
+
+__all__ = ["FAILURE_KEY", "DurableLog", "JobFailed", "JobFailure", "failure_from_record"]
+
+#: The key of a job's last record when it did not complete: ``{"$linestream": {"outcome": ...}}``.
+FAILURE_KEY = "$linestream"
+_FAILURE_PREFIX = b'{"' + FAILURE_KEY.encode() + b'":'
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobFailure:
+    """How a job ended if not by completing: ``outcome`` is ``"error"`` (the generator raised; ``status`` is
+    what an error before any item answers) or ``"cancelled"`` (someone cancelled it)."""
+
+    outcome: str
+    detail: str
+    status: int = 500
+
+    def record(self) -> bytes:
+        return json.dumps(
+            {FAILURE_KEY: {"outcome": self.outcome, "status": self.status, "detail": self.detail}},
+            separators=(",", ":"),
+        ).encode()
+
+
+def failure_from_record(data: bytes) -> JobFailure | None:
+    """The failure a job's record states, or ``None`` for an item."""
+    if not data.startswith(_FAILURE_PREFIX):
+        return None
+    try:
+        fields = json.loads(data)[FAILURE_KEY]
+        return JobFailure(str(fields["outcome"]), str(fields["detail"]), int(fields["status"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class JobFailed(Exception):
+    """Raised by a job's reader at its failure record."""
+
+    def __init__(self, failure: JobFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+
+
+class DurableLog(abc.ABC):
+    """Where durable path operations keep their items: one log per job, read by any worker."""
+
+    @abc.abstractmethod
+    async def open_job(self) -> str:
+        """Make the log of a new job; its id (unguessable: it is what lets a client read the job)."""
+
+    @abc.abstractmethod
+    async def append_items(self, job: str, items: Sequence[bytes]) -> bool:
+        """Append items (compact JSON each); ``False`` if the job was cancelled or its log deleted."""
+
+    @abc.abstractmethod
+    async def finish_job(self, job: str, failure: JobFailure | None = None) -> None:
+        """End the job's log: complete, or with its failure record."""
+
+    @abc.abstractmethod
+    async def cancelled(self, job: str) -> None:
+        """Return once the job was cancelled (or its log deleted, or closed by someone else)."""
+
+    @abc.abstractmethod
+    def read_job(self, job: str, position: str | None) -> AsyncIterator[tuple[str, bytes]]:
+        """The job's items after ``position`` (``None``: all), then live until its end: ``(position, item)``
+        pairs, a position being what a client sends back (SSE ``Last-Event-ID``) to resume right after that
+        item. Raises ``JobFailed`` at a failure record, ``LookupError`` if there is no such job."""
+
+    @abc.abstractmethod
+    def resume_point(self, last_event_id: str) -> tuple[str, str] | None:
+        """The job and position a ``Last-Event-ID`` names, or ``None`` if it names none of this log's."""
+
+    @abc.abstractmethod
+    def job_url(self, request: Request, job: str) -> str | None:
+        """The URL that reads the job's log on the protocol (its ``Location``), if the log is served."""

@@ -1,0 +1,129 @@
+"""Durable path operations' logs on a backend: each job is the JSON-mode stream ``jobs/<id>``, so that its
+items are also readable on the protocol (``Location``), by any worker that shares the backend.
+
+A position in a job's log is ``<job id>:<offset of a chunk>:<items of that chunk read>``: the job appends
+its items in batches (one chunk each), and a reader resumes right after any item, inside a batch too.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.requests import Request
+from starlette.routing import NoMatchFound
+
+from linestream._durable_log import DurableLog, JobFailed, JobFailure, failure_from_record
+from linestream.durable._base import DurableBackend, NewStream
+from linestream.durable._protocol import ZERO_OFFSET, ProtocolError
+
+__all__ = ["JOBS", "JobLogs"]
+
+#: Where jobs' streams live under a ``DurableStreams`` router.
+JOBS = "jobs/"
+_POSITION = re.compile(r"([0-9a-f]{32}):(\d{16}_\d{16}):(\d{1,9})")
+_GONE = (404, 410)
+
+
+class JobLogs(DurableLog):
+    """``DurableLog`` on a ``DurableBackend`` (what ``DurableStreams`` is to ``durable=``)."""
+
+    backend: DurableBackend
+    job_ttl: int
+    max_read_bytes: int
+    sse_timeout: float
+    read_route_name: str
+
+    async def open_job(self) -> str:
+        job = uuid.uuid4().hex
+        await self.backend.create(JOBS + job, NewStream("application/json", ttl=self.job_ttl), b"")
+        return job
+
+    async def append_items(self, job: str, items: Sequence[bytes]) -> bool:
+        try:
+            await self.backend.append(JOBS + job, b"[" + b",".join(items) + b"]", content_type="application/json")
+        except ProtocolError as exc:
+            if exc.status in _GONE or exc.status == 409:
+                return False  # deleted, or closed by a cancel
+            raise
+        return True
+
+    async def finish_job(self, job: str, failure: JobFailure | None = None) -> None:
+        body = b"" if failure is None else failure.record()
+        try:
+            await self.backend.append(JOBS + job, body, content_type="application/json", close=True)
+        except ProtocolError as exc:
+            if exc.status not in (*_GONE, 409):
+                raise
+
+    async def cancel_job(self, job: str, reason: str) -> bool:
+        """End a running job with a failure record that says it was cancelled (its generator stops within a
+        moment, on whichever worker runs it); ``False`` if it had already ended."""
+        record = JobFailure("cancelled", reason, 410).record()
+        try:
+            await self.backend.append(JOBS + job, record, content_type="application/json", close=True)
+        except ProtocolError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def cancelled(self, job: str) -> None:
+        key = JOBS + job
+        while True:
+            try:
+                info = await self.backend.head(key)
+            except ProtocolError:
+                return
+            if info.closed:
+                return
+            await self.backend.wait(key, info.tail, 0.5)
+
+    async def read_job(self, job: str, position: str | None) -> AsyncIterator[tuple[str, bytes]]:
+        key = JOBS + job
+        offset, skip = (None, 0) if position is None else _split(position)
+        while True:
+            try:
+                result = await self.backend.read(key, offset, self.max_read_bytes)
+            except ProtocolError as exc:
+                if exc.status in _GONE:
+                    raise LookupError(
+                        f"There is no job {job} (it ended longer ago than its retention, or was deleted)."
+                    ) from None
+                raise
+            start = offset or ZERO_OFFSET
+            pieces = iter(result.pieces)
+            for end, count in result.chunks:
+                for index in range(count):
+                    piece = next(pieces)
+                    if skip:
+                        skip -= 1
+                        continue
+                    failure = failure_from_record(piece)
+                    if failure is not None:
+                        raise JobFailed(failure)
+                    yield f"{job}:{start}:{index + 1}", piece
+                start, skip = end, 0
+            offset = result.next_offset
+            if result.closed_at_end:
+                return
+            if result.up_to_date:
+                await self.backend.wait(key, offset, self.sse_timeout)
+
+    def resume_point(self, last_event_id: str) -> tuple[str, str] | None:
+        match = _POSITION.fullmatch(last_event_id)
+        if match is None:
+            return None
+        return match[1], f"{match[2]}:{match[3]}"
+
+    def job_url(self, request: Request, job: str) -> str | None:
+        try:
+            return str(request.url_for(self.read_route_name, path=JOBS + job))
+        except NoMatchFound:
+            return None
+
+
+def _split(position: str) -> tuple[str, int]:
+    offset, read = position.split(":")
+    return offset, int(read)

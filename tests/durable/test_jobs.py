@@ -1,0 +1,189 @@
+"""Durable path operations (``durable=DurableStreams(...)``), over real HTTP on uvicorn: the generator runs as a
+job of the app, clients that leave and come back (to any worker sharing the backend) read exactly what they
+missed, a cancel stops the generator, a failure reaches every reader.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from linestream import LineStream
+from linestream.durable import DurableStreams
+from linestream.exceptions import EndpointDefinitionError
+from linestream.responses import StreamingResponse
+from tests.conftest import ServerProcess, serve_process, wait_for
+
+APP = "tests.apps.durable_app:app"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "memory":
+        return {}
+    return {
+        "DURABLE_BACKEND": "redis",
+        "REDIS_URL": request.getfixturevalue("redis_url"),
+        "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:",
+    }
+
+
+@pytest.fixture
+def server(backend_env: dict[str, str]) -> Iterator[ServerProcess]:
+    with serve_process(APP, env=backend_env) as process:
+        yield process
+
+
+def events(server: ServerProcess) -> list[str]:
+    answer: list[str] = httpx.get(f"{server.url}/events").json()
+    return answer
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
+    event: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if event:
+                yield event
+            event = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            event[name] = value.removeprefix(" ")
+
+
+def tokens(items: list[dict[str, Any]]) -> list[int]:
+    return [item["index"] for item in items]
+
+
+def test_a_durable_answer_streams_every_item_and_names_its_log(server: ServerProcess) -> None:
+    with httpx.stream("POST", f"{server.url}/chat", params={"tokens": 4}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/jsonl")
+        items = [json.loads(line) for line in response.iter_lines()]
+        job = response.headers["stream-id"]
+        location = response.headers["location"]
+    assert tokens(items) == [0, 1, 2, 3]
+    assert location == f"{server.url}/v1/stream/jobs/{job}"
+    log = httpx.get(location)
+    assert log.headers["stream-closed"] == "true"
+    assert log.json() == items
+
+
+def test_the_generator_runs_to_its_end_after_the_client_left(server: ServerProcess) -> None:
+    with httpx.stream("POST", f"{server.url}/chat", params={"tokens": 20, "delay": 0.05}) as response:
+        lines = response.iter_lines()
+        first = json.loads(next(lines))
+        job = response.headers["stream-id"]
+    assert first["index"] == 0
+    wait_for(lambda: "generator finished after 20" in events(server), timeout=20)
+    assert events(server)[-2:] == ["generator closed", "session closed"]  # the dependency lived as long as the job
+    assert tokens(httpx.get(f"{server.url}/v1/stream/jobs/{job}").json()) == list(range(20))
+
+
+def test_a_client_resumes_with_last_event_id_exactly_after_its_last_item(server: ServerProcess) -> None:
+    headers = {"Accept": "text/event-stream"}
+    with httpx.stream("POST", f"{server.url}/chat", params={"tokens": 12}, headers=headers) as response:
+        seen = []
+        for event in sse_events(response.iter_lines()):
+            seen.append(event)
+            if len(seen) == 5:
+                break
+    resumed_headers = {**headers, "Last-Event-ID": seen[-1]["id"]}
+    with httpx.stream("POST", f"{server.url}/chat", headers=resumed_headers) as response:
+        assert response.headers["stream-id"] == seen[0]["id"].split(":")[0]
+        rest = list(sse_events(response.iter_lines()))
+    indices = [json.loads(event["data"])["index"] for event in seen + rest]
+    assert indices == list(range(12))
+    assert events(server).count("session opened") == 1  # the resumed request started no second job
+
+
+def test_a_client_resumes_by_offset_on_the_protocol(server: ServerProcess) -> None:
+    with httpx.stream("POST", f"{server.url}/chat", params={"tokens": 6, "delay": 0.02}) as response:
+        location = response.headers["location"]
+        items = [json.loads(line) for line in response.iter_lines()]
+    first = httpx.get(location, params={"offset": "-1"})
+    assert tokens(first.json()) == tokens(items)
+    tail = first.headers["stream-next-offset"]
+    end = httpx.get(location, params={"offset": tail})
+    assert end.json() == []
+    assert end.headers["stream-closed"] == "true"
+
+
+def test_a_delete_cancels_the_job_and_its_readers_see_it(server: ServerProcess) -> None:
+    with httpx.stream("POST", f"{server.url}/chat", params={"tokens": 1000, "delay": 0.05}) as response:
+        lines = response.iter_lines()
+        json.loads(next(lines))
+        location = response.headers["location"]
+        assert httpx.delete(location).status_code == 204
+        with pytest.raises(httpx.RemoteProtocolError):  # the answer is visibly cut, never a clean end
+            for _ in lines:
+                pass
+    wait_for(lambda: "session closed" in events(server), timeout=5)
+    assert "generator finished after 1000" not in events(server)
+    record = httpx.get(location).json()[-1]
+    assert record == {"$linestream": {"outcome": "cancelled", "status": 410, "detail": "Cancelled by a DELETE."}}
+    assert httpx.delete(location).status_code == 204  # a job that ended: its log is deleted
+    assert httpx.get(location).status_code == 404
+
+
+def test_an_error_before_the_first_item_is_a_real_status(server: ServerProcess) -> None:
+    response = httpx.post(f"{server.url}/chat", params={"fail_at": 0})
+    assert response.status_code == 422
+    assert "the model refused at token 0" in response.text
+    wait_for(lambda: "session closed" in events(server))
+
+
+def test_an_error_after_items_truncates_the_answer(server: ServerProcess) -> None:
+    with httpx.stream("POST", f"{server.url}/chat", params={"fail_at": 2}) as response:
+        lines = response.iter_lines()
+        assert [json.loads(next(lines))["index"] for _ in range(2)] == [0, 1]
+        with pytest.raises(httpx.RemoteProtocolError):
+            next(lines)
+        location = response.headers["location"]
+    assert httpx.get(location).json()[-1]["$linestream"]["outcome"] == "error"
+
+
+def test_a_def_generator_is_durable_too(server: ServerProcess) -> None:
+    response = httpx.post(f"{server.url}/count", params={"tokens": 3})
+    assert [json.loads(line)["index"] for line in response.text.splitlines()] == [0, 1, 2]
+
+
+def test_another_worker_resumes_and_cancels_a_job(redis_url: str) -> None:
+    """Two uvicorn workers on one redis-server: a job runs on the first, the second resumes and cancels it."""
+    backend_env = {"DURABLE_BACKEND": "redis", "REDIS_URL": redis_url, "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:"}
+    with serve_process(APP, env=backend_env) as first, serve_process(APP, env=backend_env) as second:
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream("POST", f"{first.url}/chat", params={"tokens": 8, "delay": 0.05}, headers=headers) as answer:
+            seen = []
+            for event in sse_events(answer.iter_lines()):
+                seen.append(event)
+                if len(seen) == 3:
+                    break
+        with httpx.stream(
+            "POST", f"{second.url}/chat", headers={**headers, "Last-Event-ID": seen[-1]["id"]}
+        ) as resumed:
+            rest = list(sse_events(resumed.iter_lines()))
+        assert [json.loads(event["data"])["index"] for event in seen + rest] == list(range(8))
+        assert events(second) == []  # the second worker only read the job the first one ran
+
+        with httpx.stream("POST", f"{first.url}/chat", params={"tokens": 1000, "delay": 0.05}) as answer:
+            next(answer.iter_lines())
+            job = answer.headers["stream-id"]
+        assert httpx.delete(f"{second.url}/v1/stream/jobs/{job}").status_code == 204
+        wait_for(lambda: events(first).count("session closed") == 2, timeout=5)
+
+
+def test_durable_is_refused_where_items_are_not_of_one_type() -> None:
+    streams = DurableStreams()
+    app = LineStream()
+
+    async def raw() -> AsyncIterator[bytes]:
+        yield b"x"  # pragma: no cover - never served
+
+    with pytest.raises(EndpointDefinitionError, match="durable=None"):
+        app.add_api_route("/raw", raw, durable=streams, response_class=StreamingResponse)
