@@ -25,7 +25,8 @@ _FAILURE_PREFIX = b'{"' + FAILURE_KEY.encode() + b'":'
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobFailure:
     """How a job ended if not by completing: ``outcome`` is ``"error"`` (the generator raised; ``status`` is
-    what an error before any item answers) or ``"cancelled"`` (someone cancelled it)."""
+    what an error before any item answers), ``"cancelled"`` (someone cancelled it) or ``"lost"`` (the worker
+    that ran it stopped: its lease ran out)."""
 
     outcome: str
     detail: str
@@ -73,8 +74,9 @@ class DurableLog(abc.ABC):
         """End the job's log: complete, or with its failure record."""
 
     @abc.abstractmethod
-    async def cancelled(self, job: str) -> None:
-        """Return once the job was cancelled (or its log deleted, or closed by someone else)."""
+    async def hold(self, job: str) -> None:
+        """Hold the job's lease while it runs (readers elsewhere then know its worker lives); return once the
+        job was cancelled (or its log deleted, or closed by someone else)."""
 
     @abc.abstractmethod
     def read_job(self, job: str, position: str | None) -> AsyncIterator[tuple[str, bytes]]:

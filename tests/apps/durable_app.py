@@ -2,7 +2,8 @@
 (tests/durable).
 
 ``DURABLE_BACKEND`` picks the backend: ``memory`` (the default) or ``redis`` (at ``REDIS_URL``, keys under
-``REDIS_PREFIX``). Reads wait one second at most, so that the suite's long-poll and SSE tests end quickly.
+``REDIS_PREFIX``). Reads wait one second at most, so that the suite's long-poll and SSE tests end quickly;
+``DURABLE_JOB_LEASE`` sets the jobs' lease (seconds).
 
 ``POST /chat?tokens=N&delay=S`` is a durable answer of N tokens, one every S seconds; ``GET /events`` lists
 what this process saw of its jobs (each generator's end, each dependency's teardown), so that a test can tell
@@ -31,7 +32,9 @@ class Token(BaseModel):
     text: str
 
 
-streams = DurableStreams(_backend(), long_poll_timeout=1.0, sse_timeout=1.0)
+streams = DurableStreams(
+    _backend(), long_poll_timeout=1.0, sse_timeout=1.0, job_lease=int(os.environ.get("DURABLE_JOB_LEASE", "10"))
+)
 app = LineStream()
 app.include_router(streams, prefix="/v1/stream")
 app.add_middleware(

@@ -6,6 +6,7 @@ missed, a cancel stops the generator, a failure reaches every reader.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -176,6 +177,41 @@ def test_another_worker_resumes_and_cancels_a_job(redis_url: str) -> None:
             job = answer.headers["stream-id"]
         assert httpx.delete(f"{second.url}/v1/stream/jobs/{job}").status_code == 204
         wait_for(lambda: events(first).count("session closed") == 2, timeout=5)
+
+
+def test_a_reader_sees_a_job_whose_worker_died_cut_short_within_its_lease(redis_url: str) -> None:
+    """SIGKILL the worker that runs a job: a reader on another worker gets the items so far, then a truncated
+    answer (never a clean end, never a wait forever) once the job's lease ran out, and the log says why."""
+    lease = 2
+    env = {
+        "DURABLE_BACKEND": "redis", "REDIS_URL": redis_url, "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:",
+        "DURABLE_JOB_LEASE": str(lease),
+    }  # fmt: skip
+    with serve_process(APP, env=env) as first, serve_process(APP, env=env) as second:
+        headers = {"Accept": "text/event-stream"}
+        with httpx.stream(
+            "POST", f"{first.url}/chat", params={"tokens": 1000, "delay": 0.05}, headers=headers
+        ) as answer:
+            last = next(sse_events(answer.iter_lines()))
+            location = answer.headers["location"].replace(first.url, second.url)
+        wait_for(lambda: len(httpx.get(location).json()) >= 5)  # items stored after the one the reader saw
+        first.process.kill()
+        first.process.wait()
+        started = time.monotonic()
+        seen: list[dict[str, str]] = []
+        with httpx.stream(
+            "POST", f"{second.url}/chat", headers={**headers, "Last-Event-ID": last["id"]}, timeout=30
+        ) as resumed:
+            assert resumed.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                seen.extend(sse_events(resumed.iter_lines()))
+        waited = time.monotonic() - started
+        record = httpx.get(location).json()[-1]
+    assert waited < lease + 10  # the lease, plus a reader's wait; generous for a loaded machine
+    indices = [json.loads(event["data"])["index"] for event in seen]
+    assert indices == list(range(1, len(indices) + 1))  # what the job stored before it died, in order, once
+    assert len(indices) >= 4
+    assert record["$linestream"]["outcome"] == "lost"
 
 
 def test_durable_is_refused_where_items_are_not_of_one_type() -> None:

@@ -3,7 +3,8 @@
 The generator's items are serialized once (the route's encoder) and handed to an appender task through a
 bounded buffer: the appender takes whatever has accumulated while its last append was in flight, so a slow
 store gets fewer, larger appends and a generator faster than the store waits (backpressure) instead of
-growing memory. A watcher ends the job when someone cancels it. Whatever ends it, the generator is closed,
+growing memory. A watcher holds the job's lease (so that readers on other workers can tell a job whose worker
+died from a slow one) and ends the job when someone cancels it. Whatever ends it, the generator is closed,
 the log ends (complete, or with a failure record every reader sees), then the request's ``yield``
 dependencies are torn down: they live as long as the job, not the response.
 """
@@ -71,7 +72,7 @@ async def run_job(
 
     async def watch(scope: anyio.CancelScope) -> None:
         nonlocal cancelled
-        await log.cancelled(job)
+        await log.hold(job)
         cancelled = True
         scope.cancel()
 

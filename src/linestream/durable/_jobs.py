@@ -1,13 +1,20 @@
 """Durable path operations' logs on a backend: each job is the JSON-mode stream ``jobs/<id>``, so that its
 items are also readable on the protocol (``Location``), by any worker that shares the backend.
 
+A running job holds a lease: the stream ``leases/<id>``, whose sliding TTL (``job_lease`` seconds) the job
+renews by reading it every third of that. If its worker dies (SIGKILL, a lost host), the lease expires; the
+first reader that finds the log idle and the lease gone ends the log with a ``"lost"`` failure record, so every
+reader sees the answer cut short, and why, within about a lease: never a clean end, never a wait forever.
+
 A position in a job's log is ``<job id>:<offset of a chunk>:<items of that chunk read>``: the job appends
 its items in batches (one chunk each), and a reader resumes right after any item, inside a batch too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -22,6 +29,7 @@ __all__ = ["JOBS", "JobLogs"]
 
 #: Where jobs' streams live under a ``DurableStreams`` router.
 JOBS = "jobs/"
+LEASES = "leases/"
 _POSITION = re.compile(r"([0-9a-f]{32}):(\d{16}_\d{16}):(\d{1,9})")
 _GONE = (404, 410)
 
@@ -31,12 +39,14 @@ class JobLogs(DurableLog):
 
     backend: DurableBackend
     job_ttl: int
+    job_lease: int
     max_read_bytes: int
     sse_timeout: float
     read_route_name: str
 
     async def open_job(self) -> str:
         job = uuid.uuid4().hex
+        await self.backend.create(LEASES + job, NewStream("application/octet-stream", ttl=self.job_lease), b"")
         await self.backend.create(JOBS + job, NewStream("application/json", ttl=self.job_ttl), b"")
         return job
 
@@ -56,6 +66,8 @@ class JobLogs(DurableLog):
         except ProtocolError as exc:
             if exc.status not in (*_GONE, 409):
                 raise
+        with contextlib.suppress(ProtocolError):
+            await self.backend.delete(LEASES + job)
 
     async def cancel_job(self, job: str, reason: str) -> bool:
         """End a running job with a failure record that says it was cancelled (its generator stops within a
@@ -69,8 +81,9 @@ class JobLogs(DurableLog):
             raise
         return True
 
-    async def cancelled(self, job: str) -> None:
+    async def hold(self, job: str) -> None:
         key = JOBS + job
+        renewed = time.monotonic()
         while True:
             try:
                 info = await self.backend.head(key)
@@ -78,7 +91,28 @@ class JobLogs(DurableLog):
                 return
             if info.closed:
                 return
+            if time.monotonic() - renewed >= self.job_lease / 3:
+                renewed = time.monotonic()
+                try:
+                    await self.backend.read(LEASES + job, None, 0)  # a read renews the lease's TTL
+                except ProtocolError:
+                    return  # the lease ran out (this worker stalled): a reader may already have ended the job
             await self.backend.wait(key, info.tail, 0.5)
+
+    async def _lost(self, job: str) -> bool:
+        """Whether the job's worker is gone: its lease expired (then its log is ended as lost)."""
+        try:
+            await self.backend.head(LEASES + job)
+        except ProtocolError as exc:
+            if exc.status not in _GONE:
+                raise
+            failure = JobFailure(
+                "lost", f"The worker that ran this job stopped before it ended (its {self.job_lease} s lease ran out).",
+                503,
+            )  # fmt: skip
+            await self.finish_job(job, failure)
+            return True
+        return False
 
     async def read_job(self, job: str, position: str | None) -> AsyncIterator[tuple[str, bytes]]:
         key = JOBS + job
@@ -105,11 +139,14 @@ class JobLogs(DurableLog):
                         raise JobFailed(failure)
                     yield f"{job}:{start}:{index + 1}", piece
                 start, skip = end, 0
+            progress = result.next_offset != offset
             offset = result.next_offset
             if result.closed_at_end:
                 return
+            if not progress and await self._lost(job):
+                continue  # its log now ends with the failure record: read it
             if result.up_to_date:
-                await self.backend.wait(key, offset, self.sse_timeout)
+                await self.backend.wait(key, offset, min(self.sse_timeout, self.job_lease / 2))
 
     def resume_point(self, last_event_id: str) -> tuple[str, str] | None:
         match = _POSITION.fullmatch(last_event_id)

@@ -68,7 +68,9 @@ class DurableStreams(APIRouter, JobLogs):
       protocol asks for about 60 so that caches can collapse readers).
     - ``max_append_bytes``: the largest body a ``PUT`` or ``POST`` may carry (larger: ``413``);
       ``max_read_bytes``: about how much one read returns (the rest on the next read).
-    - ``job_ttl``: seconds a durable path operation's log is kept after its last read or write.
+    - ``job_ttl``: seconds a durable path operation's log is kept after its last read or write;
+      ``job_lease``: seconds after which a job whose worker stopped renewing its lease (it died) is ended as
+      lost, for its readers.
     - ``dependencies``, ``tags``, ``include_in_schema``: as on ``APIRouter`` (a dependency can authorize).
 
     It is also what ``durable=`` takes: a path operation declared ``durable=streams`` runs its generator as a
@@ -106,6 +108,7 @@ class DurableStreams(APIRouter, JobLogs):
         max_append_bytes: int = 4 * 1024 * 1024,
         max_read_bytes: int = 1024 * 1024,
         job_ttl: int = 3600,
+        job_lease: int = 10,
         dependencies: Sequence[Any] | None = None,
         tags: Sequence[str] | None = None,
         include_in_schema: bool = True,
@@ -120,6 +123,7 @@ class DurableStreams(APIRouter, JobLogs):
         self.max_append_bytes = max_append_bytes
         self.max_read_bytes = max_read_bytes
         self.job_ttl = job_ttl
+        self.job_lease = job_lease
         _INSTANCES[0] += 1
         names = f"durable-streams-{_INSTANCES[0]}"
         #: The name of the route that reads a stream (``request.url_for(name, path=key)``).
