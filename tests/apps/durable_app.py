@@ -3,9 +3,10 @@
 
 ``DURABLE_BACKEND`` picks the backend: ``memory`` (the default) or ``redis`` (at ``REDIS_URL``, keys under
 ``REDIS_PREFIX``). Reads wait one second at most, so that the suite's long-poll and SSE tests end quickly;
-``DURABLE_JOB_LEASE`` sets the jobs' lease (seconds).
+``DURABLE_JOB_LEASE`` sets the jobs' lease (seconds), ``DURABLE_MAX_STREAMS`` the in-memory backend's limit.
 
-``POST /chat?tokens=N&delay=S`` is a durable answer of N tokens, one every S seconds; ``GET /events`` lists
+``POST /chat?tokens=N&delay=S`` is a durable answer of N tokens, the first at once, then one every S
+seconds; ``GET /events`` lists
 what this process saw of its jobs (each generator's end, each dependency's teardown), so that a test can tell
 which worker ran a job and when it stopped.
 """
@@ -24,7 +25,7 @@ from linestream.durable import DurableBackend, DurableStreams, MemoryBackend, Re
 def _backend() -> DurableBackend:
     if os.environ.get("DURABLE_BACKEND") == "redis":
         return RedisBackend(os.environ["REDIS_URL"], key_prefix=os.environ.get("REDIS_PREFIX", "linestream:durable:"))
-    return MemoryBackend()
+    return MemoryBackend(max_streams=int(os.environ.get("DURABLE_MAX_STREAMS", "10000")))
 
 
 class Token(BaseModel):
@@ -64,7 +65,8 @@ async def chat(
         for index in range(tokens):
             if index == fail_at:
                 raise HTTPException(422, f"the model refused at token {index}")
-            await anyio.sleep(delay)
+            if index:
+                await anyio.sleep(delay)
             yield Token(index=index, text=f"token {index}")
         events.append(f"generator finished after {tokens}")
     finally:
