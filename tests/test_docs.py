@@ -16,6 +16,7 @@ DOCUMENTS = [
     "docs/security.md",
     "docs/clients.md",
     "docs/index.md",
+    "docs/durable-streams.md",
 ]
 
 

@@ -6,6 +6,7 @@ missed, a cancel stops the generator, a failure reaches every reader.
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from linestream import LineStream
+from linestream import Depends, Header, HTTPException, LineStream
 from linestream.durable import DurableStreams
 from linestream.exceptions import EndpointDefinitionError
 from linestream.responses import StreamingResponse
+from linestream.testing import TestClient
 from tests.conftest import ServerProcess, serve_process, wait_for
 
 APP = "tests.apps.durable_app:app"
@@ -223,3 +225,29 @@ def test_durable_is_refused_where_items_are_not_of_one_type() -> None:
 
     with pytest.raises(EndpointDefinitionError, match="durable=None"):
         app.add_api_route("/raw", raw, durable=streams, response_class=StreamingResponse)
+
+
+def test_a_job_that_its_worker_shuts_down_under_ends_with_a_record_that_says_so(redis_url: str) -> None:
+    env = {"DURABLE_BACKEND": "redis", "REDIS_URL": redis_url, "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:"}
+    with serve_process(APP, env=env) as first, serve_process(APP, env=env) as second:
+        with httpx.stream("POST", f"{first.url}/chat", params={"tokens": 1000, "delay": 0.05}) as answer:
+            next(answer.iter_lines())
+            location = answer.headers["location"].replace(first.url, second.url)
+        assert first.terminate() in (0, -signal.SIGTERM)
+        record = httpx.get(location).json()[-1]
+    assert record["$linestream"] == {
+        "outcome": "error", "status": 503, "detail": "The server shut down before the job ended."
+    }  # fmt: skip
+
+
+def test_a_dependency_of_the_router_guards_every_protocol_operation() -> None:
+    def authorize(authorization: str | None = Header(None)) -> None:
+        if authorization != "Bearer secret":
+            raise HTTPException(401, "a bearer token is required")
+
+    app = LineStream()
+    app.include_router(DurableStreams(dependencies=[Depends(authorize)]), prefix="/v1/stream")
+    with TestClient(app) as client:
+        assert client.put("/v1/stream/guarded").status_code == 401
+        assert client.put("/v1/stream/guarded", headers={"Authorization": "Bearer secret"}).status_code == 201
+        assert client.get("/v1/stream/guarded").status_code == 401

@@ -31,6 +31,7 @@ class AppRuntime:
 
     __slots__ = (
         "_background",
+        "_jobs",
         "_overrides",
         "_sync_limiter",
         "_sync_threads",
@@ -49,6 +50,8 @@ class AppRuntime:
         self._sync_threads: anyio.CapacityLimiter | None = None
         #: The app's own tasks, for the run of its lifespan: work that outlives the request that began it.
         self._background: anyio.abc.TaskGroup | None = None
+        #: The cancel scopes of the tasks that stop when the lifespan ends (durable jobs), rather than finish.
+        self._jobs: set[anyio.CancelScope] = set()
 
     @property
     def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -97,26 +100,45 @@ class AppRuntime:
         """Whether the app runs its lifespan, and so has a task group of its own (``spawn``)."""
         return self._background is not None
 
-    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+    def spawn(self, function: Callable[[], Coroutine[Any, Any, None]], *, stop_at_shutdown: bool = False) -> bool:
         """Run ``function`` as a task of the app rather than of the request that asks (a ``def`` generator's
         thread, which may outlive its response; the teardown of a request's dependencies once that generator
-        closed); ``False`` when the app runs no lifespan, so it has no tasks of its own (the caller waits then).
-        ``function`` must not raise: what fails is logged there."""
+        closed; a durable job); ``False`` when the app runs no lifespan, so it has no tasks of its own (the
+        caller waits then). The lifespan's end waits for the task, or cancels it (``stop_at_shutdown``: work
+        that may last longer than a shutdown should). ``function`` must not raise: what fails is logged there."""
         if self._background is None:
             return False
-        self._background.start_soon(function)
+        if not stop_at_shutdown:
+            self._background.start_soon(function)
+            return True
+        scope = anyio.CancelScope()
+        jobs = self._jobs
+        jobs.add(scope)
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await function()
+            finally:
+                jobs.discard(scope)
+
+        self._background.start_soon(run)
         return True
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """One run of the app (its lifespan): fresh limiters bound to this run's event loop, and a task group for
-        the app's own tasks (waited for when the lifespan ends)."""
+        the app's own tasks (waited for when the lifespan ends, or cancelled: see ``spawn``)."""
         self._sync_limiter = self._sync_threads = None
         self._limiters()
         try:
             async with anyio.create_task_group() as background:
                 self._background = background
-                yield
+                try:
+                    yield
+                finally:
+                    for scope in list(self._jobs):
+                        scope.cancel()
         finally:
             self._background = None
             self._sync_limiter = self._sync_threads = None

@@ -93,7 +93,7 @@ class DurableStreamHandler(StreamHandler):
         async def job_task() -> None:
             await run_job(log, job, generator, encode, teardown, label)
 
-        runtime.spawn(job_task)
+        runtime.spawn(job_task, stop_at_shutdown=True)
         return job
 
     def open_stream(self, scope: Scope, channel: Receive, response: _StreamResponse) -> ItemStream:

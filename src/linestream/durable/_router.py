@@ -7,17 +7,12 @@ problem+json bodies beside the headers the protocol asks for; clients read the h
 
 from __future__ import annotations
 
-import base64
 import json
-import re
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
 
 from linestream import APIRouter
 from linestream.durable._base import DurableBackend, NewStream, ReadResult
@@ -38,13 +33,11 @@ from linestream.durable._protocol import (
     parse_sub_offset,
     parse_ttl,
 )
+from linestream.durable._sse import SECURITY_HEADERS, LiveEvents, LiveSettings, payload
 
 __all__ = ["DurableStreams"]
 
-#: Sent on every answer (the protocol's browser security headers).
-_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin"}
 _IMMUTABLE = "private, max-age=60, stale-while-revalidate=300"
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _MAX_KEY = 1024
 
 
@@ -242,7 +235,8 @@ class DurableStreams(APIRouter, JobLogs):
                 start = None if offset in (None, START) else offset
             if live == "sse":
                 info = await self.backend.head(key)
-                return _LiveEvents(self, key, start, cursor, base64_data=not is_text(info.content_type))
+                live_settings = LiveSettings(self.backend, self.max_read_bytes, self.sse_timeout, self.sse_max_duration)
+                return LiveEvents(live_settings, key, start, cursor, base64_data=not is_text(info.content_type))
             result = await self.backend.read(key, start, self.max_read_bytes)
             if live == "long-poll" and not result.pieces:
                 if not result.info.closed:
@@ -305,7 +299,7 @@ class DurableStreams(APIRouter, JobLogs):
             answer["Stream-Cursor"] = cursor
         if request.headers.get("if-none-match") == etag:
             return _answer(304, {"ETag": etag})
-        return _answer(200, answer, _payload(result.pieces, json_mode=is_json(info.content_type)))
+        return _answer(200, answer, payload(result.pieces, json_mode=is_json(info.content_type)))
 
     async def _body(self, request: Request) -> bytes:
         """The request's body, refused with 413 as soon as it passes ``max_append_bytes``."""
@@ -321,85 +315,6 @@ class DurableStreams(APIRouter, JobLogs):
                 raise _too_large(limit)
             parts.append(part)
         return b"".join(parts)
-
-
-class _LiveEvents(Response):
-    """An SSE read: ``data`` events with the stream's data, each followed by a ``control`` event with the next
-    offset and cursor; at the tail, a ``control`` event every ``sse_timeout`` seconds; the end after the
-    control event that says the stream is closed, or after ``sse_max_duration``. A client that leaves ends it
-    at once (its ``http.disconnect`` is watched beside the stream)."""
-
-    def __init__(
-        self, streams: DurableStreams, key: str, offset: str | None, cursor: str | None, *, base64_data: bool
-    ) -> None:
-        self.streams, self.key, self.offset, self.cursor, self.base64_data = streams, key, offset, cursor, base64_data
-        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **_SECURITY_HEADERS}
-        if base64_data:
-            headers["Stream-SSE-Data-Encoding"] = "base64"
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
-            try:
-                await self._events(send)
-                await send({"type": "http.response.body", "body": b""})
-            except (OSError, ProtocolError):
-                pass  # the client left (the server's send fails), or the stream was deleted: the read ends
-            finally:
-                group.cancel_scope.cancel()
-
-    async def _events(self, send: Send) -> None:
-        streams = self.streams
-        backend = streams.backend
-        offset = self.offset
-        ends_at = time.monotonic() + streams.sse_max_duration
-        while True:
-            result = await backend.read(self.key, offset, streams.max_read_bytes)
-            event = b""
-            if result.pieces:
-                event = self._data_event(result)
-            offset = result.next_offset
-            control: dict[str, Any] = {"streamNextOffset": offset}
-            closed = result.closed_at_end
-            if closed:
-                control["streamClosed"] = True
-            else:
-                control["streamCursor"] = cursor_after(self.cursor)
-                if result.up_to_date:
-                    control["upToDate"] = True
-            event += b"event: control\ndata:" + json.dumps(control, separators=(",", ":")).encode() + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-            if closed:
-                return
-            left = ends_at - time.monotonic()
-            if left <= 0:
-                return
-            if result.up_to_date:
-                await backend.wait(self.key, offset, min(streams.sse_timeout, left))
-
-    def _data_event(self, result: ReadResult) -> bytes:
-        if self.base64_data:
-            return b"event: data\ndata:" + base64.b64encode(b"".join(result.pieces)) + b"\n\n"
-        text = _payload(result.pieces, json_mode=is_json(result.info.content_type)).decode("utf-8", "replace")
-        # ``data:`` then the line; a line that starts with a space gets one more (a reader strips the first).
-        lines = "".join(f"data: {line}\n" if line[:1] == " " else f"data:{line}\n" for line in _LINE_BREAK.split(text))
-        return b"event: data\n" + lines.encode() + b"\n"
-
-
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            scope.cancel()
-            return
-
-
-def _payload(pieces: list[bytes], *, json_mode: bool) -> bytes:
-    return b"[" + b",".join(pieces) + b"]" if json_mode else b"".join(pieces)
 
 
 def _key(request: Request, path: str) -> str:
@@ -425,7 +340,7 @@ def _too_large(limit: int) -> ProtocolError:
 
 
 def _answer(status: int, headers: dict[str, str], body: bytes = b"") -> Response:
-    response = Response(body, status_code=status, headers={**headers, **_SECURITY_HEADERS})
+    response = Response(body, status_code=status, headers={**headers, **SECURITY_HEADERS})
     if "Content-Type" not in headers:
         # Starlette names no media type for a body-less answer; drop the length header it adds for 204/304.
         response.raw_headers = [(name, value) for name, value in response.raw_headers if name != b"content-type"]
