@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import pydantic_core
 
@@ -59,11 +60,15 @@ class ProtocolError(Exception):
     asks for on that answer (``Stream-Closed`` on an append to a closed stream, ``Producer-Epoch`` on a fenced
     producer...)."""
 
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, headers: Mapping[str, str] | None = None, errors: list[Any] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
+        #: For a 422: where each item fails its type (Pydantic's errors, located in the body).
+        self.errors = errors
 
 
 def advance(offset: str, size: int) -> str:

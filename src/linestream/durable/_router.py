@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,6 +27,7 @@ from linestream.durable._protocol import (
     is_json,
     is_text,
     is_true,
+    json_messages,
     media_type,
     parse_expires_at,
     parse_offset,
@@ -61,6 +63,9 @@ class DurableStreams(APIRouter, JobLogs):
       protocol asks for about 60 so that caches can collapse readers).
     - ``max_append_bytes``: the largest body a ``PUT`` or ``POST`` may carry (larger: ``413``);
       ``max_read_bytes``: about how much one read returns (the rest on the next read).
+    - ``item_type``: the type of every item of this router's streams (e.g. a Pydantic model): its streams are
+      JSON streams whose appends are validated (an item that fails its type: ``422`` naming it and the field,
+      and nothing of the append is stored), and reads are documented in OpenAPI with the item's schema.
     - ``job_ttl``: seconds a durable path operation's log is kept after its last read or write;
       ``job_lease``: seconds after which a job whose worker stopped renewing its lease (it died) is ended as
       lost, for its readers.
@@ -100,6 +105,7 @@ class DurableStreams(APIRouter, JobLogs):
         sse_max_duration: float = 60.0,
         max_append_bytes: int = 4 * 1024 * 1024,
         max_read_bytes: int = 1024 * 1024,
+        item_type: Any = None,
         job_ttl: int = 3600,
         job_lease: int = 10,
         dependencies: Sequence[Any] | None = None,
@@ -116,6 +122,8 @@ class DurableStreams(APIRouter, JobLogs):
         self.max_append_bytes = max_append_bytes
         self.max_read_bytes = max_read_bytes
         self.job_ttl = job_ttl
+        self.item_type = item_type
+        self._items: TypeAdapter[Any] | None = None if item_type is None else TypeAdapter(item_type)
         self.job_lease = job_lease
         _INSTANCES[0] += 1
         names = f"durable-streams-{_INSTANCES[0]}"
@@ -128,7 +136,12 @@ class DurableStreams(APIRouter, JobLogs):
             ("DELETE", self._delete),
         ):
             name = self.read_route_name if method == "GET" else f"{names}-{method.lower()}"
-            self.add_api_route("/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__, name=name)
+            responses: dict[int | str, dict[str, Any]] = {}
+            if method == "GET" and item_type is not None:
+                responses[200] = {"model": list[item_type], "description": "The stream's items after the offset."}
+            self.add_api_route(
+                "/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__, name=name, responses=responses
+            )
 
     # -- the operations -------------------------------------------------------------------------------------
 
@@ -158,6 +171,13 @@ class DurableStreams(APIRouter, JobLogs):
                 fork_sub_offset=0 if sub_offset is None else parse_sub_offset(sub_offset),
             )
             body = await self._body(request)
+            if self._items is not None and forked_from is None:
+                if media_type(content_type) != "application/json":
+                    raise ProtocolError(
+                        400, f"This router's streams hold {_name(self.item_type)} items: create them with "
+                        "Content-Type: application/json.",
+                    )  # fmt: skip
+                self._check_items(body, creating=True)
             info, created = await self.backend.create(key, new, body)
         except ProtocolError as exc:
             return _problem(exc)
@@ -181,6 +201,8 @@ class DurableStreams(APIRouter, JobLogs):
             content_type = headers.get("content-type")
             if body and content_type is None:
                 raise ProtocolError(400, "Content-Type is missing: an append names its media type.")
+            if self._items is not None and body and media_type(content_type) == "application/json":
+                self._check_items(body, creating=False)
             done = await self.backend.append(
                 key, body, content_type=content_type, close=close, seq=headers.get("stream-seq"), producer=producer
             )
@@ -301,6 +323,24 @@ class DurableStreams(APIRouter, JobLogs):
             return _answer(304, {"ETag": etag})
         return _answer(200, answer, payload(result.pieces, json_mode=is_json(info.content_type)))
 
+    def _check_items(self, body: bytes, *, creating: bool) -> None:
+        """Refuse (422) a JSON body of which an item is not of ``item_type``."""
+        assert self._items is not None
+        for index, message in enumerate(json_messages(body, creating=creating) if body else []):
+            try:
+                self._items.validate_json(message)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False, include_context=False)[:10]
+                for error in errors:
+                    error["loc"] = ("body", index, *error["loc"])
+                where = ".".join(str(part) for part in errors[0]["loc"][2:]) or "the item"
+                raise ProtocolError(
+                    422,
+                    f"Item {index} is not a valid {_name(self.item_type)} ({where}: {errors[0]['msg']}); "
+                    "nothing was appended.",
+                    errors=errors,
+                ) from None
+
     async def _body(self, request: Request) -> bytes:
         """The request's body, refused with 413 as soon as it passes ``max_append_bytes``."""
         limit = self.max_append_bytes
@@ -348,15 +388,20 @@ def _answer(status: int, headers: dict[str, str], body: bytes = b"") -> Response
 
 
 def _problem(error: ProtocolError) -> Response:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "status": error.status,
-            "title": _TITLES.get(error.status, "Error"),
-            "detail": error.detail,
-        }
-    ).encode()
+    problem: dict[str, Any] = {
+        "type": "about:blank",
+        "status": error.status,
+        "title": _TITLES.get(error.status, "Error"),
+        "detail": error.detail,
+    }
+    if error.errors is not None:
+        problem["errors"] = error.errors
+    body = json.dumps(problem).encode()
     return _answer(error.status, {"Content-Type": "application/problem+json", **error.headers}, body)
+
+
+def _name(item_type: Any) -> str:
+    return getattr(item_type, "__name__", repr(item_type))
 
 
 _INSTANCES = [0]
@@ -367,5 +412,6 @@ _TITLES = {
     409: "Conflict",
     410: "Gone",
     413: "Content Too Large",
+    422: "Unprocessable Content",
     503: "Service Unavailable",
 }
