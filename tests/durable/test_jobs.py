@@ -16,11 +16,14 @@ import httpx
 import pytest
 
 from linestream import Depends, Header, HTTPException, LineStream
+from linestream.client import Client, RetryPolicy
 from linestream.durable import DurableStreams
 from linestream.exceptions import EndpointDefinitionError
 from linestream.responses import StreamingResponse
 from linestream.testing import TestClient
+from tests.apps.durable_app import Token
 from tests.conftest import ServerProcess, serve_process, wait_for
+from tests.durable.proxy import CuttingProxy
 
 APP = "tests.apps.durable_app:app"
 
@@ -251,3 +254,19 @@ def test_a_dependency_of_the_router_guards_every_protocol_operation() -> None:
         assert client.put("/v1/stream/guarded").status_code == 401
         assert client.put("/v1/stream/guarded", headers={"Authorization": "Bearer secret"}).status_code == 201
         assert client.get("/v1/stream/guarded").status_code == 401
+
+
+def test_the_python_client_follows_a_durable_answer_across_a_cut_connection(server: ServerProcess) -> None:
+    """``linestream.client`` reconnects with ``Last-Event-ID`` when the network drops the answer: the job goes
+    on, and the client gets every item once, in order, from the one job."""
+    port = int(server.url.rsplit(":", 1)[1])
+    proxy = CuttingProxy(port)
+    received = []
+    with proxy.running() as url, Client(url, retry=RetryPolicy(backoff=0.05)) as client:
+        answer = client.events("/chat", method="POST", item=Token, params={"tokens": 12, "delay": 0.05})
+        for event in answer:
+            received.append(event.data.index)
+            if len(received) == 4:
+                proxy.cut()
+    assert received == list(range(12))
+    assert events(server).count("session opened") == 1
