@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, serve_process
+from tests.conftest import ServerProcess, serve_process, wait_for
 
 APP = "tests.apps.durable_app:app"
 ADDRESS_SPACE = 1024 * 1024 * 1024
@@ -84,3 +84,18 @@ def test_a_thousand_running_durable_jobs_stay_within_their_memory_bound(server: 
         running = client.get(f"{server.url}/events").json().count("session opened") - 20
     assert running == 1000
     assert grown / 1000 < PER_JOB
+
+
+def test_a_durable_job_past_the_backends_stream_limit_is_answered_503() -> None:
+    # A running job holds two streams (its log, its lease); a job that ended, its log only (until job_ttl).
+    env = {"MALLOC_ARENA_MAX": "2", "DURABLE_MAX_STREAMS": "4"}
+    answers = []
+    with serve_process(APP, address_space=ADDRESS_SPACE, env=env) as server, httpx.Client() as client:
+        for _ in range(4):
+            answers.append(answer := client.post(f"{server.url}/chat", params={"tokens": 1}))
+            if answer.status_code == 200:  # its job gives its lease back just after its log closed
+                lease = f"{server.url}/v1/stream/leases/{answer.headers['stream-id']}"
+                wait_for(lambda lease=lease: client.head(lease).status_code == 404)
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 503]
+    assert "max_streams" in answers[3].json()["detail"]
+    assert answers[3].headers["retry-after"] == "1"

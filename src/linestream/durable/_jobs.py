@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Sequence
 from starlette.requests import Request
 from starlette.routing import NoMatchFound
 
+from linestream import HTTPException
 from linestream._durable_log import DurableLog, JobFailed, JobFailure, failure_from_record
 from linestream.durable._base import DurableBackend, NewStream
 from linestream.durable._protocol import ZERO_OFFSET, ProtocolError
@@ -46,8 +47,16 @@ class JobLogs(DurableLog):
 
     async def open_job(self) -> str:
         job = uuid.uuid4().hex
-        await self.backend.create(LEASES + job, NewStream("application/octet-stream", ttl=self.job_lease), b"")
-        await self.backend.create(JOBS + job, NewStream("application/json", ttl=self.job_ttl), b"")
+        try:
+            await self.backend.create(LEASES + job, NewStream("application/octet-stream", ttl=self.job_lease), b"")
+            try:
+                await self.backend.create(JOBS + job, NewStream("application/json", ttl=self.job_ttl), b"")
+            except BaseException:
+                with contextlib.suppress(ProtocolError):
+                    await self.backend.delete(LEASES + job)
+                raise
+        except ProtocolError as exc:  # the backend's limits (a 503 when it holds its maximum of streams)
+            raise HTTPException(exc.status, exc.detail, exc.headers or None) from None
         return job
 
     async def append_items(self, job: str, items: Sequence[bytes]) -> bool:
