@@ -11,7 +11,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from starlette.requests import Request
 
@@ -59,11 +60,16 @@ class JobFailed(Exception):
 
 
 class DurableLog(abc.ABC):
-    """Where durable path operations keep their items: one log per job, read by any worker."""
+    """Where durable path operations keep their items: one log per job, read by any worker.
+
+    ``owner``: a dependency whose value names the principal a job belongs to (``None``: the job's id, which is
+    unguessable, is what lets a client read it); a route solves it for each request and passes its value."""
+
+    owner: Callable[..., Any] | None = None
 
     @abc.abstractmethod
-    async def open_job(self) -> str:
-        """Make the log of a new job; its id (unguessable: it is what lets a client read the job)."""
+    async def open_job(self, owner: Any = None) -> str:
+        """Make the log of a new job of ``owner``; its id (unguessable: it is what lets a client read the job)."""
 
     @abc.abstractmethod
     async def append_items(self, job: str, items: Sequence[bytes]) -> bool:
@@ -85,8 +91,9 @@ class DurableLog(abc.ABC):
         item. Raises ``JobFailed`` at a failure record, ``LookupError`` if there is no such job."""
 
     @abc.abstractmethod
-    def resume_point(self, last_event_id: str) -> tuple[str, str] | None:
-        """The job and position a ``Last-Event-ID`` names, or ``None`` if it names none of this log's."""
+    def resume_point(self, last_event_id: str, owner: Any = None) -> tuple[str, str] | None:
+        """The job and position a ``Last-Event-ID`` names, or ``None`` if it names none of this log's; raises
+        ``LookupError`` for a job that is not ``owner``'s."""
 
     @abc.abstractmethod
     def job_url(self, request: Request, job: str) -> str | None:

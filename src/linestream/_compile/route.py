@@ -48,6 +48,8 @@ class CompiledRoute:
     raw_format: StreamFormat | None
     #: The dependency whose value keys ``max_streams_per_client`` (``None``: the client's address).
     client_key: SubDependency | None
+    #: A durable route's ``durable.owner`` dependency: whose its jobs are (``None``: whoever holds a job's id).
+    job_owner: SubDependency | None
     #: Whether the endpoint can read the request body while it streams (else the body is dropped then).
     reads_body_while_streaming: bool
     path_params: frozenset[str]
@@ -158,6 +160,11 @@ def compile_route(
         client_key=(
             SubDependency("", build_dependant(key, path_param_names=path_params), True)
             if key is not None and spec.is_stream
+            else None
+        ),
+        job_owner=(
+            SubDependency("", build_dependant(settings.durable.owner, path_param_names=path_params), True)
+            if settings.durable is not None and settings.durable.owner is not None and spec.is_stream
             else None
         ),
         reads_body_while_streaming=spec.body_stream is not None

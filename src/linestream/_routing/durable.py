@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
-from linestream._bind.arguments import solve_arguments
+from linestream._bind.arguments import solve_arguments, solve_value
 from linestream._bind.binding import RequestBinding
 from linestream._compile.plan import StreamPlan
 from linestream._durable_log import DurableLog, JobFailed
@@ -57,10 +57,14 @@ class DurableStreamHandler(StreamHandler):
         log = compiled.settings.durable
         assert log is not None
         plan = self.plan_for(request)
+        owner = None if compiled.job_owner is None else await solve_value(compiled.job_owner, compiled.spec, binding)
         last_event_id = request.headers.get("last-event-id")
-        point = None if last_event_id is None else log.resume_point(last_event_id)
+        try:
+            point = None if last_event_id is None else log.resume_point(last_event_id, owner)
+        except LookupError as exc:
+            raise HTTPException(404, str(exc)) from None
         if point is None:
-            job = await self._start(log, binding)
+            job = await self._start(log, binding, owner)
             position = None
         else:
             job, position = point
@@ -71,7 +75,7 @@ class DurableStreamHandler(StreamHandler):
             response.raw_headers.append((b"location", url.encode()))
         return response
 
-    async def _start(self, log: DurableLog, binding: RequestBinding) -> str:
+    async def _start(self, log: DurableLog, binding: RequestBinding, owner: Any) -> str:
         compiled = self.compiled
         runtime = self.runtime
         if not runtime.has_tasks:
@@ -81,7 +85,7 @@ class DurableStreamHandler(StreamHandler):
             )
         try:
             arguments = await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
-            job = await log.open_job()
+            job = await log.open_job(owner)
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise

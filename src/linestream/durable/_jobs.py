@@ -6,6 +6,11 @@ renews by reading it every third of that. If its worker dies (SIGKILL, a lost ho
 first reader that finds the log idle and the lease gone ends the log with a ``"lost"`` failure record, so every
 reader sees the answer cut short, and why, within about a lease: never a clean end, never a wait forever.
 
+With an ``owner`` dependency, a job's id is bound to its owner: 16 random hex digits, then 16 of an HMAC (with
+the router's ``secret``) of those and the owner's value. Only a request whose owner gives the same HMAC may
+read, resume or cancel the job; to anyone else it does not exist (404). No state is kept for it, so every
+worker with the same secret decides alike.
+
 A position in a job's log is ``<job id>:<offset of a chunk>:<items of that chunk read>``: the job appends
 its items in batches (one chunk each), and a reader resumes right after any item, inside a batch too.
 """
@@ -13,10 +18,14 @@ its items in batches (one chunk each), and a reader resumes right after any item
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import re
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import NoMatchFound
@@ -41,12 +50,27 @@ class JobLogs(DurableLog):
     backend: DurableBackend
     job_ttl: int
     job_lease: int
+    secret: bytes | None
     max_read_bytes: int
     sse_timeout: float
     read_route_name: str
 
-    async def open_job(self) -> str:
-        job = uuid.uuid4().hex
+    def _sign(self, nonce: str, owner: Any) -> str:
+        assert self.secret is not None
+        return hmac.new(self.secret, f"{nonce}:{owner}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def may_read(self, job: str, owner: Any) -> bool:
+        """Whether ``owner`` may read (and cancel) ``job``: its own, or anyone's when jobs have no owner."""
+        if self.owner is None:
+            return True
+        return len(job) == 32 and hmac.compare_digest(self._sign(job[:16], owner), job[16:])
+
+    async def open_job(self, owner: Any = None) -> str:
+        if self.owner is None:
+            job = uuid.uuid4().hex
+        else:
+            nonce = secrets.token_hex(8)
+            job = nonce + self._sign(nonce, owner)
         try:
             await self.backend.create(LEASES + job, NewStream("application/octet-stream", ttl=self.job_lease), b"")
             try:
@@ -157,10 +181,12 @@ class JobLogs(DurableLog):
             if result.up_to_date:
                 await self.backend.wait(key, offset, min(self.sse_timeout, self.job_lease / 2))
 
-    def resume_point(self, last_event_id: str) -> tuple[str, str] | None:
+    def resume_point(self, last_event_id: str, owner: Any = None) -> tuple[str, str] | None:
         match = _POSITION.fullmatch(last_event_id)
         if match is None:
             return None
+        if not self.may_read(match[1], owner):
+            raise LookupError(f"There is no job {match[1]}.")
         return match[1], f"{match[2]}:{match[3]}"
 
     def job_url(self, request: Request, job: str) -> str | None:

@@ -7,17 +7,17 @@ problem+json bodies beside the headers the protocol asks for; clients read the h
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from linestream import APIRouter
+from linestream import APIRouter, Depends
+from linestream.durable._answers import problem, reply
 from linestream.durable._base import DurableBackend, NewStream, ReadResult
-from linestream.durable._jobs import JOBS, JobLogs
+from linestream.durable._jobs import JOBS, LEASES, JobLogs
 from linestream.durable._memory import MemoryBackend
 from linestream.durable._protocol import (
     START,
@@ -35,7 +35,7 @@ from linestream.durable._protocol import (
     parse_sub_offset,
     parse_ttl,
 )
-from linestream.durable._sse import SECURITY_HEADERS, LiveEvents, LiveSettings, payload
+from linestream.durable._sse import LiveEvents, LiveSettings, payload
 
 __all__ = ["DurableStreams"]
 
@@ -66,6 +66,9 @@ class DurableStreams(APIRouter, JobLogs):
     - ``item_type``: the type of every item of this router's streams (e.g. a Pydantic model): its streams are
       JSON streams whose appends are validated (an item that fails its type: ``422`` naming it and the field,
       and nothing of the append is stored), and reads are documented in OpenAPI with the item's schema.
+    - ``owner``: a dependency whose value names the principal (e.g. the user id from your security scheme): a
+      durable path operation's job is then its owner's alone (to others, 404); ``secret``: the key that binds a
+      job's id to its owner (required with ``owner``, the same on every worker).
     - ``job_ttl``: seconds a durable path operation's log is kept after its last read or write;
       ``job_lease``: seconds after which a job whose worker stopped renewing its lease (it died) is ended as
       lost, for its readers.
@@ -108,6 +111,8 @@ class DurableStreams(APIRouter, JobLogs):
         item_type: Any = None,
         job_ttl: int = 3600,
         job_lease: int = 10,
+        owner: Callable[..., Any] | None = None,
+        secret: str | bytes | None = None,
         dependencies: Sequence[Any] | None = None,
         tags: Sequence[str] | None = None,
         include_in_schema: bool = True,
@@ -125,6 +130,14 @@ class DurableStreams(APIRouter, JobLogs):
         self.item_type = item_type
         self._items: TypeAdapter[Any] | None = None if item_type is None else TypeAdapter(item_type)
         self.job_lease = job_lease
+        if owner is not None and not secret:
+            raise ValueError(
+                "DurableStreams(owner=...) needs secret=: the key that binds a job's id to its owner, the same on "
+                "every worker (e.g. secret=os.environ['DURABLE_SECRET'])."
+            )
+        self.owner = owner
+        self.secret = secret.encode() if isinstance(secret, str) else secret
+        principal = Depends(owner if owner is not None else _anyone)
         _INSTANCES[0] += 1
         names = f"durable-streams-{_INSTANCES[0]}"
         #: The name of the route that reads a stream (``request.url_for(name, path=key)``).
@@ -140,15 +153,16 @@ class DurableStreams(APIRouter, JobLogs):
             if method == "GET" and item_type is not None:
                 responses[200] = {"model": list[item_type], "description": "The stream's items after the offset."}
             self.add_api_route(
-                "/{path:path}", endpoint, methods=[method], summary=endpoint.__doc__, name=name, responses=responses
-            )
+                "/{path:path}", _with_principal(endpoint, principal), methods=[method], summary=endpoint.__doc__,
+                name=name, responses=responses,
+            )  # fmt: skip
 
     # -- the operations -------------------------------------------------------------------------------------
 
-    async def _create(self, request: Request, path: str) -> Response:
+    async def _create(self, request: Request, path: str, principal: Any) -> Response:
         """Create a stream (or a fork), or confirm it exists with this configuration."""
         try:
-            key = _key(request, path)
+            key = self._guard(_key(request, path), principal, write=True)
             headers = request.headers
             forked_from = headers.get("stream-forked-from")
             content_type = headers.get("content-type") if media_type(headers.get("content-type")) else None
@@ -166,7 +180,9 @@ class DurableStreams(APIRouter, JobLogs):
                 expires_at=expires_at,
                 expires_at_moment=None if expires_at is None else parse_expires_at(expires_at),
                 closed=is_true(headers.get("stream-closed")),
-                forked_from=None if forked_from is None else _source_key(request, path, forked_from),
+                forked_from=(
+                    None if forked_from is None else self._guard(_source_key(request, path, forked_from), principal)
+                ),
                 fork_offset=None if fork_offset is None else parse_offset(fork_offset, "Stream-Fork-Offset"),
                 fork_sub_offset=0 if sub_offset is None else parse_sub_offset(sub_offset),
             )
@@ -180,18 +196,18 @@ class DurableStreams(APIRouter, JobLogs):
                 self._check_items(body, creating=True)
             info, created = await self.backend.create(key, new, body)
         except ProtocolError as exc:
-            return _problem(exc)
+            return problem(exc)
         answer = {"Content-Type": info.content_type, "Stream-Next-Offset": info.tail}
         if created:
             answer["Location"] = str(request.url.replace(query=""))
         if info.closed:
             answer["Stream-Closed"] = "true"
-        return _answer(201 if created else 200, answer)
+        return reply(201 if created else 200, answer)
 
-    async def _append(self, request: Request, path: str) -> Response:
+    async def _append(self, request: Request, path: str, principal: Any) -> Response:
         """Append to a stream, close it (``Stream-Closed: true``), or both at once."""
         try:
-            key = _key(request, path)
+            key = self._guard(_key(request, path), principal, write=True)
             headers = request.headers
             producer = parse_producer(headers)
             close = is_true(headers.get("stream-closed"))
@@ -207,30 +223,30 @@ class DurableStreams(APIRouter, JobLogs):
                 key, body, content_type=content_type, close=close, seq=headers.get("stream-seq"), producer=producer
             )
         except ProtocolError as exc:
-            return _problem(exc)
+            return problem(exc)
         answer = {"Stream-Next-Offset": done.tail}
         if done.closed:
             answer["Stream-Closed"] = "true"
         if producer is not None:
             answer["Producer-Epoch"] = str(producer.epoch)
             answer["Producer-Seq"] = str(producer.seq if done.producer_seq is None else done.producer_seq)
-        return _answer(200 if producer is not None and not done.duplicate and body else 204, answer)
+        return reply(200 if producer is not None and not done.duplicate and body else 204, answer)
 
-    async def _delete(self, request: Request, path: str) -> Response:
+    async def _delete(self, request: Request, path: str, principal: Any) -> Response:
         """Delete a stream (a durable path operation's job that still runs: cancel it)."""
         try:
-            key = _key(request, path)
+            key = self._guard(_key(request, path), principal)
             if not (key.startswith(JOBS) and await self.cancel_job(key[len(JOBS) :], "Cancelled by a DELETE.")):
                 await self.backend.delete(key)
         except ProtocolError as exc:
-            return _problem(exc)
-        return _answer(204, {})
+            return problem(exc)
+        return reply(204, {})
 
-    async def _read(self, request: Request, path: str) -> Response:
+    async def _read(self, request: Request, path: str, principal: Any) -> Response:
         """Read a stream from an offset: catch-up, long-poll (``live=long-poll``) or SSE (``live=sse``); ``HEAD``
         gives its metadata."""
         try:
-            key = _key(request, path)
+            key = self._guard(_key(request, path), principal)
             if request.method == "HEAD":
                 return await self._head(key)
             query = request.query_params
@@ -267,7 +283,7 @@ class DurableStreams(APIRouter, JobLogs):
                 if not result.pieces:
                     return self._nothing_new(result, cursor)
         except ProtocolError as exc:
-            return _problem(exc)
+            return problem(exc)
         return self._data(request, key, offset or START, result, None if live is None else cursor_after(cursor))
 
     async def _head(self, key: str) -> Response:
@@ -284,7 +300,7 @@ class DurableStreams(APIRouter, JobLogs):
             answer["Stream-TTL"] = str(info.ttl)
         if info.expires_at is not None:
             answer["Stream-Expires-At"] = info.expires_at
-        return _answer(200, answer)
+        return reply(200, answer)
 
     def _caught_up(self, result: ReadResult) -> Response:
         """A catch-up read at ``offset=now``: no data, the tail, never cached."""
@@ -296,7 +312,7 @@ class DurableStreams(APIRouter, JobLogs):
         }
         if result.info.closed:
             answer["Stream-Closed"] = "true"
-        return _answer(200, answer, b"[]" if is_json(result.info.content_type) else b"")
+        return reply(200, answer, b"[]" if is_json(result.info.content_type) else b"")
 
     def _nothing_new(self, result: ReadResult, cursor: str | None) -> Response:
         """A long-poll that found nothing to send: ``204`` at the tail (and the end, if the stream is closed)."""
@@ -305,7 +321,7 @@ class DurableStreams(APIRouter, JobLogs):
             answer["Stream-Closed"] = "true"
         else:
             answer["Stream-Cursor"] = cursor_after(cursor)
-        return _answer(204, answer)
+        return reply(204, answer)
 
     def _data(self, request: Request, key: str, start: str, result: ReadResult, cursor: str | None) -> Response:
         info = result.info
@@ -320,8 +336,17 @@ class DurableStreams(APIRouter, JobLogs):
         if cursor is not None:
             answer["Stream-Cursor"] = cursor
         if request.headers.get("if-none-match") == etag:
-            return _answer(304, {"ETag": etag})
-        return _answer(200, answer, payload(result.pieces, json_mode=is_json(info.content_type)))
+            return reply(304, {"ETag": etag})
+        return reply(200, answer, payload(result.pieces, json_mode=is_json(info.content_type)))
+
+    def _guard(self, key: str, principal: Any, *, write: bool = False) -> str:
+        """``key``, unless it is a job's stream that this request may not use: a job's log is written by its job
+        only, read and cancelled by its owner only (to anyone else it does not exist); leases are internal."""
+        if key.startswith(LEASES) or (key.startswith(JOBS) and not self.may_read(key[len(JOBS) :], principal)):
+            raise ProtocolError(404, f"There is no stream at {key}.")
+        if write and key.startswith(JOBS):
+            raise ProtocolError(403, f"The stream at {key} is a durable job's log: only its job writes it.")
+        return key
 
     def _check_items(self, body: bytes, *, creating: bool) -> None:
         """Refuse (422) a JSON body of which an item is not of ``item_type``."""
@@ -379,25 +404,20 @@ def _too_large(limit: int) -> ProtocolError:
     return ProtocolError(413, f"The body is larger than {limit} bytes (DurableStreams(max_append_bytes=...)).")
 
 
-def _answer(status: int, headers: dict[str, str], body: bytes = b"") -> Response:
-    response = Response(body, status_code=status, headers={**headers, **SECURITY_HEADERS})
-    if "Content-Type" not in headers:
-        # Starlette names no media type for a body-less answer; drop the length header it adds for 204/304.
-        response.raw_headers = [(name, value) for name, value in response.raw_headers if name != b"content-type"]
-    return response
+def _anyone() -> None:
+    """The principal of a request to a router whose jobs have no owner."""
 
 
-def _problem(error: ProtocolError) -> Response:
-    problem: dict[str, Any] = {
-        "type": "about:blank",
-        "status": error.status,
-        "title": _TITLES.get(error.status, "Error"),
-        "detail": error.detail,
-    }
-    if error.errors is not None:
-        problem["errors"] = error.errors
-    body = json.dumps(problem).encode()
-    return _answer(error.status, {"Content-Type": "application/problem+json", **error.headers}, body)
+def _with_principal(
+    operation: Callable[[Request, str, Any], Awaitable[Response]], principal: Any
+) -> Callable[..., Awaitable[Response]]:
+    """``operation`` as a path operation whose third argument is the ``owner`` dependency's value."""
+
+    async def endpoint(request: Request, path: str, principal: Any = principal) -> Response:
+        return await operation(request, path, principal)
+
+    endpoint.__doc__ = operation.__doc__
+    return endpoint
 
 
 def _name(item_type: Any) -> str:
@@ -405,13 +425,3 @@ def _name(item_type: Any) -> str:
 
 
 _INSTANCES = [0]
-_TITLES = {
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    410: "Gone",
-    413: "Content Too Large",
-    422: "Unprocessable Content",
-    503: "Service Unavailable",
-}

@@ -15,13 +15,12 @@ import anyio
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from linestream.durable._answers import SECURITY_HEADERS
 from linestream.durable._base import DurableBackend, ReadResult
 from linestream.durable._protocol import ProtocolError, cursor_after, is_json
 
-__all__ = ["SECURITY_HEADERS", "LiveEvents", "LiveSettings", "payload"]
+__all__ = ["LiveEvents", "LiveSettings", "payload"]
 
-#: Sent on every answer (the protocol's browser security headers).
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cross-Origin-Resource-Policy": "cross-origin"}
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
