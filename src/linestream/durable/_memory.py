@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import anyio
 
@@ -62,18 +63,18 @@ class _Stream:
         self.changed.set()
         self.changed = anyio.Event()
 
-    def chunks_after(self, offset: str | None, cap: str | None = None) -> list[_Chunk]:
-        """The chunks after ``offset`` up to ``cap``, the source chain's first for a fork."""
-        found: list[_Chunk] = []
+    def chunks_after(self, offset: str | None, cap: str | None = None) -> Iterator[_Chunk]:
+        """The chunks after ``offset`` up to ``cap``, the source chain's first for a fork (lazily: a read takes
+        what it returns, not the whole stream)."""
         start = self.meta.start
         if self.source is not None and (offset is None or offset < start):
-            found += self.source.chunks_after(offset, start if cap is None else min(cap, start))
-        first = 0 if offset is None else bisect.bisect_right(self.ends, offset)
-        for chunk in self.chunks[first:]:
+            yield from self.source.chunks_after(offset, start if cap is None else min(cap, start))
+        chunks = self.chunks
+        for index in range(0 if offset is None else bisect.bisect_right(self.ends, offset), len(chunks)):
+            chunk = chunks[index]
             if cap is not None and chunk.end > cap:
-                break
-            found.append(chunk)
-        return found
+                return
+            yield chunk
 
 
 class MemoryBackend(DurableBackend):
@@ -155,10 +156,9 @@ class MemoryBackend(DurableBackend):
             created = _Stream(key, fork_meta(stream, None if source is None else source.meta, now), source)
             if stream.fork_sub_offset:
                 assert source is not None
-                following = source.chunks_after(created.meta.start)
-                json_mode = source.meta.json
-                created.add(sub_offset_prefix(json_mode, following[0].pieces if following else None,
-                                              stream.fork_sub_offset))  # fmt: skip
+                following = next(source.chunks_after(created.meta.start), None)
+                next_chunk = None if following is None else following.pieces
+                created.add(sub_offset_prefix(source.meta.json, next_chunk, stream.fork_sub_offset))
         if body:
             pieces = tuple(json_messages(body, creating=True)) if created.meta.json else (body,)
             if pieces:
@@ -208,18 +208,19 @@ class MemoryBackend(DurableBackend):
     async def read(self, key: str, offset: str | None, max_bytes: int) -> ReadResult:
         stream = self._get(key)
         stream.meta.touched = time.time()
-        chunks = stream.chunks_after(offset)
         pieces: list[bytes] = []
         ends: list[tuple[str, int]] = []
         size = 0
-        for chunk in chunks:
+        complete = True
+        for chunk in stream.chunks_after(offset):
             if ends and size + chunk.size > max_bytes:
+                complete = False
                 break
             pieces += chunk.pieces
             ends.append((chunk.end, len(chunk.pieces)))
             size += chunk.size
         next_offset = ends[-1][0] if ends else stream.meta.tail
-        return ReadResult(stream.meta.info(), pieces, next_offset, len(ends) == len(chunks), ends)
+        return ReadResult(stream.meta.info(), pieces, next_offset, complete, ends)
 
     async def wait(self, key: str, offset: str, max_wait: float) -> None:
         stream = self._get(key)
