@@ -21,6 +21,8 @@ from linestream.durable._protocol import ProtocolError, cursor_after, is_json
 
 __all__ = ["LiveEvents", "LiveSettings", "payload"]
 
+#: How long one send to an SSE reader may take before the read ends (a client that stopped reading).
+_SEND_TIMEOUT = 30.0
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -59,7 +61,9 @@ class LiveEvents(Response):
                 await self._events(send)
                 await send({"type": "http.response.body", "body": b""})
             except (OSError, ProtocolError):
-                pass  # the client left (the server's send fails), or the stream was deleted: the read ends
+                # The client left (the server's send fails) or stopped reading (TimeoutError, an OSError), or the
+                # stream was deleted: the read ends.
+                pass
             finally:
                 group.cancel_scope.cancel()
 
@@ -83,7 +87,10 @@ class LiveEvents(Response):
                 if result.up_to_date:
                     control["upToDate"] = True
             event += b"event: control\ndata:" + json.dumps(control, separators=(",", ":")).encode() + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": True})
+            with anyio.move_on_after(_SEND_TIMEOUT) as sending:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            if sending.cancelled_caught:  # a client that stopped reading: its read ends rather than hold the server
+                raise TimeoutError(f"an SSE read's send took more than {_SEND_TIMEOUT} s")
             if closed:
                 return
             left = ends_at - time.monotonic()
