@@ -45,6 +45,19 @@ class CuttingProxy:
 
         self.loop.call_soon_threadsafe(close_all)
 
+    async def _shutdown(self, server: asyncio.base_events.Server) -> None:
+        """Stop listening, drop every connection, and let their transports close their sockets."""
+        server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.wait_closed()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the aborted transports' connection_lost callbacks close the sockets
+
     @contextlib.contextmanager
     def running(self) -> Iterator[str]:
         self._thread.start()
@@ -52,8 +65,7 @@ class CuttingProxy:
         try:
             yield f"http://127.0.0.1:{self.port}"
         finally:
-            self.loop.call_soon_threadsafe(server.close)
-            self.cut()
+            asyncio.run_coroutine_threadsafe(self._shutdown(server), self.loop).result(10)
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(10)
             self.loop.close()

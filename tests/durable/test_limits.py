@@ -28,18 +28,21 @@ def server() -> Iterator[ServerProcess]:
 
 def test_a_body_past_max_append_bytes_is_refused_before_it_is_read(server: ServerProcess) -> None:
     url = f"{server.url}/v1/stream/big"
-    assert httpx.put(url, headers={"Content-Type": "application/octet-stream"}).status_code == 201
-    declared = httpx.post(url, content=b"x" * (20 * MIB), headers={"Content-Type": "application/octet-stream"})
-    assert declared.status_code == 413
-    assert "max_append_bytes" in declared.json()["detail"]
+    octets = {"Content-Type": "application/octet-stream"}
 
     def chunks() -> Iterator[bytes]:
         for _ in range(20):
             yield b"x" * MIB
 
-    chunked = httpx.post(url, content=chunks(), headers={"Content-Type": "application/octet-stream"})
-    assert chunked.status_code == 413
-    assert httpx.head(url).headers["stream-next-offset"].endswith("_0000000000000000")  # nothing was appended
+    with httpx.Client() as client:
+        assert client.put(url, headers=octets).status_code == 201
+        declared = client.post(url, content=b"x" * (20 * MIB), headers=octets)
+        assert declared.status_code == 413
+        assert "max_append_bytes" in declared.json()["detail"]
+    with httpx.Client() as client:  # the server closes the connection it refused a body on: a fresh client
+        chunked = client.post(url, content=chunks(), headers=octets)
+        assert chunked.status_code == 413
+        assert client.head(url).headers["stream-next-offset"].endswith("_0000000000000000")  # nothing appended
     assert server.alive()
 
 
