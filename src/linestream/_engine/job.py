@@ -1,12 +1,13 @@
 """A durable path operation's job: its generator run by the app, not by the request, into a ``DurableLog``.
 
 The generator's items are serialized once (the route's encoder) and handed to an appender task through a
-bounded buffer: the appender takes whatever has accumulated while its last append was in flight, so a slow
-store gets fewer, larger appends and a generator faster than the store waits (backpressure) instead of
-growing memory. A watcher holds the job's lease (so that readers on other workers can tell a job whose worker
-died from a slow one) and ends the job when someone cancels it. Whatever ends it, the generator is closed,
-the log ends (complete, or with a failure record every reader sees), then the request's ``yield``
-dependencies are torn down: they live as long as the job, not the response.
+bounded buffer: the appender takes whatever has accumulated (while its last append was in flight, or while the
+generator produced ready items without waiting), so a slow store, or a fast generator, gets fewer, larger
+appends; a generator faster than the store waits (backpressure) instead of growing memory. A watcher holds the
+job's lease (so that readers on other workers can tell a job whose worker died from a slow one) and ends the
+job when someone cancels it. Whatever ends it, the generator is closed, the log ends (complete, or with a
+failure record every reader sees), then the request's ``yield`` dependencies are torn down: they live as long
+as the job, not the response.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
@@ -85,11 +87,11 @@ async def run_job(
                 with send:
                     if isinstance(generator, AsyncGenerator):
                         async for item in generator:
-                            await send.send(encode(item))
+                            await _put(send, encode(item))
                             count += 1
                     else:
                         while (item := await anyio.to_thread.run_sync(next, generator, _DONE)) is not _DONE:
-                            await send.send(encode(item))
+                            await _put(send, encode(item))
                             count += 1
             except HTTPException as exc:
                 error, failure = exc, JobFailure("error", str(exc.detail), exc.status_code)
@@ -109,6 +111,16 @@ async def run_job(
         raise
     with anyio.CancelScope(shield=True):
         await _end(log, job, generator, None if cancelled else failure, teardown, error, label, finish=not cancelled)
+
+
+async def _put(send: MemoryObjectSendStream[bytes], data: bytes) -> None:
+    """Hand an item to the appender without a pass through the event loop while the buffer has room: a generator
+    whose items are ready fills a batch before the appender runs (one append for many items), and waits only
+    when the buffer is full or it waits for something itself."""
+    try:
+        send.send_nowait(data)
+    except anyio.WouldBlock:
+        await send.send(data)
 
 
 async def _end(
