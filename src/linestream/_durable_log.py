@@ -91,6 +91,11 @@ class DurableLog(abc.ABC):
         item. Raises ``JobFailed`` at a failure record, ``LookupError`` if there is no such job."""
 
     @abc.abstractmethod
+    async def ended_at(self, job: str, position: str) -> bool:
+        """Whether the job's log is complete and holds nothing after ``position``: a client resuming there has it
+        all (answered 204, which stops an ``EventSource``)."""
+
+    @abc.abstractmethod
     def resume_point(self, last_event_id: str, owner: Any = None) -> tuple[str, str] | None:
         """The job and position a ``Last-Event-ID`` names, or ``None`` if it names none of this log's; raises
         ``LookupError`` for a job that is not ``owner``'s."""

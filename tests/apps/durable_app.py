@@ -6,7 +6,7 @@
 ``DURABLE_JOB_LEASE`` sets the jobs' lease (seconds), ``DURABLE_MAX_STREAMS`` the in-memory backend's limit.
 
 ``POST /chat?tokens=N&delay=S`` is a durable answer of N tokens, the first at once, then one every S
-seconds; ``GET /events`` lists
+seconds; ``GET /page`` is a page whose ``EventSource`` reads the durable ``GET /answer``; ``GET /events`` lists
 what this process saw of its jobs (each generator's end, each dependency's teardown), so that a test can tell
 which worker ran a job and when it stopped.
 """
@@ -20,6 +20,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from linestream import Depends, HTTPException, LineStream
 from linestream.durable import DurableBackend, DurableStreams, MemoryBackend, RedisBackend
+from linestream.responses import HTMLResponse
+from linestream.sse import EventSourceResponse
 
 
 def _backend() -> DurableBackend:
@@ -77,6 +79,29 @@ async def chat(
 def count(tokens: int = 3) -> Iterator[Token]:
     for index in range(tokens):
         yield Token(index=index, text=str(index))
+
+
+@app.get("/answer", durable=streams, response_class=EventSourceResponse)
+async def answer(tokens: int = 10, delay: float = 0.1) -> AsyncIterator[Token]:
+    """A durable answer an ``EventSource`` reads (a ``GET``: it resumes by itself, with ``Last-Event-ID``)."""
+    for index in range(tokens):
+        if index:
+            await anyio.sleep(delay)
+        yield Token(index=index, text=f"token {index}")
+
+
+PAGE = """<!doctype html><script>
+window.received = [];
+window.opened = 0;
+const source = new EventSource("/answer?tokens=" + new URLSearchParams(location.search).get("tokens"));
+source.onopen = () => { window.opened += 1; };
+source.onmessage = (event) => { window.received.push(JSON.parse(event.data).index); };
+</script>"""
+
+
+@app.get("/page", response_class=HTMLResponse)
+async def page() -> str:
+    return PAGE
 
 
 @app.get("/events")

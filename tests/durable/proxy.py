@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 
 class CuttingProxy:
-    """Forwards connections to ``target_port``; ``cut()`` drops the ones open now (new ones still pass)."""
+    """Forwards connections to ``target_port`` (which a test may change: new connections go there); ``cut()``
+    drops the ones open now (new ones still pass)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port

@@ -106,6 +106,8 @@ def test_a_client_resumes_with_last_event_id_exactly_after_its_last_item(server:
     indices = [json.loads(event["data"])["index"] for event in seen + rest]
     assert indices == list(range(12))
     assert events(server).count("session opened") == 1  # the resumed request started no second job
+    at_the_end = httpx.post(f"{server.url}/chat", headers={**headers, "Last-Event-ID": rest[-1]["id"]})
+    assert at_the_end.status_code == 204  # the client has it all: an EventSource stops there
 
 
 def test_a_client_resumes_by_offset_on_the_protocol(server: ServerProcess) -> None:
@@ -270,3 +272,25 @@ def test_the_python_client_follows_a_durable_answer_across_a_cut_connection(serv
                 proxy.cut()
     assert received == list(range(12))
     assert events(server).count("session opened") == 1
+
+
+def test_chromiums_event_source_resumes_a_durable_answer_on_another_worker(redis_url: str, browser: Any) -> None:
+    """Chromium's own ``EventSource`` reads a durable answer through a proxy; the proxy drops the connection and
+    sends the browser's reconnection to a second worker: the browser resumes (``Last-Event-ID``, by itself)
+    from the shared log, every item once, in order."""
+    env = {"DURABLE_BACKEND": "redis", "REDIS_URL": redis_url, "REDIS_PREFIX": f"test:{uuid.uuid4().hex}:"}
+    with serve_process(APP, env=env) as first, serve_process(APP, env=env) as second:
+        proxy = CuttingProxy(int(first.url.rsplit(":", 1)[1]))
+        with proxy.running() as url:
+            page = browser.new_page()
+            page.goto(f"{url}/page?tokens=20")
+            page.wait_for_function("window.received.length >= 5", timeout=20_000)
+            proxy.target_port = int(second.url.rsplit(":", 1)[1])
+            proxy.cut()
+            page.wait_for_function("window.received.length >= 20", timeout=30_000)
+            received = page.evaluate("window.received")
+            opened = page.evaluate("window.opened")
+            page.close()
+        assert events(second) == []  # the second worker only read the job the first one ran
+    assert received[:20] == list(range(20))
+    assert opened >= 2

@@ -68,6 +68,9 @@ class DurableStreamHandler(StreamHandler):
             position = None
         else:
             job, position = point
+            if await log.ended_at(job, position):
+                # The client has the whole answer: 204 stops an EventSource, which would come back after a clean end.
+                return Response(status_code=204, headers={"stream-id": job})
         response = _JobResponse(self, plan, binding, log.read_job(job, position))
         response.raw_headers = [(b"stream-id", job.encode())]
         url = log.job_url(request, job)

@@ -181,6 +181,14 @@ class JobLogs(DurableLog):
             if result.up_to_date:
                 await self.backend.wait(key, offset, min(self.sse_timeout, self.job_lease / 2))
 
+    async def ended_at(self, job: str, position: str) -> bool:
+        offset, read = _split(position)
+        try:
+            result = await self.backend.read(JOBS + job, offset, self.max_read_bytes)
+        except ProtocolError:
+            return False  # the reader says what is wrong
+        return result.closed_at_end and len(result.pieces) <= read and not any(map(failure_from_record, result.pieces))
+
     def resume_point(self, last_event_id: str, owner: Any = None) -> tuple[str, str] | None:
         match = _POSITION.fullmatch(last_event_id)
         if match is None:
