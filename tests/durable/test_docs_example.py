@@ -31,7 +31,7 @@ def test_the_pages_answer_survives_its_client_and_is_read_back() -> None:
             first_id = next(line for line in lines if line.startswith("id:")).removeprefix("id: ")
             location = response.headers["location"]
         wait_for(lambda: httpx.get(location).headers.get("stream-closed") == "true")
-        rest = namespace["resume"](url, first_id)
+        rest = namespace["resume"](url, "what is durable", first_id)
         everything = httpx.get(location, params={"offset": "-1"}).json()
     words = [item["text"] for item in everything]
     assert words == ["You", "asked:", "what", "is", "durable"]

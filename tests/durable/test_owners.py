@@ -10,7 +10,7 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from linestream import Header, LineStream
+from linestream import Depends, Header, HTTPException, LineStream
 from linestream.durable import DurableStreams
 from linestream.testing import TestClient
 
@@ -89,3 +89,27 @@ def test_a_jobs_log_is_written_by_its_job_only_and_leases_are_internal(client: T
 def test_an_owner_needs_a_secret() -> None:
     with pytest.raises(ValueError, match="secret="):
         DurableStreams(owner=current_user)
+
+
+def test_a_resume_runs_the_routes_dependencies_again() -> None:
+    def authorize(authorization: str = Header()) -> None:
+        if authorization != "Bearer ok":
+            raise HTTPException(401, "a valid bearer token is required")
+
+    streams = DurableStreams()
+    app = LineStream()
+    app.include_router(streams, prefix="/v1/stream")
+
+    @app.post("/chat", durable=streams, dependencies=[Depends(authorize)])
+    async def chat() -> AsyncIterator[Word]:
+        yield Word(text="only for the authorized")
+        yield Word(text="again")
+
+    sse = {"Accept": "text/event-stream"}
+    with TestClient(app) as client:
+        with client.stream("POST", "/chat", headers={**sse, "Authorization": "Bearer ok"}) as answer:
+            first_id = next(line for line in answer.iter_lines() if line.startswith("id:")).removeprefix("id: ")
+        resumed = client.post("/chat", headers={**sse, "Authorization": "Bearer stolen", "Last-Event-ID": first_id})
+        assert resumed.status_code == 401
+        allowed = client.post("/chat", headers={**sse, "Authorization": "Bearer ok", "Last-Event-ID": first_id})
+        assert 'data: {"text":"again"}' in allowed.text

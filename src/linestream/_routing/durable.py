@@ -1,7 +1,7 @@
 """The request flow of a durable path operation (``durable=`` a ``DurableLog``): its generator runs as a job of
 the app (``_engine.job``) that appends each item to the job's log, and the response reads that log in the
 negotiated format, from any worker. A client that reconnects with ``Last-Event-ID`` (an ``EventSource`` does
-by itself) reads on from there, and the generator is not run again.
+by itself) reads on from there: the route's dependencies run again (they authorize), the generator does not.
 
 The response names the job: ``Stream-Id`` (its id) and ``Location`` (its log on the Durable Streams
 protocol). Each item's SSE ``id:`` is its position in the log.
@@ -68,6 +68,13 @@ class DurableStreamHandler(StreamHandler):
             position = None
         else:
             job, position = point
+            # A resume runs the route's dependencies as the first request did (authorization above all), and
+            # discards their values: the job already runs.
+            try:
+                await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
+            except BaseException as exc:
+                await binding.exit_function_scope(exc)
+                raise
             if await log.ended_at(job, position):
                 # The client has the whole answer: 204 stops an EventSource, which would come back after a clean end.
                 return Response(status_code=204, headers={"stream-id": job})
