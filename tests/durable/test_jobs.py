@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from linestream import Depends, Header, HTTPException, LineStream
-from linestream.client import Client, RetryPolicy
+from linestream.client import AsyncClient, Client, RetryPolicy
 from linestream.durable import DurableStreams
 from linestream.exceptions import EndpointDefinitionError
 from linestream.responses import StreamingResponse
@@ -256,6 +256,23 @@ def test_a_dependency_of_the_router_guards_every_protocol_operation() -> None:
         assert client.put("/v1/stream/guarded").status_code == 401
         assert client.put("/v1/stream/guarded", headers={"Authorization": "Bearer secret"}).status_code == 201
         assert client.get("/v1/stream/guarded").status_code == 401
+
+
+@pytest.mark.anyio
+async def test_the_async_python_client_follows_a_durable_answer_across_a_cut_connection(
+    server: ServerProcess,
+) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    proxy = CuttingProxy(port)
+    received = []
+    with proxy.running() as url:
+        async with AsyncClient(url, retry=RetryPolicy(backoff=0.05)) as client:
+            answer = client.events("/chat", method="POST", item=Token, params={"tokens": 12, "delay": 0.05})
+            async for event in answer:
+                received.append(event.data.index)
+                if len(received) == 4:
+                    proxy.cut()
+    assert received == list(range(12))
 
 
 def test_the_python_client_follows_a_durable_answer_across_a_cut_connection(server: ServerProcess) -> None:
