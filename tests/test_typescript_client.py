@@ -25,6 +25,7 @@ from playwright.sync_api import Browser
 from linestream.client import Client
 from linestream.exceptions import StreamTruncated
 from tests.conftest import ROOT, free_port, serve_process
+from tests.durable.proxy import CuttingProxy
 
 PACKAGE = ROOT / "clients" / "typescript"
 GOLDEN = ROOT / "tests" / "golden" / "demo-client.ts"
@@ -447,3 +448,26 @@ def test_codegen_refuses_json_without_paths(tmp_path: Path) -> None:
     result = codegen(str(source), tmp_path)
     assert result.returncode == 2
     assert "is not an OpenAPI document (no 'paths')" in result.stderr
+
+
+def test_events_follow_a_durable_answer_across_a_cut_connection(package: Path) -> None:
+    """The TypeScript client's events() reads a durable answer through a proxy that cuts the connection: it
+    reconnects with Last-Event-ID, and the job (which went on) gives it every item once, in order."""
+    with serve_process("tests.apps.durable_app:app") as server:
+        proxy = CuttingProxy(int(server.url.rsplit(":", 1)[1]))
+        with proxy.running() as url:
+            env = {**os.environ, "LINESTREAM_URL": url}
+            reader = subprocess.Popen(
+                ["node", "test-server/durable.mjs"], cwd=PACKAGE, env=env, stdout=subprocess.PIPE, text=True
+            )
+            assert reader.stdout is not None
+            indices = []
+            for line in reader.stdout:
+                indices.append(line.strip())
+                if len(indices) == 4:
+                    proxy.cut()
+                    break
+            rest, _ = reader.communicate(timeout=60)
+    indices += rest.split()
+    assert reader.returncode == 0, indices[-3:]
+    assert indices == [str(index) for index in range(12)]
