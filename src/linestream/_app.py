@@ -107,6 +107,10 @@ class LineStream(PathOperationDecorators, Starlette):
     stopped reading for that many seconds; ``max_item_size`` bounds one serialized item. Routes can override
     these too.
 
+    ``durable`` (a ``linestream.durable.DurableStreams``) makes a streaming path operation durable: its generator
+    runs as a job of the app, its items kept in a durable stream that clients resume from, on any worker
+    (docs/durable-streams.md). Routers and routes can set it too.
+
     When the server is told to stop (SIGTERM or SIGINT), open streams are ended at once: generators closed,
     dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
     reconnect (to another instance) after that delay; other formats see a truncated stream.

@@ -108,20 +108,12 @@ class Formats(_Check):
 @dataclasses.dataclass(frozen=True)
 class InstanceOf(_Check):
     kind: type
+    optional: bool = False
 
     def __call__(self, owner: str, name: str, value: Any) -> Any:
-        if not isinstance(value, self.kind):
-            raise ValueError(f"{owner}: {name} must be a {self.kind.__name__}, not {value!r}")
-        return value
-
-
-@dataclasses.dataclass(frozen=True)
-class OptionalInstanceOf(_Check):
-    kind: type
-
-    def __call__(self, owner: str, name: str, value: Any) -> Any:
-        if value is not None and not isinstance(value, self.kind):
-            raise ValueError(f"{owner}: {name} must be a {self.kind.__name__} or None, not {value!r}")
+        if not isinstance(value, self.kind) and not (self.optional and value is None):
+            also = " or None" if self.optional else ""
+            raise ValueError(f"{owner}: {name} must be a {self.kind.__name__}{also}, not {value!r}")
         return value
 
 
@@ -226,7 +218,7 @@ class Settings:
     sse_shutdown_retry: Annotated[int | None, Milliseconds()] = 1000
     body_limits: Annotated[BodyLimits, InstanceOf(BodyLimits)] = BodyLimits()
     strict_content_type: Annotated[bool, _FLAG] = True
-    durable: Annotated[DurableLog | None, OptionalInstanceOf(DurableLog)] = None
+    durable: Annotated[DurableLog | None, InstanceOf(DurableLog, optional=True)] = None
     # -- the app's alone ---------------------------------------------------------------------------------------
     max_sync_streams: Annotated[int, Positive("streams", optional=False)] = 64
     sync_stream_wait: Annotated[float, Positive("seconds", optional=False)] = 5.0
