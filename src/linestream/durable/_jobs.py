@@ -93,23 +93,22 @@ class JobLogs(DurableLog):
         return True
 
     async def finish_job(self, job: str, failure: JobFailure | None = None) -> None:
-        body = b"" if failure is None else failure.record()
-        try:
-            await self.backend.append(JOBS + job, body, content_type="application/json", close=True)
-        except ProtocolError as exc:
-            if exc.status not in (*_GONE, 409):
-                raise
+        await self._close_log(job, b"" if failure is None else failure.record())
         with contextlib.suppress(ProtocolError):
             await self.backend.delete(LEASES + job)
 
     async def cancel_job(self, job: str, reason: str) -> bool:
         """End a running job with a failure record that says it was cancelled (its generator stops within a
-        moment, on whichever worker runs it); ``False`` if it had already ended."""
-        record = JobFailure("cancelled", reason, 410).record()
+        moment, on whichever worker runs it); ``False`` if it had already ended (or there is no such job)."""
+        return await self._close_log(job, JobFailure("cancelled", reason, 410).record())
+
+    async def _close_log(self, job: str, last: bytes) -> bool:
+        """Close the job's log after ``last`` (a failure record, or nothing); ``False`` if it was closed or
+        deleted already."""
         try:
-            await self.backend.append(JOBS + job, record, content_type="application/json", close=True)
+            await self.backend.append(JOBS + job, last, content_type="application/json", close=True)
         except ProtocolError as exc:
-            if exc.status == 409:
+            if exc.status in (*_GONE, 409):
                 return False
             raise
         return True

@@ -263,6 +263,7 @@ class DurableStreams(APIRouter, JobLogs):
                 raise ProtocolError(400, f"live={live} needs an offset: -1 for the start, now for the tail.")
             cursor = query.get("cursor")
             start: str | None
+            info = None
             if offset == "now":
                 info = await self.backend.head(key)
                 start = info.tail
@@ -272,7 +273,7 @@ class DurableStreams(APIRouter, JobLogs):
             else:
                 start = None if offset in (None, START) else offset
             if live == "sse":
-                info = await self.backend.head(key)
+                info = info or await self.backend.head(key)
                 live_settings = LiveSettings(self.backend, self.max_read_bytes, self.sse_timeout, self.sse_max_duration)
                 return LiveEvents(live_settings, key, start, cursor, base64_data=not is_text(info.content_type))
             result = await self.backend.read(key, start, self.max_read_bytes)
