@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from linestream._redis_client import import_redis, redis_client
 from linestream.durable._base import Appended, DurableBackend, NewStream, ReadResult, StreamInfo
 from linestream.durable._protocol import Producer, ProtocolError, advance, json_messages
 from linestream.durable._rules import (
@@ -38,19 +39,6 @@ __all__ = ["RedisBackend"]
 T = TypeVar("T")
 _PAGE = 256
 _GRACE = 3600.0
-
-
-def _import_redis() -> Any:
-    try:
-        import redis.asyncio
-        import redis.asyncio.retry
-        import redis.backoff
-        import redis.exceptions
-    except ImportError as exc:  # pragma: no cover - the test environment has redis
-        raise ImportError(
-            "durable.RedisBackend needs the `redis` package: pip install 'linestream[redis]' (or pip install redis)."
-        ) from exc
-    return redis
 
 
 def _chunk_id(offset: str) -> int:
@@ -80,19 +68,13 @@ class RedisBackend(DurableBackend):
         key_prefix: str = "linestream:durable:",
         max_stream_bytes: int = 64 * 1024 * 1024,
     ) -> None:
-        redis = _import_redis()
+        redis = import_redis("durable.RedisBackend")
         self.url = url
         self.key_prefix = key_prefix
         self.max_stream_bytes = max_stream_bytes
         self._watch_error: type[Exception] = redis.exceptions.WatchError
         if client is None:
-            client = redis.asyncio.Redis.from_url(
-                url,
-                socket_timeout=70.0,
-                socket_connect_timeout=5.0,
-                retry=redis.asyncio.retry.Retry(redis.backoff.ExponentialBackoff(cap=1.0, base=0.05), 5),
-                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            )
+            client = redis_client(url, socket_timeout=70.0, backend="durable.RedisBackend")
         self.client: Any = client
 
     def __repr__(self) -> str:

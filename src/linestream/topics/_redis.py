@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from linestream._redis_client import import_redis, redis_client
 from linestream._serialization import SerializedItem
 from linestream.exceptions import TopicBackendUnavailable
 from linestream.topics._base import MessageKey, TopicBackend, format_id, logger, parse_id
@@ -27,18 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisBackend"]
 
 _FIELD = b"d"
-
-
-def _import_redis() -> Any:
-    try:
-        import redis.asyncio
-        import redis.asyncio.retry
-        import redis.backoff
-    except ImportError as exc:  # pragma: no cover - the test environment has redis
-        raise ImportError(
-            "RedisBackend needs the `redis` package: pip install 'linestream[redis]' (or pip install redis)."
-        ) from exc
-    return redis
 
 
 def _text(value: bytes | str) -> str:
@@ -77,7 +66,7 @@ class RedisBackend(TopicBackend):
         max_catch_up_connections: int = 32,
     ) -> None:
         super().__init__()
-        redis = _import_redis()
+        redis = import_redis("RedisBackend")
         self.url = url
         self.key_prefix = key_prefix
         self.block = block
@@ -85,13 +74,7 @@ class RedisBackend(TopicBackend):
         self._errors: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
         self._response_error: type[Exception] = redis.ResponseError
         if client is None:
-            client = redis.asyncio.Redis.from_url(
-                url,
-                socket_timeout=block + 5.0,
-                socket_connect_timeout=5.0,
-                retry=redis.asyncio.retry.Retry(redis.backoff.ExponentialBackoff(cap=1.0, base=0.05), 5),
-                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            )
+            client = redis_client(url, socket_timeout=block + 5.0, backend="RedisBackend")
         self.client: Any = client
         self._readers: dict[str, _Reader] = {}
         # Subscribers catching up share a few connections, leaving the pool's others to publishes and read
