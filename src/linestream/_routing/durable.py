@@ -63,18 +63,17 @@ class DurableStreamHandler(StreamHandler):
             point = None if last_event_id is None else log.resume_point(last_event_id, owner)
         except LookupError as exc:
             raise HTTPException(404, str(exc)) from None
-        if point is None:
-            job = await self._start(log, binding, owner)
-            position = None
-        else:
-            job, position = point
-            # A resume runs the route's dependencies as the first request did (authorization above all), and
-            # discards their values: the job already runs.
-            try:
-                await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
-            except BaseException as exc:
-                await binding.exit_function_scope(exc)
-                raise
+        # A resume solves the route's dependencies as the first request did (authorization above all), and
+        # discards their values: its job already runs.
+        try:
+            arguments = await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
+            job = await self._start(log, binding, owner, arguments) if point is None else point[0]
+        except BaseException as exc:
+            await binding.exit_function_scope(exc)
+            raise
+        position = None
+        if point is not None:
+            position = point[1]
             if await log.ended_at(job, position):
                 # The client has the whole answer: 204 stops an EventSource, which would come back after a clean end.
                 return Response(status_code=204, headers={"stream-id": job})
@@ -85,7 +84,7 @@ class DurableStreamHandler(StreamHandler):
             response.raw_headers.append((b"location", url.encode()))
         return response
 
-    async def _start(self, log: DurableLog, binding: RequestBinding, owner: Any) -> str:
+    async def _start(self, log: DurableLog, binding: RequestBinding, owner: Any, arguments: dict[str, Any]) -> str:
         compiled = self.compiled
         runtime = self.runtime
         if not runtime.has_tasks:
@@ -93,12 +92,7 @@ class DurableStreamHandler(StreamHandler):
                 f"{compiled.label}: a durable path operation runs its generator as a task of the app, which needs "
                 "the app's lifespan: serve it with uvicorn (or use TestClient as a context manager)."
             )
-        try:
-            arguments = await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
-            job = await log.open_job(owner)
-        except BaseException as exc:
-            await binding.exit_function_scope(exc)
-            raise
+        job = await log.open_job(owner)
         generator = compiled.declaration.endpoint(**arguments)
         teardown = binding.detach()
         encode = compiled.encoder.encode
