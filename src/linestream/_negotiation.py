@@ -73,12 +73,16 @@ def _negotiate(accept: str, offered: tuple[StreamFormat, ...]) -> StreamFormat |
         quality = _quality(stream_format.media_type, ranges)
         if quality > best_quality:
             best, best_quality = stream_format, quality
+    if best is None:
+        # A protocol the route chose (an LLM protocol) answers clients that do not ask for its media type.
+        best = next((f for f in offered if f.answers_any_accept), None)
     return best
 
 
 def negotiate(accept: str | None, offered: Sequence[StreamFormat]) -> StreamFormat | None:
     """The offered format the client prefers: highest q-value, then most specific range, then the server's
-    order. No ``Accept`` (or an empty one) means the first offered format; ``None`` means nothing acceptable."""
+    order. No ``Accept`` (or an empty one) means the first offered format; when no offered format is acceptable,
+    the first that answers any ``Accept`` (``StreamFormat.answers_any_accept``); else ``None``."""
     if accept is None or not accept.strip():
         return offered[0]
     if len(accept) > MAX_ACCEPT_LENGTH:

@@ -23,6 +23,7 @@ __all__ = [
     "Payload",
     "error_record",
     "event_framer",
+    "failure_problem",
     "raw_chunk_encoder",
     "refuse_events",
     "serialized_payload",
@@ -117,13 +118,17 @@ def error_record(stream_format: StreamFormat) -> ErrorRecord:
     whose detail does not reveal the exception."""
 
     def record(error: Exception, count: int) -> bytes:
-        if isinstance(error, HTTPException):
-            status, detail = error.status_code, error.detail
-        else:
-            status, detail = 500, f"The stream failed after {count} item(s)."
-        return stream_format.error_record(problem_body(status, detail), first=count == 0)
+        return stream_format.error_record(failure_problem(error, count), first=count == 0)
 
     return record
+
+
+def failure_problem(error: BaseException, count: int) -> dict[str, Any]:
+    """The problem a stream that failed after ``count`` items carries in-band: an ``HTTPException``'s status and
+    detail; for any other exception a 500 whose detail does not reveal it."""
+    if isinstance(error, HTTPException):
+        return problem_body(error.status_code, error.detail)
+    return problem_body(500, f"The stream failed after {count} item(s).")
 
 
 def size_checked(encode: Callable[[Any], bytes], endpoint: str, limit: int) -> Callable[[Any], bytes]:

@@ -9,6 +9,7 @@ response headers. The route builds one plan per format it offers; a request only
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from linestream._compile.encoders import (
 )
 from linestream._declare.options import Settings
 from linestream.exceptions import EndpointDefinitionError, StreamItemTooLarge
-from linestream.streams import Framing, StreamFormat
+from linestream.streams import Framing, StreamFormat, Transcoder
 
 __all__ = ["KeepAlive", "RawFormat", "StreamPlan", "build_plans", "raw_stream_format"]
 
@@ -57,6 +58,9 @@ class StreamPlan:
     shutdown_frame: bytes | None
     headers: tuple[tuple[bytes, bytes], ...]
     label: str
+    #: A new transcoder per stream, for a format whose frames depend on the stream's state (an LLM protocol):
+    #: the generator's items pass through it, and ``encode`` sends what it returns as it is.
+    transcoder: Callable[[], Transcoder] | None = None
 
     def start_message(self, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> Message:
         """The ``http.response.start`` message; ``extra`` headers (set by the endpoint) replace the plan's."""
@@ -105,6 +109,7 @@ def build_plans(
     payload: Payload,
     raw: bool,
     named: NamedEncoder | None = None,
+    item_type: Any = Any,
 ) -> tuple[StreamPlan, ...]:
     """One plan per format of ``settings.stream_formats`` (the route's, in the server's order of preference).
 
@@ -123,8 +128,12 @@ def build_plans(
     plans = []
     for stream_format in settings.stream_formats:
         headers = [(b"content-type", stream_format.content_type.encode("latin-1")), *_STREAM_HEADERS]
+        headers.extend(stream_format.headers)
         if vary:
             headers.append((b"vary", b"Accept"))
+        if stream_format.transcoder() is not None:
+            plans.append(_transcoding_plan(stream_format, settings, endpoint, item_type, headers, label))
+            continue
         if records and not raw:
             headers.append((b"stream-records", ", ".join(records).encode()))
         if named is not None and envelope and not stream_format.names_kinds:
@@ -153,6 +162,51 @@ def build_plans(
             )
         )
     return tuple(plans)
+
+
+def _transcoding_plan(
+    stream_format: StreamFormat,
+    settings: Settings,
+    endpoint: str,
+    item_type: Any,
+    headers: list[tuple[bytes, bytes]],
+    label: str,
+) -> StreamPlan:
+    """The plan of a format with a transcoder: items pass through a new one per stream, which writes the
+    format's frames, its end and its error event (after which the response ends cleanly: the empty record)."""
+    try:
+        stream_format.check_item_type(item_type, endpoint)
+    except ValueError as exc:
+        raise EndpointDefinitionError(str(exc)) from exc
+    return StreamPlan(
+        format=stream_format,
+        framing=stream_format.framing,
+        encode=_frames,
+        frame_event=refuse_events(endpoint),
+        chunk_size=settings.chunk_size,
+        keepalive=_keepalive(stream_format, settings),
+        send_timeout=settings.send_timeout,
+        error_record=_no_record,
+        end_record=None,
+        shutdown_frame=stream_format.shutdown_frame(settings.sse_shutdown_retry),
+        headers=tuple(headers),
+        label=label,
+        transcoder=functools.partial(_new_transcoder, stream_format),
+    )
+
+
+def _new_transcoder(stream_format: StreamFormat) -> Transcoder:
+    transcoder = stream_format.transcoder()
+    assert transcoder is not None
+    return transcoder
+
+
+def _frames(frames: bytes) -> bytes:
+    return frames
+
+
+def _no_record(error: Exception, count: int) -> bytes:
+    return b""
 
 
 def _end_record(stream_format: StreamFormat) -> EndRecord | None:

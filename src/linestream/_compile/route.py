@@ -147,6 +147,7 @@ def compile_route(
             payload=payload,
             raw=raw_format is not None,
             named=named,
+            item_type=spec.item_type,
         )
     return CompiledRoute(
         declaration=declaration,

@@ -304,8 +304,9 @@ def check_keywords(owner: str, given: Iterable[str], allowed: Iterable[str]) -> 
 
 
 def resolve_formats(formats: Sequence[str | StreamFormat] | None, owner: str) -> tuple[StreamFormat, ...]:
-    """The formats named by a ``stream_formats=`` option: the built-in ones in the server's order of preference,
-    then formats of the app's own in the order given."""
+    """The formats named by a ``stream_formats=`` option: a protocol that answers any ``Accept`` first (an LLM
+    protocol), then the built-in ones in the server's order of preference, then formats of the app's own in the
+    order given."""
     if isinstance(formats, (str, StreamFormat)):
         raise EndpointDefinitionError(f"{owner}: stream_formats takes a list of format names, e.g. [{formats!r}].")
     if formats is None:
@@ -316,5 +317,8 @@ def resolve_formats(formats: Sequence[str | StreamFormat] | None, owner: str) ->
         raise EndpointDefinitionError(f"{owner}: {exc}") from exc
     if not chosen:
         raise EndpointDefinitionError(f"{owner}: stream_formats=[] leaves no format to serve; omit it for all.")
+    # A protocol the route chose (answers_any_accept: an LLM protocol) comes first: it answers */* and no Accept.
+    chosen = list(dict.fromkeys(chosen))
+    protocols = tuple(f for f in chosen if f.answers_any_accept)
     builtin = tuple(f for f in FORMATS if f in chosen)
-    return builtin + tuple(dict.fromkeys(f for f in chosen if f not in FORMATS))
+    return protocols + builtin + tuple(f for f in chosen if f not in FORMATS and f not in protocols)

@@ -32,6 +32,7 @@ from linestream._engine.receive import ReceiveChannel
 from linestream._engine.runtime import AppRuntime
 from linestream._engine.stream import ItemSource, ItemStream
 from linestream._engine.sync_source import SyncItemSource
+from linestream._engine.transcode import transcoded, transcoded_sync
 from linestream._negotiation import negotiate
 from linestream._routing.errors import ErrorResponder
 from linestream.exceptions import HTTPException, ResponseValidationError
@@ -231,8 +232,12 @@ class StreamHandler(RouteHandler):
         generator = compiled.declaration.endpoint(**response.arguments)
         source: ItemSource
         if compiled.spec.dependant.kind is CallKind.ASYNC_GEN:
+            if plan.transcoder is not None:
+                generator = transcoded(generator, plan.transcoder())
             source = AsyncItemSource(generator, plan)
         else:
+            if plan.transcoder is not None:
+                generator = transcoded_sync(generator, plan.transcoder())
             source = SyncItemSource(generator, plan, self.runtime.run_blocking)
         assert isinstance(channel, ReceiveChannel)
         return ItemStream(plan, source, channel)

@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from linestream.streams import jsonarray, jsonlines, jsonseq, ndjson, sse
-from linestream.streams._format import END_ID, RECORD_NAMES, Frame, FrameReader, JsonFormat, StreamDocs, StreamFormat
+from linestream.streams._format import (
+    END_ID,
+    RECORD_NAMES,
+    Frame,
+    FrameReader,
+    JsonFormat,
+    StreamDocs,
+    StreamFormat,
+    Transcoder,
+)
 from linestream.streams._framing import Framing
 from linestream.streams.jsonarray import JsonArrayDecoder, JsonArrayFormat
 from linestream.streams.jsonlines import JsonLinesDecoder
@@ -44,6 +53,7 @@ __all__ = [
     "SseFormat",
     "StreamDocs",
     "StreamFormat",
+    "Transcoder",
     "accept_header",
     "format_named",
     "format_for_media_type",

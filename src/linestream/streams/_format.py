@@ -19,7 +19,17 @@ from typing import Any, ClassVar
 
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, Framing
 
-__all__ = ["END_ID", "RECORD_NAMES", "Frame", "FrameReader", "JsonFormat", "StreamDocs", "StreamFormat", "json_bytes"]
+__all__ = [
+    "END_ID",
+    "RECORD_NAMES",
+    "Frame",
+    "FrameReader",
+    "JsonFormat",
+    "StreamDocs",
+    "StreamFormat",
+    "Transcoder",
+    "json_bytes",
+]
 
 #: The records a server adds to a stream's items: an error that ended it, its end, messages it lost.
 RECORD_NAMES = frozenset({"error", "end", "gap"})
@@ -137,6 +147,26 @@ class FrameReader:
         return Frame(data)
 
 
+class Transcoder:
+    """The state of one stream in a format whose frames depend on what came before it (an LLM protocol: a
+    message's id, its open content blocks, its sequence numbers): items in, frames out, pure, no I/O. A format
+    that has one makes a new one per stream (``StreamFormat.transcoder()``); the server hands it every item the
+    generator yields and sends what it returns."""
+
+    def encode(self, item: Any) -> bytes:
+        """The frames of one yielded item (``b""`` while it holds them back, e.g. a message's metadata)."""
+        raise NotImplementedError
+
+    def end(self) -> bytes:
+        """The frames that end a complete stream (what closes its open blocks, its final event)."""
+        raise NotImplementedError
+
+    def error(self, problem: Mapping[str, Any]) -> bytes:
+        """The format's own error event for a stream that failed after it started, carrying the RFC 9457
+        ``problem``; the response then ends cleanly, as the protocol's servers do."""
+        raise NotImplementedError
+
+
 class StreamFormat:
     """One wire format (see the module docstring): ``name``, ``framing`` (its media type and the constant bytes
     around items, which the server's hot path appends itself), ``decoder`` (the class of its incremental
@@ -148,6 +178,12 @@ class StreamFormat:
     #: Whether the format names each item's kind itself (an SSE event's name), so that items of several kinds
     #: need neither a tag field nor an envelope to be told apart.
     names_kinds: ClassVar[bool] = False
+    #: Whether the format is served whatever the request's ``Accept`` says, when no other format of the route
+    #: is acceptable: the clients of a protocol that the route chooses (an LLM protocol's SDK sends
+    #: ``Accept: application/json``) do not ask for it.
+    answers_any_accept: ClassVar[bool] = False
+    #: Headers a response in this format always carries, beside its ``Content-Type``.
+    headers: ClassVar[tuple[tuple[bytes, bytes], ...]] = ()
 
     def __init__(
         self,
@@ -184,6 +220,15 @@ class StreamFormat:
         return bool(self.framing.tail)
 
     # -- writing ---------------------------------------------------------------------------------------------
+    def transcoder(self) -> Transcoder | None:
+        """A new ``Transcoder`` for one stream, for a format whose frames depend on the stream's state; ``None``
+        (this base): items are framed one by one, by ``item_encoder`` and the framing."""
+        return None
+
+    def check_item_type(self, item_type: Any, endpoint: str) -> None:
+        """Refuse, when the route is built, a route whose items this format cannot send (``ValueError`` with
+        the fix); every item type goes, in this base."""
+
     def item_encoder(self, encode_json: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
         """How an item becomes the bytes between the framing's prefix and suffix: its JSON. A format of another
         notation (CSV rows) returns its own encoder."""

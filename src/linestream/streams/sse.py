@@ -43,7 +43,16 @@ from linestream.streams._format import (
 )
 from linestream.streams._framing import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, Framing
 
-__all__ = ["FRAMING", "KEEPALIVE", "MEDIA_TYPE", "ServerSentEvent", "SseDecoder", "SseFormat", "encode_event"]
+__all__ = [
+    "FRAMING",
+    "KEEPALIVE",
+    "MEDIA_TYPE",
+    "ServerSentEvent",
+    "SseDecoder",
+    "SseFormat",
+    "encode_event",
+    "event_schema",
+]
 
 MEDIA_TYPE = "text/event-stream"
 FRAMING = Framing(media_type=MEDIA_TYPE, prefix=b"data: ", suffix=b"\n\n")
@@ -331,16 +340,16 @@ class SseFormat(StreamFormat):
         return SseFrameReader(SseDecoder(max_frame_size=max_frame_size), records)
 
     def document(self, docs: StreamDocs, version: str) -> dict[str, Any]:
-        events = [_event_schema(name, schema) for name, schema in docs.kinds] or [_event_schema(None, docs.item)]
+        events = [event_schema(name, schema) for name, schema in docs.kinds] or [event_schema(None, docs.item)]
         for name, (_, data) in sorted(docs.records.items()):
-            events.append(_event_schema(name, data, id=END_ID if name == "end" else None))
+            events.append(event_schema(name, data, id=END_ID if name == "end" else None))
         event = events[0] if len(events) == 1 else {"oneOf": events}
         if version.startswith("3.2"):
             return {"itemSchema": event}
         return {"schema": {"type": "string"}, "x-oai-itemSchema": event}
 
 
-def _event_schema(name: str | None, data: dict[str, Any], *, id: str | None = None) -> dict[str, Any]:
+def event_schema(name: str | None, data: dict[str, Any], *, id: str | None = None) -> dict[str, Any]:
     """One event of the stream: its name, and its data as JSON of ``data``'s schema."""
     properties: dict[str, Any] = {
         "event": {"type": "string"} if name is None else {"const": name},
