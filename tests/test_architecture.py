@@ -76,7 +76,9 @@ def test_serialization_and_the_stream_start_hook_know_no_http_server() -> None:
         assert not GRAPH[module] & SERVER, f"{module} imports {GRAPH[module] & SERVER}"
 
 
-@pytest.mark.parametrize("package", ["linestream.client", "linestream.topics", "linestream.streams", "linestream.cli"])
+@pytest.mark.parametrize(
+    "package", ["linestream.client", "linestream.topics", "linestream.streams", "linestream.cli", "linestream.llm"]
+)
 def test_libraries_around_the_server_never_import_it(package: str) -> None:
     for module, imported in GRAPH.items():
         if _within(module, package):

@@ -17,6 +17,7 @@ DOCUMENTS = [
     "docs/clients.md",
     "docs/index.md",
     "docs/durable-streams.md",
+    "docs/llm.md",
 ]
 
 

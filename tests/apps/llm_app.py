@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 
-from linestream import HTTPException, LineStream
-from linestream import llm
+from linestream import HTTPException, LineStream, llm
 
 app = LineStream()
 

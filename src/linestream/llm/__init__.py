@@ -50,6 +50,7 @@ from linestream.llm._requests import (
     UIChatRequest,
     UIMessage,
 )
+from linestream.llm._upstream import openai_chat_parts
 
 #: OpenAI Chat Completions streaming (``chat.completion.chunk``, ``data: [DONE]``).
 OPENAI_CHAT = OpenAIChat("openai-chat")
@@ -90,5 +91,6 @@ __all__ = [
     "UIChatRequest",
     "UIMessage",
     "Usage",
+    "openai_chat_parts",
     "validate_part",
 ]
