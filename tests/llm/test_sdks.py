@@ -251,3 +251,14 @@ def test_a_route_whose_items_are_not_parts_fails_when_built() -> None:
         @app.post("/wrong", stream_formats=[llm.OPENAI_CHAT])
         async def wrong() -> AsyncIterator[int]:  # pragma: no cover - never served
             yield 1
+
+
+def test_a_protocol_route_cannot_be_durable_yet() -> None:
+    from linestream.durable import DurableStreams
+
+    app = LineStream()
+    with pytest.raises(EndpointDefinitionError, match=r"\(openai-chat\).*durable=None"):
+
+        @app.post("/chat", stream_formats=[llm.OPENAI_CHAT], durable=DurableStreams())
+        async def chat() -> AsyncIterator[llm.TextDelta]:  # pragma: no cover - never served
+            yield llm.TextDelta(text="hi")

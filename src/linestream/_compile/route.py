@@ -149,6 +149,12 @@ def compile_route(
             named=named,
             item_type=spec.item_type,
         )
+        if settings.durable is not None and any(plan.transcoder is not None for plan in plans):
+            raise EndpointDefinitionError(
+                f"{name}: its answer is written by a protocol that keeps per-stream state "
+                f"({', '.join(p.format.name for p in plans if p.transcoder is not None)}), which a durable job's "
+                "log cannot resume yet. Set durable=None on this path operation."
+            )
     return CompiledRoute(
         declaration=declaration,
         settings=settings,

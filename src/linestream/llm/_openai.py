@@ -37,6 +37,11 @@ def _error_object(problem: Mapping[str, Any]) -> dict[str, Any]:
 class _ChatTranscoder(PartTranscoder):
     id_prefix = "chatcmpl-"
 
+    def __init__(self, protocol: LLMProtocol) -> None:
+        super().__init__(protocol)
+        #: Whether the answer yielded ``Usage``: only then is there a usage chunk.
+        self.usage_seen = False
+
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return event(None, {**self._head(), "choices": [choice]})
@@ -74,8 +79,6 @@ class _ChatTranscoder(PartTranscoder):
             }
             frames += event(None, {**self._head(), "choices": [], "usage": counts})
         return frames + b"data: [DONE]\n\n"
-
-    usage_seen = False
 
     def on_usage(self, usage: Usage) -> bytes:
         self.usage_seen = True
@@ -123,7 +126,7 @@ class _ResponsesTranscoder(PartTranscoder):
         super().__init__(protocol)
         self.sequence = 0
         self.output: list[dict[str, Any]] = []
-        #: The message or reasoning item being written: (kind, item, its text so far).
+        #: The message or reasoning item being written: its type, the item, its output index, its text so far.
         self.current: dict[str, Any] | None = None
         self.items_of_calls: dict[str, dict[str, Any]] = {}
 
