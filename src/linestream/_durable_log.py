@@ -9,6 +9,7 @@ from any worker, sees the same end.
 from __future__ import annotations
 
 import abc
+import contextvars
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -16,11 +17,29 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["FAILURE_KEY", "DurableLog", "JobFailed", "JobFailure", "failure_from_record"]
+__all__ = ["CURRENT_JOB", "FAILURE_KEY", "DurableLog", "JobFailed", "JobFailure", "current_job", "failure_from_record"]
 
 #: The key of a job's last record when it did not complete: ``{"$linestream": {"outcome": ...}}``.
 FAILURE_KEY = "$linestream"
 _FAILURE_PREFIX = b'{"' + FAILURE_KEY.encode() + b'":'
+
+
+#: The id of the durable job whose generator runs in this context (set by the job, for ``current_job()``).
+CURRENT_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar("linestream_durable_job", default=None)
+
+
+def current_job() -> str | None:
+    """The id of the durable job whose generator calls this (``None`` outside one): what an app keeps to find
+    the answer again, e.g. a chat's answer under way, to replay it with ``DurableStreams.job_items(job)``.
+
+    ```python
+    @app.post("/api/chat", stream_formats=[llm.AI_SDK], durable=streams)
+    async def chat(request: llm.UIChatRequest) -> AsyncIterator[llm.Part]:
+        answering[request.id] = current_job()
+        ...
+    ```
+    """
+    return CURRENT_JOB.get()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

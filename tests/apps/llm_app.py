@@ -5,7 +5,11 @@ tokens, reasoning, tool calls and usage (no network). The prompt chooses the scr
 - ``"fail"``: two text parts, then the model fails (an error after the first part);
 - ``"forbidden"``: a 403 before the first part;
 - ``"endless"``: text until the client leaves (``CLOSED`` counts the answers whose generator was closed);
+- ``"slow"``: ``SLOW_ANSWER``, a word every 20 ms (long enough to leave and come back);
 - anything else: ``Hello, world`` and its usage.
+
+``/durable/api/chat`` answers as a durable job (it runs to its end when its client leaves), and
+``/durable/api/chat/{chat_id}/stream`` is the AI SDK's resume of the chat's answer under way (204: none).
 """
 
 from __future__ import annotations
@@ -16,8 +20,16 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 
 from linestream import HTTPException, LineStream, llm
+from linestream.durable import DurableStreams, current_job
 
 app = LineStream()
+streams = DurableStreams()
+app.include_router(streams, prefix="/v1/stream")
+
+#: The stand-in's slow answer, word by word.
+SLOW_ANSWER = " ".join(f"word{index}" for index in range(40))
+#: The durable job of each chat's answer under way.
+ANSWERING: dict[str, str] = {}
 
 #: The answers whose generator was closed before their end (a client that left), and a wake-up for each.
 CLOSED: list[str] = []
@@ -38,6 +50,9 @@ def script(prompt: str) -> Iterator[llm.Part | Exception]:
         yield llm.ToolResult(id="call_1", output={"celsius": 21})
         yield llm.Usage(input_tokens=11, output_tokens=7)
         yield llm.Finish(reason="tool-calls")
+    elif "slow" in prompt:
+        for index, word in enumerate(SLOW_ANSWER.split(" ")):
+            yield llm.TextDelta(text=word if index == 0 else " " + word)
     elif "fail" in prompt:
         yield llm.TextDelta(text="Partial ")
         yield llm.TextDelta(text="answer")
@@ -64,6 +79,8 @@ async def model(name: str, prompt: str) -> AsyncIterator[llm.Part]:
     for part in script(prompt):
         if isinstance(part, Exception):
             raise part
+        if "slow" in prompt:
+            await anyio.sleep(0.02)
         yield part
 
 
@@ -100,4 +117,36 @@ async def messages(request: llm.MessagesRequest) -> AsyncIterator[llm.Part]:
 @app.post("/api/chat", stream_formats=[llm.AI_SDK])
 async def ui_chat(request: llm.UIChatRequest) -> AsyncIterator[llm.Part]:
     async for part in model("stand-in", request.messages[-1].text):
+        yield part
+
+
+@app.post("/durable/api/chat", stream_formats=[llm.AI_SDK], durable=streams)
+async def durable_chat(request: llm.UIChatRequest) -> AsyncIterator[llm.Part]:
+    """A durable answer: its job is the chat's answer under way until it ends."""
+    job = current_job()
+    assert job is not None
+    ANSWERING[request.id] = job
+    try:
+        yield llm.Start(id=job)  # the answer's id, the same when it is replayed
+        async for part in model("stand-in", request.messages[-1].text):
+            if not isinstance(part, llm.Start):
+                yield part
+    finally:
+        ANSWERING.pop(request.id, None)
+
+
+@app.get("/durable/api/chat/{chat_id}/stream", stream_formats=[llm.AI_SDK])
+async def resume_chat(chat_id: str) -> AsyncIterator[llm.Part]:
+    """The AI SDK's resume (``reconnectToStream``): the answer under way, replayed from its start, then live."""
+    job = ANSWERING.get(chat_id)
+    if job is None:
+        raise HTTPException(204)  # no answer under way: the transport returns null
+    async for part in streams.job_items(job, llm.Part):
+        yield part
+
+
+@app.get("/durable/jobs/{job}", stream_formats=[llm.AI_SDK])
+async def replay_job(job: str) -> AsyncIterator[llm.Part]:
+    """Any durable answer by its job id, replayed (tests read failed and unknown jobs through it)."""
+    async for part in streams.job_items(job, llm.Part):
         yield part

@@ -36,3 +36,15 @@ def test_the_pages_answer_survives_its_client_and_is_read_back() -> None:
     words = [item["text"] for item in everything]
     assert words == ["You", "asked:", "what", "is", "durable"]
     assert [json.loads(line.removeprefix("data: "))["text"] for line in rest] == words[1:]
+
+
+def test_the_pages_answer_is_found_again_by_the_server_and_replayed() -> None:
+    namespace = page_namespace()
+    with serve(namespace["app"]) as url:
+        first = httpx.post(f"{url}/conversations/tale/answer", headers={"Accept": "application/jsonl"})
+        assert first.status_code == 200
+        assert namespace["answers"]["tale"] == first.headers["stream-id"]
+        replay = httpx.get(f"{url}/conversations/tale/answer", headers={"Accept": "application/jsonl"})
+        missing = httpx.get(f"{url}/conversations/other/answer")
+    assert [json.loads(line)["text"] for line in replay.text.splitlines()] == ["Once", " upon", " a time"]
+    assert missing.status_code == 404

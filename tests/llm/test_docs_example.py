@@ -5,15 +5,17 @@ leaves."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import anyio
 import httpx
 import openai
 import pytest
 
+from linestream import llm
 from tests.apps import llm_app
 from tests.conftest import serve, wait_for
 from tests.llm.test_node_clients import run
@@ -107,3 +109,20 @@ def test_a_client_that_leaves_the_proxy_cancels_the_upstream_answer(proxy: str) 
     result = run("ui-leave", proxy, "endless proxied")
     assert result["errors"] == ["AbortError: This operation was aborted"]
     wait_for(lambda: "endless proxied" in llm_app.CLOSED, timeout=5)
+
+
+async def slow_model(prompt: str) -> AsyncIterator[Any]:
+    for index, word in enumerate(llm_app.SLOW_ANSWER.split(" ")):
+        await anyio.sleep(0.02)
+        yield llm.TextDelta(text=word if index == 0 else " " + word)
+
+
+def test_the_durable_chat_is_resumed_by_the_ai_sdk_after_a_reload(url: str, page: dict[str, Any]) -> None:
+    # The page's stand-in answers at once; this one takes long enough to reload in the middle of its answer.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(page, "model", slow_model)
+        result = run("ui-resume", url, "hello", api="/api/durable-chat")
+    assert result["left"]["parts"][-1]["state"] == "streaming"
+    assert result["resumed"]["id"] == result["left"]["id"]
+    assert result["resumed"]["parts"][-1]["text"] == llm_app.SLOW_ANSWER
+    assert result["again"] is None

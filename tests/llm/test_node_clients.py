@@ -30,9 +30,15 @@ def url() -> Iterator[str]:
         yield base
 
 
-def run(command: str, url: str, prompt: str) -> Any:
+def run(command: str, url: str, prompt: str, *, api: str = "/api/chat") -> Any:
+    """What ``node clients.mjs command url prompt api`` printed (the AI SDK's chat at ``api``)."""
     done = subprocess.run(
-        ["node", "clients.mjs", command, url, prompt], cwd=NODE, capture_output=True, text=True, timeout=60, check=True
+        ["node", "clients.mjs", command, url, prompt, api],
+        cwd=NODE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return json.loads(done.stdout)
 
@@ -83,3 +89,14 @@ def test_openai_npm_client_raises_the_error_after_the_first_part_and_the_status_
     assert failed["error"]["name"] == "APIError"
     refused = run("openai", url, "forbidden")
     assert (refused["error"]["name"], refused["error"]["status"]) == ("PermissionDeniedError", 403)
+
+
+def test_ai_sdk_resumes_a_durable_answer_after_a_reload(url: str) -> None:
+    result = run("ui-resume", url + "/durable", "slow")
+    left = result["left"]["parts"][-1]
+    assert left["state"] == "streaming"
+    assert llm_app.SLOW_ANSWER.startswith(left["text"])  # the reload cut the answer short...
+    resumed = result["resumed"]
+    assert resumed["parts"][-1] == {"type": "text", "text": llm_app.SLOW_ANSWER, "state": "done"}  # ...not the job
+    assert resumed["id"] == result["left"]["id"]  # the same answer, replayed from its start
+    assert result["again"] is None  # once it ended, there is nothing to resume: 204

@@ -253,12 +253,12 @@ def test_a_route_whose_items_are_not_parts_fails_when_built() -> None:
             yield 1
 
 
-def test_a_protocol_route_cannot_be_durable_yet() -> None:
+def test_a_durable_route_of_parts_in_a_protocol_and_in_sse_fails_when_built() -> None:
     from linestream.durable import DurableStreams
 
     app = LineStream()
-    with pytest.raises(EndpointDefinitionError, match=r"\(openai-chat\).*durable=None"):
+    with pytest.raises(EndpointDefinitionError, match=r"several kinds of item cannot be durable yet"):
 
-        @app.post("/chat", stream_formats=[llm.OPENAI_CHAT], durable=DurableStreams())
-        async def chat() -> AsyncIterator[llm.TextDelta]:  # pragma: no cover - never served
+        @app.post("/chat", stream_formats=[llm.AI_SDK, "sse"], durable=DurableStreams())
+        async def chat() -> AsyncIterator[llm.Part]:  # pragma: no cover - never served
             yield llm.TextDelta(text="hi")

@@ -58,9 +58,10 @@ class StreamPlan:
     shutdown_frame: bytes | None
     headers: tuple[tuple[bytes, bytes], ...]
     label: str
-    #: A new transcoder per stream, for a format whose frames depend on the stream's state (an LLM protocol):
-    #: the generator's items pass through it, and ``encode`` sends what it returns as it is.
-    transcoder: Callable[[], Transcoder] | None = None
+    #: A new transcoder per stream, for a format whose frames depend on the stream's state (an LLM protocol),
+    #: given the id of a stream read again (a durable job's): the generator's items pass through it, and
+    #: ``encode`` sends what it returns as it is.
+    transcoder: Callable[..., Transcoder] | None = None
 
     def start_message(self, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> Message:
         """The ``http.response.start`` message; ``extra`` headers (set by the endpoint) replace the plan's."""
@@ -195,8 +196,8 @@ def _transcoding_plan(
     )
 
 
-def _new_transcoder(stream_format: StreamFormat) -> Transcoder:
-    transcoder = stream_format.transcoder()
+def _new_transcoder(stream_format: StreamFormat, stream_id: str | None = None) -> Transcoder:
+    transcoder = stream_format.transcoder(stream_id)
     assert transcoder is not None
     return transcoder
 

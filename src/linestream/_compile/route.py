@@ -107,7 +107,9 @@ def compile_route(
             kinds = event_kinds(spec.item_type)
         except ValueError as exc:
             raise EndpointDefinitionError(f"{name}: {exc}") from exc
-    if settings.durable is not None and spec.is_stream and (raw or kinds is not None):
+    # (A protocol with a transcoder reads the stored items back by their tag: several kinds are fine there.)
+    transcoded = all(f.transcoder() is not None for f in settings.stream_formats)
+    if settings.durable is not None and spec.is_stream and (raw or (kinds is not None and not transcoded)):
         raise EndpointDefinitionError(
             f"{name}: a durable stream stores items of one type; "
             + ("a raw byte stream" if raw else "a stream of several kinds of item")
@@ -149,12 +151,7 @@ def compile_route(
             named=named,
             item_type=spec.item_type,
         )
-        if settings.durable is not None and any(plan.transcoder is not None for plan in plans):
-            raise EndpointDefinitionError(
-                f"{name}: its answer is written by a protocol that keeps per-stream state "
-                f"({', '.join(p.format.name for p in plans if p.transcoder is not None)}), which a durable job's "
-                "log cannot resume yet. Set durable=None on this path operation."
-            )
+
     return CompiledRoute(
         declaration=declaration,
         settings=settings,

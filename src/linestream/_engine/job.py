@@ -22,7 +22,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from linestream._durable_log import DurableLog, JobFailure
+from linestream._durable_log import CURRENT_JOB, DurableLog, JobFailure
 from linestream.exceptions import HTTPException
 
 __all__ = ["JOB_BUFFER", "run_job"]
@@ -79,6 +79,7 @@ async def run_job(
         scope.cancel()
 
     count = 0
+    CURRENT_JOB.set(job)  # (this task is the job's own: the generator's body runs in it)
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(append, group.cancel_scope)

@@ -25,6 +25,7 @@ from linestream._engine.async_source import AsyncItemSource
 from linestream._engine.job import run_job
 from linestream._engine.receive import ReceiveChannel
 from linestream._engine.stream import ItemStream
+from linestream._engine.transcode import transcoded
 from linestream._routing.handlers import StreamHandler, _StreamResponse
 from linestream._serialization import SerializedItem
 from linestream.exceptions import HTTPException
@@ -41,9 +42,11 @@ class _JobResponse(_StreamResponse):
         plan: StreamPlan,
         binding: RequestBinding,
         reader: AsyncIterator[tuple[str, bytes]],
+        job: str,
     ) -> None:
         super().__init__(handler, plan, binding, {})
         self.reader = reader
+        self.job = job
 
 
 class DurableStreamHandler(StreamHandler):
@@ -72,12 +75,13 @@ class DurableStreamHandler(StreamHandler):
             await binding.exit_function_scope(exc)
             raise
         position = None
-        if point is not None:
+        if point is not None and plan.transcoder is None:
+            # (A protocol with a transcoder has no positions in its events: its clients resume by a replay.)
             position = point[1]
             if await log.ended_at(job, position):
                 # The client has the whole answer: 204 stops an EventSource, which would come back after a clean end.
                 return Response(status_code=204, headers={"stream-id": job})
-        response = _JobResponse(self, plan, binding, log.read_job(job, position))
+        response = _JobResponse(self, plan, binding, log.read_job(job, position), job)
         response.raw_headers = [(b"stream-id", job.encode())]
         url = log.job_url(request, job)
         if url is not None:
@@ -108,8 +112,17 @@ class DurableStreamHandler(StreamHandler):
         assert isinstance(response, _JobResponse)
         assert isinstance(channel, ReceiveChannel)
         plan = response.plan
-        items = _items(response.reader, self.compiled.spec.item_type)
+        items: AsyncGenerator[Any, None] = _items(response.reader, self.compiled.spec.item_type)
+        if plan.transcoder is not None:
+            items = transcoded(_stored(items), plan.transcoder(response.job))
         return ItemStream(plan, AsyncItemSource(items, plan), channel)
+
+
+async def _stored(items: AsyncGenerator[SerializedItem[Any], None]) -> AsyncGenerator[bytes, None]:
+    """The stored JSON of each item, for a transcoder (which validates it as a part of its protocol)."""
+    async with contextlib.aclosing(items):
+        async for item in items:
+            yield item.data
 
 
 async def _items(reader: AsyncIterator[tuple[str, bytes]], item_type: Any) -> AsyncGenerator[SerializedItem[Any], None]:

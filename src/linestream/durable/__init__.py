@@ -5,6 +5,7 @@ streams: ``MemoryBackend`` (the default, one process) or ``RedisBackend`` (every
 shares a Redis). See docs/durable-streams.md.
 """
 
+from linestream._durable_log import current_job
 from linestream.durable._base import Appended, DurableBackend, NewStream, ReadResult, StreamInfo
 from linestream.durable._memory import MemoryBackend
 from linestream.durable._protocol import Producer, ProtocolError
@@ -22,4 +23,5 @@ __all__ = [
     "ReadResult",
     "RedisBackend",
     "StreamInfo",
+    "current_job",
 ]

@@ -18,6 +18,7 @@ its items in batches (one chunk each), and a reader resumes right after any item
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import re
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.routing import NoMatchFound
 
@@ -180,6 +182,22 @@ class JobLogs(DurableLog):
             if result.up_to_date:
                 await self.backend.wait(key, offset, min(self.sse_timeout, self.job_lease / 2))
 
+    async def job_items(self, job: str, item_type: Any = Any) -> AsyncIterator[Any]:
+        """The items of the durable job ``job`` from its first, validated as ``item_type``, then live until the
+        job ends: what a route that replays an answer yields (the AI SDK's resume of a chat, docs/llm.md). A job
+        that failed, was cancelled or was lost raises ``HTTPException`` with its status and detail where its
+        log says so; a job that does not exist (or is no longer retained) ``HTTPException(404)``. It reads the
+        job as stored: who may read it is the caller's to decide (it has the id from its own records)."""
+        adapter = _adapter(item_type)
+        async with contextlib.aclosing(self.read_job(job, None)) as entries:  # type: ignore[type-var]
+            try:
+                async for _, data in entries:
+                    yield adapter.validate_json(data)
+            except JobFailed as exc:
+                raise HTTPException(exc.failure.status, exc.failure.detail) from None
+            except LookupError as exc:
+                raise HTTPException(404, str(exc)) from None
+
     async def ended_at(self, job: str, position: str) -> bool:
         offset, read = _split(position)
         try:
@@ -201,6 +219,11 @@ class JobLogs(DurableLog):
             return str(request.url_for(self.read_route_name, path=JOBS + job))
         except NoMatchFound:
             return None
+
+
+@functools.lru_cache(maxsize=64)
+def _adapter(item_type: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(item_type)
 
 
 def _split(position: str) -> tuple[str, int]:

@@ -20,8 +20,8 @@ __all__ = ["AISdkUIStream"]
 class _UIStreamTranscoder(PartTranscoder):
     id_prefix = "msg_"
 
-    def __init__(self, protocol: LLMProtocol) -> None:
-        super().__init__(protocol)
+    def __init__(self, protocol: LLMProtocol, stream_id: str | None = None) -> None:
+        super().__init__(protocol, stream_id)
         self.parts = 0
         #: The text or reasoning part being written: (its kind, its id).
         self.current: tuple[str, str] | None = None

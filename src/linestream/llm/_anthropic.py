@@ -29,8 +29,8 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 class _MessagesTranscoder(PartTranscoder):
     id_prefix = "msg_"
 
-    def __init__(self, protocol: LLMProtocol) -> None:
-        super().__init__(protocol)
+    def __init__(self, protocol: LLMProtocol, stream_id: str | None = None) -> None:
+        super().__init__(protocol, stream_id)
         self.blocks = 0
         #: The text or thinking block being written: (its kind, its index).
         self.current: tuple[str, int] | None = None

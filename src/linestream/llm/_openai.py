@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from linestream.llm._parts import Usage
-from linestream.llm._protocol import LLMProtocol, PartTranscoder, ToolCallState, event, message_of, new_id, status_of
+from linestream.llm._protocol import LLMProtocol, PartTranscoder, ToolCallState, event, message_of, status_of
 
 __all__ = ["OpenAIChat", "OpenAIResponses"]
 
@@ -37,8 +37,8 @@ def _error_object(problem: Mapping[str, Any]) -> dict[str, Any]:
 class _ChatTranscoder(PartTranscoder):
     id_prefix = "chatcmpl-"
 
-    def __init__(self, protocol: LLMProtocol) -> None:
-        super().__init__(protocol)
+    def __init__(self, protocol: LLMProtocol, stream_id: str | None = None) -> None:
+        super().__init__(protocol, stream_id)
         #: Whether the answer yielded ``Usage``: only then is there a usage chunk.
         self.usage_seen = False
 
@@ -122,8 +122,8 @@ _INCOMPLETE = {"length": "max_output_tokens", "content-filter": "content_filter"
 class _ResponsesTranscoder(PartTranscoder):
     id_prefix = "resp_"
 
-    def __init__(self, protocol: LLMProtocol) -> None:
-        super().__init__(protocol)
+    def __init__(self, protocol: LLMProtocol, stream_id: str | None = None) -> None:
+        super().__init__(protocol, stream_id)
         self.sequence = 0
         self.output: list[dict[str, Any]] = []
         #: The message or reasoning item being written: its type, the item, its output index, its text so far.
@@ -168,14 +168,20 @@ class _ResponsesTranscoder(PartTranscoder):
         index = len(self.output)
         if kind == "message":
             item = {
-                "id": new_id("msg_"),
+                "id": self.item_id("msg_", index),
                 "type": "message",
                 "status": "in_progress",
                 "role": "assistant",
                 "content": [],
             }
         else:
-            item = {"id": new_id("rs_"), "type": "reasoning", "status": "in_progress", "summary": [], "content": []}
+            item = {
+                "id": self.item_id("rs_", index),
+                "type": "reasoning",
+                "status": "in_progress",
+                "summary": [],
+                "content": [],
+            }
         self.output.append(item)
         self.current = {"type": kind, "item": item, "index": index, "text": ""}
         frames += self._event("response.output_item.added", {"output_index": index, "item": dict(item)})
@@ -221,7 +227,7 @@ class _ResponsesTranscoder(PartTranscoder):
     def on_tool_start(self, call: ToolCallState) -> bytes:
         frames = self._close_current()
         item = {
-            "id": new_id("fc_"),
+            "id": self.item_id("fc_", len(self.output)),
             "type": "function_call",
             "status": "in_progress",
             "call_id": call.id,

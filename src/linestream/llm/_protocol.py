@@ -70,9 +70,11 @@ class PartTranscoder(Transcoder):
     #: The prefix of the answer's id (``chatcmpl-``, ``resp_``, ``msg_``).
     id_prefix: ClassVar[str] = "msg_"
 
-    def __init__(self, protocol: LLMProtocol) -> None:
+    def __init__(self, protocol: LLMProtocol, stream_id: str | None = None) -> None:
         self.protocol = protocol
+        #: The answer's id: ``llm.Start(id=...)``'s, else made up (from ``stream_id``, the same at every reading).
         self.id: str | None = None
+        self.stream_id = stream_id
         self.model = protocol.model
         self.created = int(time.time())
         self.started = False
@@ -104,9 +106,7 @@ class PartTranscoder(Transcoder):
         head = b""
         if not self.started:
             self.started = True
-            if self.id is None:
-                self.id = new_id(self.id_prefix)
-            head = self.on_start()
+            head = self._open_answer()
         return head + self._content(part)
 
     def _content(self, part: Any) -> bytes:
@@ -160,9 +160,17 @@ class PartTranscoder(Transcoder):
         if self.started:
             return b""
         self.started = True
+        return self._open_answer()
+
+    def _open_answer(self) -> bytes:
         if self.id is None:
-            self.id = new_id(self.id_prefix)
+            self.id = new_id(self.id_prefix) if self.stream_id is None else self.id_prefix + self.stream_id[:24]
         return self.on_start()
+
+    def item_id(self, prefix: str, index: int) -> str:
+        """The id of the answer's ``index``-th item of a kind (``msg_``, ``fc_``): derived from the answer's."""
+        answer = (self.id or "").split("_", 1)[-1].split("-", 1)[-1]
+        return f"{prefix}{answer}_{index}"
 
     # -- what a protocol writes ------------------------------------------------------------------------------
     def on_start(self) -> bytes:
@@ -209,8 +217,8 @@ class LLMProtocol(SseFormat):
         )
         self.model = model
 
-    def transcoder(self) -> PartTranscoder:
-        return self.transcoder_class(self)
+    def transcoder(self, stream_id: str | None = None) -> PartTranscoder:
+        return self.transcoder_class(self, stream_id)
 
     def check_item_type(self, item_type: Any, endpoint: str) -> None:
         if item_type is Any or all(t in PART_TYPES for t in _union_members(item_type)):

@@ -220,9 +220,11 @@ class StreamFormat:
         return bool(self.framing.tail)
 
     # -- writing ---------------------------------------------------------------------------------------------
-    def transcoder(self) -> Transcoder | None:
+    def transcoder(self, stream_id: str | None = None) -> Transcoder | None:
         """A new ``Transcoder`` for one stream, for a format whose frames depend on the stream's state; ``None``
-        (this base): items are framed one by one, by ``item_encoder`` and the framing."""
+        (this base): items are framed one by one, by ``item_encoder`` and the framing. ``stream_id`` names a
+        stream that may be read again (a durable job's), so that the ids the transcoder makes up are the same at
+        every reading."""
         return None
 
     def check_item_type(self, item_type: Any, endpoint: str) -> None:

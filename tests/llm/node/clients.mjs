@@ -1,16 +1,18 @@
 // The official JavaScript clients of two LLM protocols, reading linestream.llm's streams (tests/llm):
 //   node clients.mjs ui <base-url> <prompt>       the AI SDK's DefaultChatTransport + readUIMessageStream (useChat's path)
 //   node clients.mjs ui-leave <base-url> <prompt> the same, aborted after three chunks (a user who stops the answer)
+//   node clients.mjs ui-resume <base-url> <prompt> the same, aborted after three chunks (a reload), then resumed by
+//                                                 the transport's reconnectToStream (GET <api>/<chat id>/stream), twice
 //   node clients.mjs openai <base-url> <prompt>   the openai package's chat.completions.create({stream: true})
-// Prints one JSON object: what the client assembled, or the error it raised.
+// An optional last argument is the chat's path (/api/chat by default). Prints one JSON object: what the client assembled, or the error it raised.
 import { DefaultChatTransport, readUIMessageStream } from "ai";
 import OpenAI from "openai";
 
-const [command, base, prompt] = process.argv.slice(2);
+const [command, base, prompt, api = "/api/chat"] = process.argv.slice(2);
 const userMessage = { id: "u1", role: "user", parts: [{ type: "text", text: prompt }] };
 
 async function ui(leave) {
-  const transport = new DefaultChatTransport({ api: `${base}/api/chat` });
+  const transport = new DefaultChatTransport({ api: `${base}${api}` });
   const abort = new AbortController();
   const chunks = await transport.sendMessages({
     chatId: "chat-1",
@@ -39,6 +41,21 @@ async function ui(leave) {
     errors.push(`${error.name}: ${error.message}`);
   }
   return { chunks: seen, message: last, errors };
+}
+
+async function messageOf(stream) {
+  let last = null;
+  for await (const message of readUIMessageStream({ stream })) last = message;
+  return last;
+}
+
+async function uiResume() {
+  const left = await ui(true);
+  const transport = new DefaultChatTransport({ api: `${base}${api}` });
+  const resumed = await transport.reconnectToStream({ chatId: "chat-1" });
+  const message = resumed === null ? null : await messageOf(resumed);
+  const again = await transport.reconnectToStream({ chatId: "chat-1" });
+  return { left: left.message, resumed: message, again: again === null ? null : "a stream" };
 }
 
 async function openai() {
@@ -71,5 +88,6 @@ async function openai() {
   return { text, calls: Object.values(calls), finish, usage };
 }
 
-const result = command === "openai" ? await openai() : await ui(command === "ui-leave");
+const commands = { openai, ui: () => ui(false), "ui-leave": () => ui(true), "ui-resume": uiResume };
+const result = await commands[command]();
 process.stdout.write(JSON.stringify(result));
