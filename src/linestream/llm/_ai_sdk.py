@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
+
 from linestream.llm._parts import ToolResult
 from linestream.llm._protocol import LLMProtocol, PartTranscoder, ToolCallState, event, message_of
 
@@ -47,7 +49,10 @@ class _UIStreamTranscoder(PartTranscoder):
     def on_text(self, text: str) -> bytes:
         frames = self._in("text")
         assert self.current is not None
-        return frames + event(None, {"type": "text-delta", "id": self.current[1], "delta": text})
+        return frames + b'data: {"type":"text-delta","id":"%s","delta":%s}\n\n' % (
+            self.current[1].encode(),
+            pydantic_core.to_json(text),
+        )
 
     def on_reasoning(self, text: str) -> bytes:
         frames = self._in("reasoning")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
+
 from linestream.llm._parts import Usage
 from linestream.llm._protocol import LLMProtocol, PartTranscoder, ToolCallState, event, message_of, status_of
 
@@ -41,8 +43,16 @@ class _ChatTranscoder(PartTranscoder):
         super().__init__(protocol, stream_id)
         #: Whether the answer yielded ``Usage``: only then is there a usage chunk.
         self.usage_seen = False
+        self._around: tuple[bytes, bytes] | None = None
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        if finish_reason is None:
+            # Every chunk but the last has the same bytes around its delta: made once per stream.
+            if self._around is None:
+                head = pydantic_core.to_json({**self._head(), "choices": None})
+                self._around = (b"data: " + head[: -len(b"null}")] + b'[{"index":0,"delta":', _OPEN_CHOICE)
+            before, after = self._around
+            return before + pydantic_core.to_json(delta) + after
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return event(None, {**self._head(), "choices": [choice]})
 
@@ -116,6 +126,7 @@ class OpenAIChat(LLMProtocol):
     )
 
 
+_OPEN_CHOICE = b',"logprobs":null,"finish_reason":null}]}\n\n'
 _INCOMPLETE = {"length": "max_output_tokens", "content-filter": "content_filter"}
 
 
