@@ -285,10 +285,39 @@ def test_a_body_that_drips_in_is_ended(path: str, content_type: str) -> None:
                     head = sock.recv(65536)
                 except TimeoutError:
                     continue
+            head += _rest_of_answer(sock, head)
     # The 408 came while the client was still dripping (the loop ends when the answer arrives, not at its bound).
     assert head.startswith(b"HTTP/1.1 408"), head
     setting = b"BodyLimits.body_timeout" if path == "/plain" else b"BodyLimits.idle_timeout"
     assert setting in head, head
+
+
+def _rest_of_answer(sock: socket.socket, received: bytes) -> bytes:
+    """What is left of an answer whose first bytes were ``received`` (its head and body may come in several
+    segments): read until its ``content-length`` is complete, or the server closes, or 5 s pass."""
+    rest = b""
+    deadline = time.monotonic() + 5
+    sock.settimeout(0.5)
+    while time.monotonic() < deadline:
+        head, separator, body = (received + rest).partition(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            None,
+        )
+        if separator and length is not None and len(body) >= length:
+            break
+        try:
+            more = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not more:
+            break
+        rest += more
+    return rest
 
 
 # -- headers -----------------------------------------------------------------------------------------------------------
