@@ -109,7 +109,8 @@ class LineStream(PathOperationDecorators, Starlette):
 
     ``durable`` (a ``linestream.durable.DurableStreams``) makes a streaming path operation durable: its generator
     runs as a job of the app, its items kept in a durable stream that clients resume from, on any worker
-    (docs/durable-streams.md). Routers and routes can set it too.
+    (docs/durable-streams.md). ``max_stream_duration`` (seconds) ends each stream at a moment drawn in the last
+    ``stream_duration_jitter`` (10 %) of that lifetime (docs/reliability.md). Routers and routes set these too.
 
     When the server is told to stop (SIGTERM or SIGINT), open streams are ended at once: generators closed,
     dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
@@ -121,8 +122,7 @@ class LineStream(PathOperationDecorators, Starlette):
     ``max_streams`` bounds the streams the app serves at once (503 with Retry-After past it, before any item),
     ``max_streams_per_client`` those of one client (429), keyed by the value of the dependency
     ``stream_client_key`` (the user id, the API key), by default by the client's address.
-    ``max_request_head_size`` bounds the request line and headers together (431 past it; ``None``: the server's
-    own limit, which uvicorn with httptools does not have).
+    ``max_request_head_size`` bounds the request line and headers together (431; ``None``: the server's limit).
 
     ``topic_backend`` (a ``linestream.topics`` backend, e.g. ``RedisBackend``) is started with the app (start-up
     fails if it cannot be reached) and closed at shutdown, after the open streams ended.

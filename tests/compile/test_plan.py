@@ -150,3 +150,21 @@ def test_a_raw_stream_has_one_plan_that_refuses_events() -> None:
 def test_the_app_settings_are_the_base_layer() -> None:
     assert compiled(base=Settings(send_timeout=3)).settings.send_timeout == 3
     assert compiled(base=Settings(send_timeout=3), send_timeout=1).settings.send_timeout == 1
+
+
+def test_each_stream_draws_its_lifetime_in_the_last_jitter_of_the_limit() -> None:
+    [plan, *_] = compiled(max_stream_duration=0.2, stream_duration_jitter=0.5).plans
+    drawn = [plan.lifetime_of_a_stream() for _ in range(1000)]
+    assert all(d is not None and 0.1 <= d <= 0.2 for d in drawn)
+    assert len(set(drawn)) > 900  # spread: not one moment for every stream opened together
+
+
+def test_no_lifetime_and_no_jitter_mean_no_limit_and_the_limit_itself() -> None:
+    assert compiled().plans[0].lifetime_of_a_stream() is None
+    assert compiled(max_stream_duration=3, stream_duration_jitter=0).plans[0].lifetime_of_a_stream() == 3
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1, 1.5, True, "0.1"])
+def test_a_jitter_is_a_fraction_below_one(jitter: Any) -> None:
+    with pytest.raises(ValueError, match="stream_duration_jitter must be a fraction"):
+        compiled(max_stream_duration=3, stream_duration_jitter=jitter)

@@ -48,6 +48,15 @@ EXPECTED = {
     (R.EXPIRED, True, True, True): (Frame.SHUTDOWN, True, None, None),
     (R.EXPIRED, True, False, True): (Frame.ERROR, True, None, None),
     (R.EXPIRED, True, False, False): (None, False, Raise.ABORTED, logging.INFO),
+    # Its lifetime reached (max_stream_duration): as an expiry after the start; a 503 (Retry-After) before it.
+    **{
+        (R.LIFETIME, False, r, e): (None, False, Raise.UNAVAILABLE, None)
+        for r, e in itertools.product((False, True), repeat=2)
+    },
+    (R.LIFETIME, True, True, False): (Frame.SHUTDOWN, True, None, None),
+    (R.LIFETIME, True, True, True): (Frame.SHUTDOWN, True, None, None),
+    (R.LIFETIME, True, False, True): (Frame.ERROR, True, None, None),
+    (R.LIFETIME, True, False, False): (None, False, Raise.ABORTED, logging.INFO),
 }
 
 
@@ -102,6 +111,7 @@ def test_the_ranking_runs_from_a_clean_end_to_a_client_that_stopped_reading() ->
         R.COMPLETE,
         R.FAILED,
         R.EXPIRED,
+        R.LIFETIME,
         R.SHUTDOWN,
         R.CLIENT_GONE,
         R.SEND_TIMEOUT,

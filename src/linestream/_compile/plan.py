@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import random
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -62,6 +63,16 @@ class StreamPlan:
     #: given the id of a stream read again (a durable job's): the generator's items pass through it, and
     #: ``encode`` sends what it returns as it is.
     transcoder: Callable[..., Transcoder] | None = None
+    #: ``max_stream_duration`` and ``stream_duration_jitter``: each stream ends at a moment drawn between
+    #: ``(1 - jitter) * duration`` and ``duration`` seconds after it began (``None``: no limit).
+    lifetime: tuple[float, float] | None = None
+
+    def lifetime_of_a_stream(self) -> float | None:
+        """The seconds one stream may last (drawn, so that streams opened together do not end together)."""
+        if self.lifetime is None:
+            return None
+        duration, jitter = self.lifetime
+        return duration * (1.0 - jitter * random.random())
 
     def start_message(self, status: int, extra: Sequence[tuple[bytes, bytes]] = ()) -> Message:
         """The ``http.response.start`` message; ``extra`` headers (set by the endpoint) replace the plan's."""
@@ -160,9 +171,16 @@ def build_plans(
                 shutdown_frame=stream_format.shutdown_frame(settings.sse_shutdown_retry),
                 headers=tuple(headers),
                 label=label,
+                lifetime=_lifetime(settings),
             )
         )
     return tuple(plans)
+
+
+def _lifetime(settings: Settings) -> tuple[float, float] | None:
+    if settings.max_stream_duration is None:
+        return None
+    return float(settings.max_stream_duration), float(settings.stream_duration_jitter)
 
 
 def _transcoding_plan(
@@ -193,6 +211,7 @@ def _transcoding_plan(
         headers=tuple(headers),
         label=label,
         transcoder=functools.partial(_new_transcoder, stream_format),
+        lifetime=_lifetime(settings),
     )
 
 

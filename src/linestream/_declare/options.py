@@ -90,6 +90,16 @@ class OneOf(_Check):
 
 
 @dataclasses.dataclass(frozen=True)
+class Fraction(_Check):
+    """A number from 0 (included) to 1 (excluded)."""
+
+    def __call__(self, owner: str, name: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"{owner}: {name} must be a fraction from 0 to 1 (excluded), not {value!r}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
 class Milliseconds(_Check):
     def __call__(self, owner: str, name: str, value: Any) -> Any:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
@@ -219,6 +229,8 @@ class Settings:
     body_limits: Annotated[BodyLimits, InstanceOf(BodyLimits)] = BodyLimits()
     strict_content_type: Annotated[bool, _FLAG] = True
     durable: Annotated[DurableLog | None, InstanceOf(DurableLog, optional=True)] = None
+    max_stream_duration: Annotated[float | None, Positive("seconds")] = None
+    stream_duration_jitter: Annotated[float, Fraction()] = 0.1
     # -- the app's alone ---------------------------------------------------------------------------------------
     max_sync_streams: Annotated[int, Positive("streams", optional=False)] = 64
     sync_stream_wait: Annotated[float, Positive("seconds", optional=False)] = 5.0
@@ -254,6 +266,8 @@ class StreamOptions(TypedDict, total=False):
     body_limits: BodyLimits
     strict_content_type: bool
     durable: DurableLog | None
+    max_stream_duration: float | None
+    stream_duration_jitter: float
 
 
 def _checks() -> dict[str, _Check]:

@@ -41,6 +41,7 @@ class EndReason(enum.Enum):
     COMPLETE = "complete"
     FAILED = "failed"
     EXPIRED = "credentials expired"
+    LIFETIME = "max stream duration"
     SHUTDOWN = "shutdown"
     CLIENT_GONE = "client disconnected"
     SEND_TIMEOUT = "send timeout"
@@ -102,6 +103,22 @@ _TIMED_OUT = Ending(
     )
 )
 
+
+def _ended_from_outside(
+    reason: EndReason, before_start: Raise, why: str
+) -> tuple[tuple[EndReason, bool | None, bool | None, bool | None, Ending], ...]:
+    """The rules of a stream ended on a deadline (its credentials, its lifetime): ``before_start`` raised before
+    the start; after it, "come back" where the format can say it (SSE), else its error record, else aborted."""
+    log = (logging.INFO, f"Stream %(label)s ended after %(count)d item(s): {why}.")
+    aborted = Ending(raises=Raise.ABORTED, log=log)
+    return (
+        (reason, False, None, None, Ending(raises=before_start)),
+        (reason, True, True, None, _COME_BACK),
+        (reason, True, False, True, Ending(frame=Frame.ERROR, finish=True)),
+        (reason, True, False, False, aborted),
+    )
+
+
 #: The rules the table is made of: (reason, started, resumable, records) -> ending, ``None`` matching any value.
 #: ``resumable``: the plan has a shutdown frame (SSE asks the client to come back); ``records``: it has an error
 #: record (``stream_errors="record"``). Rules are tried in order; the first that matches gives the cell.
@@ -115,19 +132,8 @@ _RULES: tuple[tuple[EndReason, bool | None, bool | None, bool | None, Ending], .
     (EndReason.SHUTDOWN, False, None, None, Ending(raises=Raise.UNAVAILABLE)),
     (EndReason.SHUTDOWN, True, True, None, _COME_BACK),
     (EndReason.SHUTDOWN, True, False, None, _NOTHING),
-    (EndReason.EXPIRED, False, None, None, Ending(raises=Raise.EXPIRED)),
-    (EndReason.EXPIRED, True, True, None, _COME_BACK),
-    (EndReason.EXPIRED, True, False, True, Ending(frame=Frame.ERROR, finish=True)),
-    (
-        EndReason.EXPIRED,
-        True,
-        False,
-        False,
-        Ending(
-            raises=Raise.ABORTED,
-            log=(logging.INFO, "Stream %(label)s ended after %(count)d item(s): its credentials expired."),
-        ),
-    ),
+    *_ended_from_outside(EndReason.LIFETIME, Raise.UNAVAILABLE, "it reached max_stream_duration"),
+    *_ended_from_outside(EndReason.EXPIRED, Raise.EXPIRED, "its credentials expired"),
 )
 
 

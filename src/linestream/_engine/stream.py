@@ -19,6 +19,7 @@ it sends the record and ends cleanly instead; on shutdown, the plan's shutdown f
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
@@ -195,8 +196,7 @@ class ItemStream:
                 self._stop()  # the server was already shutting down
             if source.producer_task:
                 self._watch()  # the stream waits for its thread from the start
-            if self._expires_in is not None:
-                task_group.start_soon(self._expire_after, self._expires_in)
+            timer = self._arm_deadline(task_group)
             source.start(spawn, state)
             try:
                 with offering_early_start(self._request_start):
@@ -219,6 +219,8 @@ class ItemStream:
                 if self._watchdog is not None:
                     self._watchdog.stop()
                     self._watchdog = None
+                if timer is not None:
+                    timer.cancel()
                 task_group.cancel_helpers()
                 if not source.finished:
                     with anyio.CancelScope(shield=True):
@@ -244,9 +246,29 @@ class ItemStream:
         self.source.cancel()
         self._task_group.cancel()
 
-    async def _expire_after(self, seconds: float) -> None:
+    def _arm_deadline(self, task_group: StreamTasks) -> asyncio.TimerHandle | None:
+        """End the stream when its credentials expire or it reaches its lifetime (``max_stream_duration``),
+        whichever comes first: a timer of the loop (no task for an idle stream to hold), or a helper task on a
+        loop that is not asyncio's."""
+        deadlines = []
+        if self._expires_in is not None:
+            deadlines.append((self._expires_in, EndReason.EXPIRED))
+        lifetime = self.plan.lifetime_of_a_stream()
+        if lifetime is not None:
+            deadlines.append((lifetime, EndReason.LIFETIME))
+        if not deadlines:
+            return None
+        seconds, reason = min(deadlines, key=lambda deadline: deadline[0])
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - not asyncio (trio)
+            task_group.start_soon(self._end_after, seconds, reason)
+            return None
+        return loop.call_later(max(seconds, 0.0), self._end_because, reason)
+
+    async def _end_after(self, seconds: float, reason: EndReason) -> None:  # pragma: no cover - trio only
         await anyio.sleep(max(seconds, 0.0))
-        self._end_because(EndReason.EXPIRED)
+        self._end_because(reason)
 
     def _on_send_timeout(self) -> None:
         """A send blocked for ``send_timeout`` seconds: the client stopped reading."""
@@ -358,7 +380,7 @@ class ItemStream:
             details = {"label": plan.label, "count": count, "error": error, "timeout": plan.send_timeout}
             logger.log(level, message, details, exc_info=error if ending.frame is Frame.ERROR else None)
         reason = state.reason
-        cause = _EXPIRED if reason is EndReason.EXPIRED else error
+        cause = _EXPIRED if reason is EndReason.EXPIRED else _LIFETIME if reason is EndReason.LIFETIME else error
         if ending.frame is not None or ending.finish:
             frames = []
             if ending.frame is Frame.END and plan.end_record is not None:
@@ -383,6 +405,8 @@ class ItemStream:
         if raises is Raise.ERROR and error is not None:
             raise error
         if raises is Raise.UNAVAILABLE:
+            if reason is EndReason.LIFETIME:
+                raise _LIFETIME
             raise HTTPException(503, "The server is shutting down; retry on another instance or later.")
         if raises is Raise.EXPIRED:
             raise _EXPIRED
@@ -392,6 +416,11 @@ class ItemStream:
             raise StreamAborted(plan.label, count) from cause
 
 
+#: Why a stream that reached its lifetime ends (``max_stream_duration``): its error record, in a format that
+#: cannot ask its client to come back.
+_LIFETIME = HTTPException(
+    503, "The stream reached its maximum duration (max_stream_duration); reconnect to go on.", {"Retry-After": "0"}
+)
 #: Why a stream whose credentials expired ends: a 401 before its start, its error record after it.
 _EXPIRED = HTTPException(
     401, "The credentials of this stream expired; reconnect with fresh ones.", {"WWW-Authenticate": "Bearer"}

@@ -140,6 +140,7 @@ class _ResponsesTranscoder(PartTranscoder):
         #: The message or reasoning item being written: its type, the item, its output index, its text so far.
         self.current: dict[str, Any] | None = None
         self.items_of_calls: dict[str, dict[str, Any]] = {}
+        self._delta_event: tuple[bytes, bytes, bytes] | None = None
 
     def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         frame = event(kind, {"type": kind, "sequence_number": self.sequence, **data})
@@ -194,7 +195,8 @@ class _ResponsesTranscoder(PartTranscoder):
                 "content": [],
             }
         self.output.append(item)
-        self.current = {"type": kind, "item": item, "index": index, "text": ""}
+        self.current = {"type": kind, "item": item, "index": index, "text": []}
+        self._delta_event = None
         frames += self._event("response.output_item.added", {"output_index": index, "item": dict(item)})
         if kind == "message":
             part = {"type": "output_text", "text": "", "annotations": []}
@@ -209,7 +211,7 @@ class _ResponsesTranscoder(PartTranscoder):
         if current is None:
             return b""
         self.current = None
-        item, index, text = current["item"], current["index"], current["text"]
+        item, index, text = current["item"], current["index"], "".join(current["text"])
         where = {"item_id": item["id"], "output_index": index, "content_index": 0}
         if current["type"] == "message":
             part = {"type": "output_text", "text": text, "annotations": []}
@@ -224,14 +226,25 @@ class _ResponsesTranscoder(PartTranscoder):
     def on_text(self, text: str) -> bytes:
         frames = self._open("message")
         assert self.current is not None
-        self.current["text"] += text
-        where = {"item_id": self.current["item"]["id"], "output_index": self.current["index"], "content_index": 0}
-        return frames + self._event("response.output_text.delta", {**where, "delta": text, "logprobs": []})
+        current = self.current
+        current["text"].append(text)
+        if self._delta_event is None:
+            # The bytes around a text delta's sequence number and text, made once per message.
+            where = f'"item_id":"{current["item"]["id"]}","output_index":{current["index"]},"content_index":0'
+            self._delta_event = (
+                b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":',
+                ("," + where + ',"delta":').encode(),
+                b',"logprobs":[]}\n\n',
+            )
+        before, middle, after = self._delta_event
+        frame = before + str(self.sequence).encode() + middle + pydantic_core.to_json(text) + after
+        self.sequence += 1
+        return frames + frame
 
     def on_reasoning(self, text: str) -> bytes:
         frames = self._open("reasoning")
         assert self.current is not None
-        self.current["text"] += text
+        self.current["text"].append(text)
         where = {"item_id": self.current["item"]["id"], "output_index": self.current["index"], "content_index": 0}
         return frames + self._event("response.reasoning_text.delta", {**where, "delta": text})
 

@@ -54,12 +54,17 @@ def new_id(prefix: str) -> str:
 class ToolCallState:
     """A tool call while its arguments arrive: its place among the answer's calls and its JSON so far."""
 
-    __slots__ = ("arguments", "done", "id", "index", "name")
+    __slots__ = ("done", "fragments", "id", "index", "name")
 
     def __init__(self, id: str, name: str, index: int) -> None:
         self.id, self.name, self.index = id, name, index
-        self.arguments = ""
+        self.fragments: list[str] = []
         self.done = False
+
+    @property
+    def arguments(self) -> str:
+        """The JSON text of its arguments so far."""
+        return "".join(self.fragments)
 
 
 class PartTranscoder(Transcoder):
@@ -120,7 +125,7 @@ class PartTranscoder(Transcoder):
             call = self.tool_calls.get(part.id)
             if call is None or call.done:
                 raise ValueError(f"llm.ToolCallDelta for tool call {part.id!r}, which is not started (or complete)")
-            call.arguments += part.arguments
+            call.fragments.append(part.arguments)
             return self.on_tool_delta(call, part.arguments)
         if isinstance(part, ToolCall):
             call = self.tool_calls.get(part.id)
@@ -131,7 +136,7 @@ class PartTranscoder(Transcoder):
             if call.done:
                 raise ValueError(f"llm.ToolCall {part.id!r} is complete already")
             if not call.arguments:
-                call.arguments = part.arguments
+                call.fragments = [part.arguments]
                 frames += self.on_tool_delta(call, part.arguments)
             elif call.arguments != part.arguments:
                 raise ValueError(f"llm.ToolCall {part.id!r}: its arguments differ from its fragments")
