@@ -1,4 +1,5 @@
-"""The ``linestream`` command: run an app, print its OpenAPI document, generate a client, or tail a stream."""
+"""The ``linestream`` command: run an app, print its OpenAPI document, generate a client, tail a stream, or check
+a deployed one (``doctor``, in ``_doctor.py``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Any, NoReturn
 import click
 import httpx
 
+from linestream.cli._doctor import doctor
 from linestream.cli._load import import_string, load_app
+from linestream.cli._options import FORMAT_NAMES, header_option
 
 __all__ = ["main"]
-
-FORMAT_NAMES = ["jsonl", "ndjson", "json-seq", "sse", "json"]
 
 
 class _Fail(click.ClickException):
@@ -246,7 +247,7 @@ def tail(
     from linestream.client import Client, HTTPStatusError, RetryPolicy, StreamError, StreamTruncated
     from linestream.exceptions import StreamDecodeError
 
-    request_headers = dict(_header(value) for value in headers)
+    request_headers = dict(header_option(value) for value in headers)
     progress = _Progress(sys.stderr.isatty())
     # What the client warns of (an SSE stream that lost messages) goes to stderr, beside the items, on a line
     # of its own.
@@ -334,13 +335,6 @@ def _tail_once(
                 progress.tick()
 
 
-def _header(value: str) -> tuple[str, str]:
-    name, colon, content = value.partition(":")
-    if not colon or not name.strip():
-        raise click.BadParameter(f"expected NAME:VALUE, got {value!r}", param_hint="--header")
-    return name.strip(), content.strip()
-
-
 class _Printer:
     def __init__(self, pretty: bool, progress: _Progress) -> None:
         self.pretty = pretty
@@ -407,6 +401,9 @@ class _Progress:
         self.clear()
         sys.stderr.write(f"{self._status(time.monotonic())}\n")
         sys.stderr.flush()
+
+
+cli.add_command(doctor)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
