@@ -31,10 +31,11 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
-    from linestream._app import LineStream, StreamStats
+    from linestream._app import LineStream
     from linestream._bind.forms import UploadFile
     from linestream._declare.options import BodyLimits
     from linestream._early_start import response_may_start
+    from linestream._engine.runtime import StreamStats
     from linestream._http_errors import (
         HTTPException,
         InvalidRequestItem,
@@ -77,7 +78,7 @@ _LOCATIONS = {
     "Security": "linestream.params",
     "SecurityScopes": "linestream.params",
     "SerializedItem": "linestream._serialization",
-    "StreamStats": "linestream._app",
+    "StreamStats": "linestream._engine.runtime",
     "UploadFile": "linestream._bind.forms",
     "WebSocket": "starlette.websockets",
     "WebSocketDisconnect": "starlette.websockets",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import inspect
 import warnings
@@ -28,13 +27,14 @@ from linestream._declare.options import (
     check_options,
 )
 from linestream._declare.route import RouteOptions
-from linestream._engine.runtime import AppRuntime
+from linestream._engine.runtime import AppRuntime, StreamStats
 from linestream._engine.shutdown import shutdown_signals
 from linestream._fastapi import COMPAT_MODES
 from linestream._problem import default_exception_handlers, problem_response
 from linestream._routing.dispatch import DirectDispatch
 from linestream._routing.route import APIRoute
 from linestream._routing.router import APIRouter, PathOperationDecorators
+from linestream._shared_limits import SharedStreamLimits
 from linestream.openapi import OPENAPI_VERSIONS, DocumentationPages, build_openapi, documentation_routes
 
 __all__ = ["LineStream", "StreamStats"]
@@ -56,18 +56,6 @@ def _head_size(scope: Scope) -> int:
     for name, value in scope["headers"]:
         size += len(name) + len(value)
     return size
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StreamStats:
-    """What an app is streaming right now (``LineStream.stream_stats()``), e.g. for metrics.
-
-    ``open``: streams being served; ``sync_running``: ``def`` generator streams holding a worker thread (at most
-    ``max_sync_streams``).
-    """
-
-    open: int
-    sync_running: int
 
 
 class LineStream(PathOperationDecorators, Starlette):
@@ -116,16 +104,16 @@ class LineStream(PathOperationDecorators, Starlette):
     dependencies torn down, SSE clients sent ``retry: sse_shutdown_retry`` (milliseconds) so that they
     reconnect (to another instance) after that delay; other formats see a truncated stream.
 
-    A parameter annotated ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body
-    decoded and validated item by item as it arrives. ``body_limits`` (a ``BodyLimits``) bounds every request
-    body: size, item size and count, time, decompression, and the errors listed in a 422.
+    A parameter ``AsyncIterable[Item]`` (``Iterable[Item]`` in a ``def``) receives the request body item by item
+    as it arrives; ``body_limits`` (a ``BodyLimits``) bounds every request body (docs/reliability.md).
     ``max_streams`` bounds the streams the app serves at once (503 with Retry-After past it, before any item),
     ``max_streams_per_client`` those of one client (429), keyed by the value of the dependency
-    ``stream_client_key`` (the user id, the API key), by default by the client's address.
+    ``stream_client_key`` (the user id, the API key; by default the client's address); counted by every worker
+    with ``shared_stream_limits`` (``linestream.limits.RedisStreamLimits``).
     ``max_request_head_size`` bounds the request line and headers together (431; ``None``: the server's limit).
 
     ``topic_backend`` (a ``linestream.topics`` backend, e.g. ``RedisBackend``) is started with the app (start-up
-    fails if it cannot be reached) and closed at shutdown, after the open streams ended.
+    fails if it cannot be reached), and closed at shutdown after the open streams ended.
     """
 
     def __init__(
@@ -165,6 +153,7 @@ class LineStream(PathOperationDecorators, Starlette):
         topic_backend: contextlib.AbstractAsyncContextManager[Any] | None = None,
         max_streams: int | None = None,
         max_streams_per_client: int | None = None,
+        shared_stream_limits: SharedStreamLimits | None = None,
         stream_client_key: Callable[..., Any] | None = None,
         error_format: str | None = None,
         compat: Literal["fastapi"] | None = None,
@@ -196,6 +185,7 @@ class LineStream(PathOperationDecorators, Starlette):
             max_request_head_size=max_request_head_size,
             max_streams=max_streams,
             max_streams_per_client=max_streams_per_client,
+            shared_stream_limits=shared_stream_limits,
             stream_client_key=stream_client_key,
             fastapi_compat=compat == "fastapi",
         )

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from typing_extensions import TypedDict
 
 from linestream._durable_log import DurableLog
+from linestream._shared_limits import SharedStreamLimits
 from linestream.exceptions import EndpointDefinitionError
 from linestream.streams import FORMATS, StreamFormat, format_named
 
@@ -238,6 +239,7 @@ class Settings:
     max_streams: Annotated[int | None, Positive("streams")] = None
     max_streams_per_client: Annotated[int | None, Positive("streams")] = None
     stream_client_key: Annotated[Callable[..., Any] | None, Dependency()] = None
+    shared_stream_limits: Annotated[SharedStreamLimits | None, InstanceOf(SharedStreamLimits, optional=True)] = None
     #: ``LineStream(compat="fastapi")``: answer as FastAPI does (see ``linestream._fastapi``).
     fastapi_compat: Annotated[bool, _FLAG] = False
 

@@ -8,6 +8,7 @@ overrides. Routes never look the app up at request time.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
@@ -20,10 +21,22 @@ from linestream._engine.shutdown import OpenStreams
 from linestream._engine.slots import StreamSlots
 from linestream.exceptions import HTTPException
 
-__all__ = ["AppRuntime", "DependencyOverrides"]
+__all__ = ["AppRuntime", "DependencyOverrides", "StreamStats"]
 
 DependencyOverrides = Mapping[Callable[..., Any], Callable[..., Any]]
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamStats:
+    """What an app is streaming right now (``LineStream.stream_stats()``), e.g. for metrics.
+
+    ``open``: streams being served; ``sync_running``: ``def`` generator streams holding a worker thread (at most
+    ``max_sync_streams``).
+    """
+
+    open: int
+    sync_running: int
 
 
 class AppRuntime:
@@ -44,7 +57,9 @@ class AppRuntime:
         self.settings = settings if settings is not None else Settings()
         self.open_streams = OpenStreams()
         #: The app's stream limits (``max_streams``, ``max_streams_per_client``) and the slots taken.
-        self.stream_slots = StreamSlots(self.settings.max_streams, self.settings.max_streams_per_client)
+        self.stream_slots = StreamSlots(
+            self.settings.max_streams, self.settings.max_streams_per_client, self.settings.shared_stream_limits
+        )
         self._overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self._sync_limiter: anyio.CapacityLimiter | None = None
         self._sync_threads: anyio.CapacityLimiter | None = None
@@ -131,8 +146,9 @@ class AppRuntime:
         the app's own tasks (waited for when the lifespan ends, or cancelled: see ``spawn``)."""
         self._sync_limiter = self._sync_threads = None
         self._limiters()
+        shared = self.settings.shared_stream_limits
         try:
-            async with anyio.create_task_group() as background:
+            async with shared or contextlib.nullcontext(), anyio.create_task_group() as background:
                 self._background = background
                 try:
                     yield

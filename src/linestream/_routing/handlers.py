@@ -211,7 +211,11 @@ class StreamHandler(RouteHandler):
             arguments = await solve_arguments(compiled.spec, compiled.extra_dependencies, binding)
             slots = self.runtime.stream_slots
             if slots.limited:
-                binding.stack.callback(slots.take(await self._client_key(binding)))
+                key = await self._client_key(binding)
+                if slots.shared is not None:
+                    binding.stack.push_async_callback(await slots.take_shared(key))
+                else:
+                    binding.stack.callback(slots.take(key))
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise

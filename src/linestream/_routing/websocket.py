@@ -168,7 +168,11 @@ class APIWebSocketRoute(WebSocketRoute):
             slots = runtime.stream_slots
             if slots.limited:
                 # A WebSocket is a stream: it takes a slot, refused at the handshake past a limit.
-                binding.stack.callback(slots.take(await self._client_key(binding)))
+                key = await self._client_key(binding)
+                if slots.shared is not None:
+                    binding.stack.push_async_callback(await slots.take_shared(key))
+                else:
+                    binding.stack.callback(slots.take(key))
         except RequestValidationError as exc:
             error = WebSocketRequestValidationError(exc.errors, errors_omitted=exc.errors_omitted)
             await _refuse(websocket, error)
