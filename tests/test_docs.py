@@ -18,6 +18,7 @@ DOCUMENTS = [
     "docs/index.md",
     "docs/durable-streams.md",
     "docs/llm.md",
+    "docs/operations.md",
 ]
 
 

@@ -36,6 +36,7 @@ from linestream._routing.route import APIRoute
 from linestream._routing.router import APIRouter, PathOperationDecorators
 from linestream._shared_limits import SharedStreamLimits
 from linestream.openapi import OPENAPI_VERSIONS, DocumentationPages, build_openapi, documentation_routes
+from linestream.telemetry import StreamTelemetry
 
 __all__ = ["LineStream", "StreamStats"]
 
@@ -109,7 +110,8 @@ class LineStream(PathOperationDecorators, Starlette):
     ``max_streams`` bounds the streams the app serves at once (503 with Retry-After past it, before any item),
     ``max_streams_per_client`` those of one client (429), keyed by the value of the dependency
     ``stream_client_key`` (the user id, the API key; by default the client's address); counted by every worker
-    with ``shared_stream_limits`` (``linestream.limits.RedisStreamLimits``).
+    with ``shared_stream_limits`` (``linestream.limits.RedisStreamLimits``). ``telemetry`` (a
+    ``linestream.telemetry.StreamTelemetry``) records a span and metrics per stream (docs/operations.md).
     ``max_request_head_size`` bounds the request line and headers together (431; ``None``: the server's limit).
 
     ``topic_backend`` (a ``linestream.topics`` backend, e.g. ``RedisBackend``) is started with the app (start-up
@@ -154,6 +156,7 @@ class LineStream(PathOperationDecorators, Starlette):
         max_streams: int | None = None,
         max_streams_per_client: int | None = None,
         shared_stream_limits: SharedStreamLimits | None = None,
+        telemetry: StreamTelemetry | None = None,
         stream_client_key: Callable[..., Any] | None = None,
         error_format: str | None = None,
         compat: Literal["fastapi"] | None = None,
@@ -186,6 +189,7 @@ class LineStream(PathOperationDecorators, Starlette):
             max_streams=max_streams,
             max_streams_per_client=max_streams_per_client,
             shared_stream_limits=shared_stream_limits,
+            telemetry=telemetry,
             stream_client_key=stream_client_key,
             fastapi_compat=compat == "fastapi",
         )

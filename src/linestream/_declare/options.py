@@ -25,6 +25,7 @@ from linestream._durable_log import DurableLog
 from linestream._shared_limits import SharedStreamLimits
 from linestream.exceptions import EndpointDefinitionError
 from linestream.streams import FORMATS, StreamFormat, format_named
+from linestream.telemetry import StreamTelemetry
 
 __all__ = [
     "DEFAULT",
@@ -240,6 +241,7 @@ class Settings:
     max_streams_per_client: Annotated[int | None, Positive("streams")] = None
     stream_client_key: Annotated[Callable[..., Any] | None, Dependency()] = None
     shared_stream_limits: Annotated[SharedStreamLimits | None, InstanceOf(SharedStreamLimits, optional=True)] = None
+    telemetry: Annotated[StreamTelemetry | None, InstanceOf(StreamTelemetry, optional=True)] = None
     #: ``LineStream(compat="fastapi")``: answer as FastAPI does (see ``linestream._fastapi``).
     fastapi_compat: Annotated[bool, _FLAG] = False
 

@@ -23,7 +23,7 @@ import enum
 import itertools
 import logging
 
-__all__ = ["ENDINGS", "EndReason", "Ending", "Phase", "StreamState", "ending_for"]
+__all__ = ["ENDINGS", "EndReason", "Ending", "Phase", "StreamState", "ending_for", "outcome"]
 
 
 class Phase(enum.Enum):
@@ -157,6 +157,23 @@ ENDINGS = _build()
 def ending_for(reason: EndReason, started: bool, *, resumable: bool, records: bool) -> Ending:
     """The cell of ``ENDINGS`` for a stream that ends for ``reason``."""
     return ENDINGS[(reason, started, resumable, records)]
+
+
+_OUTCOMES = {
+    EndReason.COMPLETE: "complete",
+    EndReason.CLIENT_GONE: "disconnected",
+    EndReason.SHUTDOWN: "shutdown",
+    EndReason.EXPIRED: "expired",
+    EndReason.LIFETIME: "lifetime",
+    EndReason.SEND_TIMEOUT: "send timeout",
+}
+
+
+def outcome(state: StreamState) -> str:
+    """How a stream ended, in the words of its telemetry (``linestream.telemetry.OUTCOMES``)."""
+    if state.reason is EndReason.FAILED:
+        return "truncated" if state.started else "error before start"
+    return _OUTCOMES.get(state.reason, "shutdown") if state.reason is not None else "shutdown"
 
 
 class StreamState:

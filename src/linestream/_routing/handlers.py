@@ -30,6 +30,7 @@ from linestream._engine.async_source import AsyncItemSource
 from linestream._engine.expiry import seconds_left
 from linestream._engine.receive import ReceiveChannel
 from linestream._engine.runtime import AppRuntime
+from linestream._engine.state import outcome
 from linestream._engine.stream import ItemSource, ItemStream
 from linestream._engine.sync_source import SyncItemSource
 from linestream._engine.transcode import transcoded, transcoded_sync
@@ -212,10 +213,16 @@ class StreamHandler(RouteHandler):
             slots = self.runtime.stream_slots
             if slots.limited:
                 key = await self._client_key(binding)
-                if slots.shared is not None:
-                    binding.stack.push_async_callback(await slots.take_shared(key))
-                else:
-                    binding.stack.callback(slots.take(key))
+                try:
+                    if slots.shared is not None:
+                        binding.stack.push_async_callback(await slots.take_shared(key))
+                    else:
+                        binding.stack.callback(slots.take(key))
+                except HTTPException:
+                    telemetry = compiled.settings.telemetry
+                    if telemetry is not None:
+                        telemetry.refused(f"{request.method} {compiled.declaration.path}", plan.format.name)
+                    raise
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise
@@ -288,6 +295,13 @@ class _StreamResponse(Response):
         binding = self.binding
         handler = self.handler
         runtime = handler.runtime
+        telemetry = handler.compiled.settings.telemetry
+        record = None
+        if telemetry is not None:
+            keepalive = self.plan.keepalive
+            route = f"{scope['method']} {handler.compiled.declaration.path}"
+            record = telemetry.stream(route, self.plan.format.name, keepalive and keepalive[1])
+            send = record.wrap(send)
         try:
             stream = handler.open_stream(scope, receive, self)
             try:
@@ -304,6 +318,9 @@ class _StreamResponse(Response):
                 if error is exc:
                     raise
                 raise error from exc
+            finally:
+                if record is not None:
+                    record.end(outcome(stream.state), stream.source.count)
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise
