@@ -66,3 +66,22 @@ async def big() -> AsyncIterator[dict[str, str]]:
 @app.get("/produced")
 async def produced() -> dict[str, int]:
     return PRODUCED
+
+
+ARRIVALS: list[float] = []
+
+
+@app.post("/upload")
+async def upload(items: AsyncIterator[dict[str, int]]) -> dict[str, list[float]]:
+    """Each item of a streamed body, as it arrives: when (seconds after the first)."""
+    import time
+
+    arrivals: list[float] = []
+    async for _ in items:
+        arrivals.append(time.monotonic())
+    return {"after_first": [moment - arrivals[0] for moment in arrivals]}
+
+
+@app.get("/page")
+async def page() -> dict[str, str]:
+    return {"page": "an origin for the browser's fetch"}
