@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
+from tests.apps import servers_app
+from tests.conftest import free_port, serve
 
 ROOT = Path(__file__).parent.parent
 
@@ -84,3 +85,14 @@ def test_chromium_streams_a_request_body_over_http2(browser: Any, https_url: str
     assert after_first[1] >= 0.2
     assert after_first[2] - after_first[1] >= 0.2
     assert "h2" in result["protocol"]
+
+
+def test_chromium_refuses_to_stream_a_request_body_over_http1(browser: Any) -> None:
+    with serve(servers_app.app) as url:
+        page = browser.new_page()
+        try:
+            page.goto(f"{url}/page")
+            failure = page.evaluate(f"(url) => ({UPLOAD})(url).catch((error) => String(error))", f"{url}/upload")
+        finally:
+            page.close()
+    assert "Failed to fetch" in failure
