@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from linestream import Header, HTTPException, LineStream
 from linestream.telemetry import StreamTelemetry
+from linestream.topics import SerializedItem, Topic
 from tests.conftest import serve, wait_for
 
 spans = InMemorySpanExporter()
@@ -189,3 +190,60 @@ def test_a_prometheus_scrape_of_the_same_server_has_the_stream_metrics(url: str)
     assert 'linestream_route="GET /items"' in scrape
     assert "linestream_stream_duration_seconds_bucket" in scrape
     assert "linestream_stream_time_to_first_item_seconds_count" in scrape
+
+
+@app.post("/upload")
+async def upload(items: AsyncIterator[dict[str, int]]) -> dict[str, int]:
+    return {"count": len([item async for item in items])}
+
+
+def test_streamed_request_bodies_count_their_items_and_refusals(url: str) -> None:
+    before = value("linestream.request.items", route="POST /upload")
+    refused = sum(
+        point.value
+        for point in points("linestream.request.refused")
+        if point.attributes["http.response.status_code"] == 422
+    )
+    body = b'{"n":1}\n{"n":2}\n'
+    assert httpx.post(url + "/upload", content=body, headers={"content-type": "application/jsonl"}).json() == {
+        "count": 2
+    }
+    bad = httpx.post(url + "/upload", content=b'{"n":1}\n[oops\n', headers={"content-type": "application/jsonl"})
+    assert bad.status_code == 422
+    assert value("linestream.request.items", route="POST /upload") == before + 3  # 2, then 1 before the bad one
+    after = sum(
+        point.value
+        for point in points("linestream.request.refused")
+        if point.attributes["http.response.status_code"] == 422
+    )
+    assert after == refused + 1
+
+
+orders = Topic("telemetry-orders", dict, telemetry=app.settings.telemetry)
+
+
+@app.post("/orders", status_code=201)
+async def place(order: dict[str, int]) -> dict[str, str]:
+    return {"id": await orders.publish(order)}
+
+
+@app.get("/orders/live")
+async def live() -> AsyncIterator[SerializedItem[dict[str, int]]]:
+    async for message in orders.subscribe():
+        yield message
+
+
+def test_a_topic_counts_its_publishes_and_its_subscribers_lag(url: str) -> None:
+    before = value("linestream.topic.published", topic="telemetry-orders")
+    lags = value("linestream.topic.lag", topic="telemetry-orders")
+    with (
+        httpx.Client(base_url=url) as client,
+        client.stream("GET", "/orders/live", headers={"x-client": "subscriber"}) as live_stream,
+    ):
+        lines = live_stream.iter_lines()
+        wait_for(lambda: orders.subscribers == 1, timeout=5)
+        client.post("/orders", json={"n": 1})
+        assert next(lines) == '{"n":1}'
+        lines.close()
+    assert value("linestream.topic.published", topic="telemetry-orders") == before + 1
+    assert value("linestream.topic.lag", topic="telemetry-orders") == lags + 1  # one delivery measured

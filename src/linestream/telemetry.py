@@ -20,7 +20,13 @@ method and the route's path template, and ``linestream.format``):
 - ``linestream.stream.items``, ``linestream.stream.bytes`` (counters): what was sent;
 - ``linestream.stream.refused`` (counter): streams refused by a limit (``max_streams``,
   ``max_streams_per_client``: 503 or 429 before any item);
-- ``linestream.stream.blocked_time`` (counter, seconds): how long sends waited for slow clients.
+- ``linestream.stream.blocked_time`` (counter, seconds): how long sends waited for slow clients;
+- ``linestream.topic.published``, ``linestream.topic.lag`` (histogram, seconds: from a message's publish to its
+  delivery to a subscriber) and ``linestream.topic.gaps``, by ``linestream.topic``, for a
+  ``Topic(..., telemetry=)``;
+- ``linestream.request.items`` and ``linestream.request.refused`` (counters, by ``linestream.route``; the second
+  by ``http.response.status_code``): the items of streamed request bodies read, and the bodies refused midway
+  (an invalid item: 422; a limit: 413, 408).
 
 Without ``telemetry=`` nothing is measured and nothing costs; with it and no SDK installed, the API's no-op
 providers record nothing. See docs/operations.md.
@@ -32,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["OUTCOMES", "StreamRecord", "StreamTelemetry"]
+__all__ = ["OUTCOMES", "StreamRecord", "StreamTelemetry", "TopicTelemetry"]
 
 #: How a stream can end, as ``linestream.outcome`` says it.
 OUTCOMES = (
@@ -75,7 +81,8 @@ class StreamTelemetry:
         self._trace = trace
         self._metrics = metrics
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("linestream")
-        meter = (meter_provider or metrics.get_meter_provider()).get_meter("linestream")
+        meter = self._meter = (meter_provider or metrics.get_meter_provider()).get_meter("linestream")
+        self._topics: tuple[Any, Any, Any] | None = None
         #: The streams open now, by their attributes (read when the metrics are collected: no measure per stream).
         self._open: dict[tuple[str, str], int] = {}
         #: The attributes of each (route, format), and with each outcome: made once, not per stream.
@@ -101,6 +108,14 @@ class StreamTelemetry:
         self.blocked = meter.create_counter(
             "linestream.stream.blocked_time", unit="s", description="Time sends waited for slow clients."
         )
+        self.received = meter.create_counter(
+            "linestream.request.items", unit="{item}", description="Items of streamed request bodies read."
+        )
+        self.bodies_refused = meter.create_counter(
+            "linestream.request.refused",
+            unit="{request}",
+            description="Streamed request bodies refused midway (an invalid item, a limit), by status.",
+        )
 
     def attributes(self, route: str, format: str, outcome: str | None = None) -> dict[str, str]:
         """The attributes of a measure of ``route`` in ``format`` (and ``outcome``)."""
@@ -121,9 +136,59 @@ class StreamTelemetry:
         """Begin the record of one stream of ``route`` in ``format`` (whose keep-alive is not an item)."""
         return StreamRecord(self, route, format, keepalive)
 
+    def request_items(self, route: str) -> Callable[[int, int | None], None]:
+        """What a streamed request body of ``route`` tells when it ends: its valid items, and the status that
+        refused it (``None``: read to its end)."""
+        attributes = {"linestream.route": route}
+
+        def ended(items: int, status: int | None) -> None:
+            if items:
+                self.received.add(items, attributes)
+            if status is not None:
+                self.bodies_refused.add(1, {**attributes, "http.response.status_code": status})
+
+        return ended
+
+    def topic(self, name: str) -> TopicTelemetry:
+        """The measures of the topic ``name`` (``Topic(..., telemetry=)``)."""
+        if self._topics is None:
+            meter = self._meter
+            self._topics = (
+                meter.create_counter("linestream.topic.published", unit="{message}", description="Messages published."),
+                meter.create_histogram(
+                    "linestream.topic.lag",
+                    unit="s",
+                    description="From a message's publish to its delivery to a subscriber (the fan-out's lag).",
+                ),
+                meter.create_counter(
+                    "linestream.topic.gaps", unit="{gap}", description="Messages lost by a slow subscriber, as gaps."
+                ),
+            )
+        return TopicTelemetry(name, *self._topics)
+
     def refused(self, route: str, format: str) -> None:
         """A stream refused by a limit before it began (503 or 429)."""
         self.refusals.add(1, self.attributes(route, format))
+
+
+class TopicTelemetry:
+    """The measures of one topic: publishes (in this process), and, for its subscribers here, each message's
+    lag from its publish (by the message id's clock: the publishing host's, or Redis's) and the gaps."""
+
+    __slots__ = ("_attributes", "_gaps", "_lag", "_published")
+
+    def __init__(self, name: str, published: Any, lag: Any, gaps: Any) -> None:
+        self._attributes = {"linestream.topic": name}
+        self._published, self._lag, self._gaps = published, lag, gaps
+
+    def published(self) -> None:
+        self._published.add(1, self._attributes)
+
+    def delivered(self, published_ms: int, after_gap: bool) -> None:
+        """A message published at ``published_ms`` (epoch milliseconds) reached a subscriber."""
+        self._lag.record(max(time.time() * 1000 - published_ms, 0.0) / 1000, self._attributes)
+        if after_gap:
+            self._gaps.add(1, self._attributes)
 
 
 class StreamRecord:

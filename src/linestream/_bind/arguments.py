@@ -65,6 +65,7 @@ async def solve_arguments(spec: EndpointSpec, extra: list[SubDependency], bindin
             request.headers.get("content-encoding", ""),
             stream.validator,
             binding.body_limits,
+            binding.items_received,
         )
         result[stream.name] = items if stream.is_async else SyncRequestItems(items)
     return result

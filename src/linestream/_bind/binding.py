@@ -79,6 +79,7 @@ class RequestBinding:
         "fastapi",
         "file_bytes",
         "form",
+        "items_received",
         "overrides",
         "response",
         "stack",
@@ -97,6 +98,9 @@ class RequestBinding:
     ) -> None:
         #: The request (or the WebSocket).
         self.connection = connection
+        #: Told how a streamed request body ended (its items, and the status that refused it, if one did), when
+        #: the app has telemetry.
+        self.items_received: Callable[[int, int | None], None] | None = None
         #: A body without a Content-Type is refused (415), not read as JSON (see ``LineStream``).
         self.strict_content_type = strict_content_type
         #: Bodies and errors as FastAPI reads and reports them (``LineStream(compat="fastapi")``).

@@ -15,7 +15,7 @@ HTTP errors the endpoint may catch; escaping before the response started they be
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -51,6 +51,7 @@ class RequestItems:
         content_encoding: str,
         validator: ItemValidator,
         limits: BodyLimits,
+        on_end: Callable[[int, int | None], None] | None = None,
     ) -> None:
         stream_format = format_for_media_type(content_type or "application/jsonl")
         if stream_format is None or not stream_format.uploads:
@@ -69,28 +70,47 @@ class RequestItems:
         #: Since when the client owes the next item (``None``: it is not waited for yet).
         self._waiting_since: float | None = None
         self.count = 0
+        #: The items that passed validation.
+        self.valid = 0
+        #: Told once how the body ended: the items read, and the status that refused it (``None``: complete).
+        self._on_end = on_end
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
     async def __anext__(self) -> Any:
-        while self._position >= len(self._frames):
-            if self._done:
-                raise StopAsyncIteration
-            await self._read()
-        frame = self._frames[self._position]
-        self._position += 1
-        return self._item(frame)
+        try:
+            while self._position >= len(self._frames):
+                if self._done:
+                    self._ended(None)
+                    raise StopAsyncIteration
+                await self._read()
+            frame = self._frames[self._position]
+            self._position += 1
+            return self._item(frame)
+        except HTTPException as exc:
+            self._ended(exc.status_code)
+            raise
+
+    def _ended(self, status: int | None) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end(self.valid, status)
 
     async def next_batch(self) -> list[Any]:
         """The items of the next slice of the body (empty list: the body ended); for ``SyncRequestItems``."""
-        while self._position >= len(self._frames):
-            if self._done:
-                return []
-            await self._read()
-        frames = self._frames[self._position :]
-        self._position = len(self._frames)
-        return [self._item(frame) for frame in frames]
+        try:
+            while self._position >= len(self._frames):
+                if self._done:
+                    self._ended(None)
+                    return []
+                await self._read()
+            frames = self._frames[self._position :]
+            self._position = len(self._frames)
+            return [self._item(frame) for frame in frames]
+        except HTTPException as exc:
+            self._ended(exc.status_code)
+            raise
 
     async def _read(self) -> None:
         """One step: frame the next decoded slice (after letting other tasks run), or receive more body."""
@@ -154,7 +174,7 @@ class RequestItems:
         if limit is not None and line > limit:
             raise HTTPException(413, f"The request body holds more than {limit} items; {body_limit('max_items')}.")
         try:
-            return self._validator.validate(frame.data)
+            item = self._validator.validate(frame.data)
         except ValueError as exc:
             if not isinstance(exc, pydantic.ValidationError):
                 raise InvalidRequestItem(
@@ -162,6 +182,8 @@ class RequestItems:
                 ) from exc
             errors, omitted = located_errors(exc, ("body", line), self._limits.max_errors)
             raise InvalidRequestItem(line, errors, errors_omitted=omitted) from exc
+        self.valid += 1
+        return item
 
 
 class SyncRequestItems:

@@ -88,6 +88,9 @@ class RouteHandler:
                     settings.strict_content_type,
                     fastapi=settings.fastapi_compat,
                 )
+                if settings.telemetry is not None and compiled.spec.body_stream is not None:
+                    route = f"{scope['method']} {compiled.declaration.path}"
+                    binding.items_received = settings.telemetry.request_items(route)
                 # Whatever the handler does, function-scoped dependencies exit before the request's.
                 stack.push_async_callback(binding.exit_function_scope)
                 if self.custom is None:

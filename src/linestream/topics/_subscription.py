@@ -21,6 +21,7 @@ from linestream._early_start import response_may_start
 from linestream._serialization import SerializedItem
 from linestream._signal import EventWaiter
 from linestream.exceptions import TopicBackendUnavailable
+from linestream.telemetry import TopicTelemetry
 from linestream.topics._base import PAGE_SIZE, Inbox, MessageKey, TopicBackend, format_id, logger
 
 __all__ = ["Subscription"]
@@ -46,11 +47,21 @@ class Subscription(Generic[ItemT]):
         "_opened",
         "_run",
         "_started",
+        "_telemetry",
         "topic",
     )
 
-    def __init__(self, backend: TopicBackend, topic: str, after: MessageKey | None, max_pending: int) -> None:
+    def __init__(
+        self,
+        backend: TopicBackend,
+        topic: str,
+        after: MessageKey | None,
+        max_pending: int,
+        telemetry: TopicTelemetry | None = None,
+    ) -> None:
         self._backend = backend
+        #: Measures each message's lag (from its publish to this subscriber) and the gaps, if the topic has it.
+        self._telemetry = telemetry
         self.topic = topic
         self._after = after
         self._inbox = Inbox(max_pending)
@@ -91,6 +102,8 @@ class Subscription(Generic[ItemT]):
                 self._listen()
                 self._inbox.behind = True
             message = await self._next()
+            if self._telemetry is not None:
+                self._telemetry.delivered(message.key[0], message.gap_after is not None)
             self._run += 1
             if self._run >= _TURN:
                 # Many messages ready at once (a burst, or a reader catching up from the log): let the other tasks

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar, overload
 from pydantic import TypeAdapter
 
 from linestream._serialization import ItemEncoder
+from linestream.telemetry import StreamTelemetry
 from linestream.topics._base import TopicBackend, parse_id
 from linestream.topics._memory import MemoryBackend
 from linestream.topics._subscription import Subscription
@@ -44,6 +45,8 @@ class Topic(Generic[ItemT]):
     exactly after the last event it saw). ``retention``: how many messages the topic keeps for resuming
     (approximately, in Redis). ``max_pending``: how many messages a subscriber may have waiting before it
     drops them and reads them back from the log (so a slow client never holds the publisher or the others).
+    ``telemetry`` (a ``linestream.telemetry.StreamTelemetry``) counts publishes and measures each subscriber's
+    lag and gaps.
     """
 
     @overload
@@ -55,6 +58,7 @@ class Topic(Generic[ItemT]):
         backend: TopicBackend | None = None,
         retention: int = 1000,
         max_pending: int = 1000,
+        telemetry: StreamTelemetry | None = None,
     ) -> None: ...
 
     @overload
@@ -66,6 +70,7 @@ class Topic(Generic[ItemT]):
         backend: TopicBackend | None = None,
         retention: int = 1000,
         max_pending: int = 1000,
+        telemetry: StreamTelemetry | None = None,
     ) -> None: ...
 
     def __init__(
@@ -76,6 +81,7 @@ class Topic(Generic[ItemT]):
         backend: TopicBackend | None = None,
         retention: int = 1000,
         max_pending: int = 1000,
+        telemetry: StreamTelemetry | None = None,
     ) -> None:
         if not name:
             raise ValueError("A topic needs a non-empty name.")
@@ -91,6 +97,8 @@ class Topic(Generic[ItemT]):
         adapter: TypeAdapter[Any] | None = None if item_type is None else TypeAdapter(item_type)
         self._encode = ItemEncoder(adapter).encode
         self._declared = self.backend.declare(name, item_type, adapter)
+        #: Counts publishes, and measures subscribers' lag and gaps (``telemetry=``, docs/operations.md).
+        self._telemetry = None if telemetry is None else telemetry.topic(name)
 
     def __repr__(self) -> str:
         return f"Topic({self.name!r}, {self.item_type!r}, backend={self.backend!r})"
@@ -102,6 +110,8 @@ class Topic(Generic[ItemT]):
         ``TopicBackendUnavailable`` when the backend cannot store it.
         """
         message = await self.backend.append(self.name, self._encode(item), retention=self.retention)
+        if self._telemetry is not None:
+            self._telemetry.published()
         return message.id
 
     def subscribe(self, last_id: str | None = None, *, max_pending: int | None = None) -> Subscription[ItemT]:
@@ -112,7 +122,7 @@ class Topic(Generic[ItemT]):
         subscription starts when first iterated and stops when closed or garbage-collected.
         """
         after = parse_id(self.name, last_id) if last_id else None
-        return Subscription(self.backend, self.name, after, max_pending or self.max_pending)
+        return Subscription(self.backend, self.name, after, max_pending or self.max_pending, self._telemetry)
 
     async def delete(self) -> None:
         """Drop the topic's history from its backend (every worker's, for a shared backend): resuming from an
