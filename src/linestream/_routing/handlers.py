@@ -305,6 +305,7 @@ class _StreamResponse(Response):
             route = f"{scope['method']} {handler.compiled.declaration.path}"
             record = telemetry.stream(route, self.plan.format.name, keepalive and keepalive[1])
             send = record.wrap(send)
+        stream: ItemStream | None = None
         try:
             stream = handler.open_stream(scope, receive, self)
             try:
@@ -321,12 +322,14 @@ class _StreamResponse(Response):
                 if error is exc:
                     raise
                 raise error from exc
-            finally:
-                if record is not None:
-                    record.end(outcome(stream.state), stream.source.count)
         except BaseException as exc:
             await binding.exit_function_scope(exc)
             raise
+        finally:
+            if record is not None:
+                # (A generator that could not even be called failed before its start too.)
+                ended = "error before start" if stream is None else outcome(stream.state)
+                record.end(ended, 0 if stream is None else stream.source.count)
         await binding.exit_function_scope()
         # After the stream's last byte, before the request's dependencies exit (the tasks may use them).
         for background in (binding.background, self.background):
