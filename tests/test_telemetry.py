@@ -21,6 +21,7 @@ from opentelemetry.trace import StatusCode
 from starlette.responses import Response
 
 from linestream import Header, HTTPException, LineStream
+from linestream.durable import DurableStreams
 from linestream.telemetry import StreamTelemetry
 from linestream.topics import SerializedItem, Topic
 from tests.conftest import serve, wait_for
@@ -247,3 +248,23 @@ def test_a_topic_counts_its_publishes_and_its_subscribers_lag(url: str) -> None:
         lines.close()
     assert value("linestream.topic.published", topic="telemetry-orders") == before + 1
     assert value("linestream.topic.lag", topic="telemetry-orders") == lags + 1  # one delivery measured
+
+
+streams = DurableStreams()
+app.include_router(streams, prefix="/v1/stream")
+
+
+@app.post("/answers", durable=streams)
+async def answer() -> AsyncIterator[dict[str, int]]:
+    for n in range(4):
+        yield {"n": n}
+
+
+def test_durable_jobs_are_counted_by_outcome_with_their_items(url: str) -> None:
+    before = value("linestream.job.duration", route="POST /answers", outcome="complete")
+    items = value("linestream.job.items", route="POST /answers")
+    response = httpx.post(url + "/answers", headers={"x-client": "durable"})
+    assert len(response.text.splitlines()) == 4
+    wait_for(lambda: value("linestream.job.duration", route="POST /answers", outcome="complete") == before + 1)
+    assert value("linestream.job.items", route="POST /answers") == items + 4
+    assert value("linestream.jobs.running", route="POST /answers") == 0

@@ -24,6 +24,8 @@ method and the route's path template, and ``linestream.format``):
 - ``linestream.topic.published``, ``linestream.topic.lag`` (histogram, seconds: from a message's publish to its
   delivery to a subscriber) and ``linestream.topic.gaps``, by ``linestream.topic``, for a
   ``Topic(..., telemetry=)``;
+- ``linestream.jobs.running``, ``linestream.job.duration`` (histogram, seconds, by ``linestream.outcome``:
+  ``complete``, ``failed``, ``cancelled``, ``shutdown``) and ``linestream.job.items``: durable jobs;
 - ``linestream.request.items`` and ``linestream.request.refused`` (counters, by ``linestream.route``; the second
   by ``http.response.status_code``): the items of streamed request bodies read, and the bodies refused midway
   (an invalid item: 422; a limit: 413, 408).
@@ -83,6 +85,9 @@ class StreamTelemetry:
         self.tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("linestream")
         meter = self._meter = (meter_provider or metrics.get_meter_provider()).get_meter("linestream")
         self._topics: tuple[Any, Any, Any] | None = None
+        self._jobs: tuple[Any, Any] | None = None
+        #: Durable jobs running now, by route.
+        self._running: dict[str, int] = {}
         #: The streams open now, by their attributes (read when the metrics are collected: no measure per stream).
         self._open: dict[tuple[str, str], int] = {}
         #: The attributes of each (route, format), and with each outcome: made once, not per stream.
@@ -165,6 +170,36 @@ class StreamTelemetry:
                 ),
             )
         return TopicTelemetry(name, *self._topics)
+
+    def job(self, route: str) -> Callable[[str, int], None]:
+        """A durable job of ``route`` starts; what it calls when it ends, with its outcome and items."""
+        if self._jobs is None:
+            meter = self._meter
+            meter.create_observable_up_down_counter(
+                "linestream.jobs.running", [self._observe_jobs], unit="{job}", description="Durable jobs running."
+            )
+            self._jobs = (
+                meter.create_histogram(
+                    "linestream.job.duration", unit="s", description="How long durable jobs ran, by outcome."
+                ),
+                meter.create_counter("linestream.job.items", unit="{item}", description="Items durable jobs stored."),
+            )
+        duration, stored = self._jobs
+        self._running[route] = self._running.get(route, 0) + 1
+        started = time.perf_counter()
+
+        def ended(outcome: str, items: int) -> None:
+            self._running[route] -= 1
+            attributes = {"linestream.route": route}
+            duration.record(time.perf_counter() - started, {**attributes, "linestream.outcome": outcome})
+            if items:
+                stored.add(items, attributes)
+
+        return ended
+
+    def _observe_jobs(self, options: Any) -> list[Any]:
+        observation = self._metrics.Observation
+        return [observation(count, {"linestream.route": route}) for route, count in list(self._running.items())]
 
     def refused(self, route: str, format: str) -> None:
         """A stream refused by a limit before it began (503 or 429)."""

@@ -42,8 +42,11 @@ async def run_job(
     encode: Callable[[Any], bytes],
     teardown: Callable[[BaseException | None], Awaitable[None]],
     label: str,
+    on_end: Callable[[str, int], None] | None = None,
 ) -> None:
-    """Run one job to its end (see the module docstring); never raises."""
+    """Run one job to its end (see the module docstring); never raises (but a cancellation at shutdown).
+    ``on_end`` is told how it ended (``"complete"``, ``"failed"``, ``"cancelled"``, ``"shutdown"``) after how
+    many items."""
     send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=JOB_BUFFER)
     drained = anyio.Event()
     error: BaseException | None = None
@@ -109,9 +112,13 @@ async def run_job(
         with anyio.CancelScope(shield=True):
             await _end(log, job, generator, JobFailure("error", "The server shut down before the job ended.", 503),
                        teardown, exc, label)  # fmt: skip
+        if on_end is not None:
+            on_end("shutdown", count)
         raise
     with anyio.CancelScope(shield=True):
         await _end(log, job, generator, None if cancelled else failure, teardown, error, label, finish=not cancelled)
+    if on_end is not None:
+        on_end("cancelled" if cancelled else "failed" if failure is not None else "complete", count)
 
 
 async def _put(send: MemoryObjectSendStream[bytes], data: bytes) -> None:

@@ -101,9 +101,11 @@ class DurableStreamHandler(StreamHandler):
         teardown = binding.detach()
         encode = compiled.encoder.encode
         label = compiled.label
+        telemetry = compiled.settings.telemetry
+        on_end = None if telemetry is None else telemetry.job(f"{binding.request.method} {compiled.declaration.path}")
 
         async def job_task() -> None:
-            await run_job(log, job, generator, encode, teardown, label)
+            await run_job(log, job, generator, encode, teardown, label, on_end)
 
         runtime.spawn(job_task, stop_at_shutdown=True)
         return job
