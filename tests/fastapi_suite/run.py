@@ -98,12 +98,13 @@ def run(extra: list[str]) -> int:
     unexpected = [node for node in failed if not any(node.startswith(prefix) for prefix in known)]
     stale = [prefix for prefix in known if not any(node.startswith(prefix) for node in failed)]
     print(f"FastAPI {VERSION} tutorial suite under linestream: {passed} passed, {len(failed)} known differences")
+    if unexpected:
+        print(result.stdout[-20000:])
+    # Last, so that a caller showing the end of this output shows which tests are the news.
     for node in unexpected:
         print(f"unexpected failure: {node}")
     for prefix in stale:
         print(f"passes now (remove it from known_differences.txt): {prefix}")
-    if unexpected:
-        print(result.stdout[-20000:])
     return 1 if unexpected or stale else 0
 
 
