@@ -108,11 +108,7 @@ class PartTranscoder(Transcoder):
         if isinstance(part, Finish):
             self.reason = part.reason
             return b""
-        head = b""
-        if not self.started:
-            self.started = True
-            head = self._open_answer()
-        return head + self._content(part)
+        return self.ensure_started() + self._content(part)
 
     def _content(self, part: Any) -> bytes:
         if isinstance(part, TextDelta):
@@ -161,13 +157,10 @@ class PartTranscoder(Transcoder):
         return frames
 
     def ensure_started(self) -> bytes:
-        """The protocol's opening events, for an answer that ends without content."""
+        """The protocol's opening events, once: before the answer's first content (or its end, if it has none)."""
         if self.started:
             return b""
         self.started = True
-        return self._open_answer()
-
-    def _open_answer(self) -> bytes:
         if self.id is None:
             self.id = new_id(self.id_prefix) if self.stream_id is None else self.id_prefix + self.stream_id[:24]
         return self.on_start()
